@@ -1,0 +1,75 @@
+"""Run profiles: how much data, which models and how many seeds.
+
+* ``smoke``: seconds per notebook; what the test suite executes.
+* ``demo``: the default; offline, CPU, real data subsets; the whole book in
+  well under 30 minutes on 2 cores.
+* ``full``: the paper's data and real Hugging Face checkpoints, for a GPU.
+
+Subsets are chosen deterministically by :mod:`glmeval_utils.datasets`
+(seeded, grouped by element) from ``max_rows`` per split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PROFILE_NAMES = ("smoke", "demo", "full")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    #: largest number of rows kept per split (None = all), chosen by :func:`datasets.subsample`.
+    max_rows: dict[str, int | None]
+    #: seeds for every trained probe / baseline.
+    seeds: tuple[int, ...]
+    #: gLMs from the registry evaluated by the task chapters.
+    models: tuple[str, ...]
+    #: epoch cap for torch probes and baselines.
+    max_epochs: int
+    #: early-stopping patience (epochs) and learning-rate plateau patience.
+    patience: int = 10
+    lr_patience: int = 5
+    extra: dict = field(default_factory=dict)
+
+
+PROFILES = {
+    "smoke": Profile(
+        name="smoke",
+        max_rows={"train": 160, "valid": 48, "test": 48},
+        seeds=(0,),
+        models=("teaching-mlm", "teaching-mlm-random"),
+        max_epochs=2,
+        patience=2,
+        lr_patience=1,
+    ),
+    "demo": Profile(
+        name="demo",
+        max_rows={"train": 4000, "valid": 600, "test": 1000},
+        seeds=(0, 1, 2),
+        models=("teaching-mlm", "teaching-mlm-random", "teaching-clm", "hyenadna-tiny-anticapt"),
+        max_epochs=30,
+        patience=5,
+        lr_patience=2,
+    ),
+    "full": Profile(
+        name="full",
+        max_rows={"train": None, "valid": None, "test": None},
+        seeds=(0, 1, 2, 3, 4),
+        models=(
+            "nt-v1-2.5b-1000g", "nt-v2-500m", "dnabert2", "dnabert2-random",
+            "hyenadna-tiny-1k-d256", "hyenadna-small-32k", "gpn-brassicales", "caduceus-ph-131k",
+        ),
+        max_epochs=100,
+        patience=10,
+        lr_patience=5,
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    """Look up a profile by name; the error lists the known ones."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; known profiles: {', '.join(PROFILE_NAMES)}") from None
