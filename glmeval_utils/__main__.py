@@ -1,0 +1,104 @@
+"""Command line: ``python -m glmeval_utils {fetch,pretrain,run,build}`` (also ``glmeval``).
+
+``make book`` runs the four commands in turn: fetch the data of a profile,
+pre-train the teaching gLMs, execute the chapters with papermill, build the
+Jupyter Book.  Expected failures print one line to stderr and exit with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pandas as pd
+
+from .profiles import PROFILE_NAMES
+
+#: Errors our modules raise for bad input or missing files; shown without a traceback.
+EXPECTED_ERRORS = (ValueError, FileNotFoundError, RuntimeError)
+
+
+def _fetch(args: argparse.Namespace) -> None:
+    from .datasets import summarize
+
+    _print_table(summarize(profile=args.profile))
+
+
+def _pretrain(args: argparse.Namespace) -> None:
+    from .pretrain import pretrain_all
+
+    _print_table(pretrain_all(args.profile, seed=args.seed))
+
+
+def _run(args: argparse.Namespace) -> None:
+    from .book import run_notebooks
+
+    timings = run_notebooks(args.profile, device=args.device, kernel=args.kernel, only=args.only,
+                            progress=not args.quiet)
+    _print_table(timings)
+
+
+def _build(args: argparse.Namespace) -> None:
+    from .book import build_book
+
+    html_dir = build_book(args.book_dir)
+    print(f"The book is in {html_dir}; open {html_dir / 'index.html'} in a browser.")
+
+
+def _print_table(table: pd.DataFrame) -> None:
+    print(table.to_string(index=False))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the four subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="glmeval",
+        description="Reproduce Tang et al. (Genome Biology 2025): do DNA language models beat one-hot?")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{fetch,pretrain,run,build}")
+
+    def add_profile(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--profile", default="demo", choices=PROFILE_NAMES,
+                         help="how much data and which models (default: demo)")
+
+    fetch = commands.add_parser("fetch", help="download (or copy from GLMEVAL_MIRROR) the data of a profile")
+    add_profile(fetch)
+    fetch.set_defaults(handler=_fetch)
+
+    pretrain = commands.add_parser("pretrain", help="pre-train the teaching gLMs of a profile")
+    add_profile(pretrain)
+    pretrain.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    pretrain.set_defaults(handler=_pretrain)
+
+    run = commands.add_parser("run", help="execute the chapter notebooks in order with papermill")
+    add_profile(run)
+    run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                     help="where models run (default: auto = cuda if available)")
+    run.add_argument("--kernel", default=None, help="Jupyter kernel name (default: this Python's)")
+    run.add_argument("--only", nargs="+", default=None, metavar="PREFIX",
+                     help="run only the notebooks whose names start with these prefixes, e.g. 01 03")
+    run.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
+    run.set_defaults(handler=_run)
+
+    build = commands.add_parser("build", help="build the Jupyter Book from the executed notebooks")
+    build.add_argument("--book-dir", default=None, help="the book folder (default: book/ of the checkout)")
+    build.set_defaults(handler=_build)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 on success)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse already printed the usage error
+        return int(exit_.code or 0)
+    try:
+        args.handler(args)
+    except EXPECTED_ERRORS as error:
+        print(f"glmeval {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,572 @@
+"""The publishing path: execute the notebooks with papermill, build the Jupyter Book.
+
+The book's chapters are the notebooks ``notebooks/NN_*.ipynb``, committed
+without outputs.  :func:`run_notebooks` executes them in order with papermill
+into a git-ignored folder inside the book (``book/executed/``), injecting the
+parameters ``profile``, ``device`` and ``output_dir`` (the shared results
+folder ``<executed>/results``), and records the wall time of each chapter in
+``<executed>/timings.csv``.  :func:`build_book` renders the executed copies
+with jupyter-book 1.x (``execute_notebooks: off``).
+
+One repository setting in ``book/_config.yml`` (``repository: url, branch``)
+drives the "Open in Colab" badge of every chapter and the Colab set-up cell;
+:func:`sync_notebook_headers` writes both into the source notebooks and
+:func:`check_notebook` verifies them before a commit.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import nbformat
+import pandas as pd
+import yaml
+
+from .paths import project_root
+from .profiles import PROFILE_NAMES
+
+NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
+EXECUTED_DIRNAME = "executed"
+RESULTS_DIRNAME = "results"
+TIMINGS_CSV = "timings.csv"
+#: Markdown table of :data:`TIMINGS_CSV`, included by ``book/intro.md``.
+TIMINGS_MD = "timings.md"
+TIMINGS_COLUMNS = ["notebook", "profile", "seconds", "status"]
+
+BADGE_TAG = "colab-badge"
+SETUP_TAG = "colab-setup"
+PARAMETERS_TAG = "parameters"
+REQUIRED_PARAMETERS = ("profile", "device", "output_dir")
+COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+#: Installed on Colab without dependencies (they would replace Colab's CUDA torch), as in the Makefile.
+COLAB_NO_DEPS_PINS = ("anticapt==1.0",)
+#: Name of the kernel registered for this Python when no existing kernelspec runs it.
+KERNEL_NAME = "glmeval"
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+#: Where each builder of ``jupyter-book build`` writes its output, inside ``_build``.
+BUILDER_OUTPUT = {"html": "html", "dirhtml": "dirhtml", "singlehtml": "singlehtml", "latex": "latex"}
+
+
+# ----------------------------------------------------------------------------- locations
+def _checkout_dir(name: str) -> Path:
+    root = project_root()
+    if root is None:
+        raise FileNotFoundError(
+            f"glmeval_utils is not running from a source checkout, so there is no default {name}/ "
+            f"folder; pass the folder explicitly")
+    return root / name
+
+
+def default_book_dir() -> Path:
+    """The ``book/`` folder of the source checkout."""
+    return _checkout_dir("book")
+
+
+def default_notebooks_dir() -> Path:
+    """The ``notebooks/`` folder of the source checkout."""
+    return _checkout_dir("notebooks")
+
+
+def find_notebooks(notebooks_dir: str | os.PathLike | None = None,
+                   only: str | Iterable[str] | None = None) -> list[Path]:
+    """The chapter notebooks ``NN_*.ipynb`` in execution order.
+
+    Parameters
+    ----------
+    notebooks_dir : path, optional
+        Folder holding the notebooks (default: the checkout's ``notebooks/``).
+    only : str or iterable of str, optional
+        Name prefixes (``"01"``, ``["03", "08_summary"]``) selecting a subset.
+
+    Raises
+    ------
+    ValueError
+        If a prefix in ``only`` matches no notebook.
+    """
+    notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
+    notebooks = sorted(notebooks_dir.glob(NOTEBOOK_PATTERN))
+    if only is None:
+        return notebooks
+    prefixes = [only] if isinstance(only, str) else list(only)
+    unmatched = [p for p in prefixes if not any(nb.name.startswith(p) for nb in notebooks)]
+    if unmatched:
+        known = ", ".join(nb.stem for nb in notebooks) or "none"
+        raise ValueError(f"no notebook in {notebooks_dir} starts with {unmatched}; notebooks: {known}")
+    return [nb for nb in notebooks if any(nb.name.startswith(p) for p in prefixes)]
+
+
+# ----------------------------------------------------------------------------- repository setting
+@dataclass(frozen=True)
+class RepositorySetting:
+    """The ``repository`` block of ``book/_config.yml``."""
+
+    owner: str
+    name: str
+    branch: str
+
+    @property
+    def url(self) -> str:
+        return f"https://github.com/{self.owner}/{self.name}"
+
+
+def repository_setting(book_dir: str | os.PathLike | None = None) -> RepositorySetting:
+    """Read the GitHub repository and branch from the book's ``_config.yml``."""
+    config_path = Path(book_dir or default_book_dir()) / "_config.yml"
+    if not config_path.exists():
+        raise FileNotFoundError(f"book configuration {config_path} does not exist")
+    repository = (yaml.safe_load(config_path.read_text()) or {}).get("repository") or {}
+    match = re.fullmatch(r"https://github\.com/([^/\s]+)/([^/\s]+?)(?:\.git)?/?",
+                         str(repository.get("url", "")))
+    if not match:
+        raise ValueError(f"{config_path}: repository.url must be https://github.com/<owner>/<repo>, "
+                         f"got {repository.get('url')!r}")
+    return RepositorySetting(owner=match[1], name=match[2], branch=str(repository.get("branch", "main")))
+
+
+def colab_url(notebook_name: str, *, book_dir: str | os.PathLike | None = None) -> str:
+    """Colab link opening the source notebook ``notebooks/<name>.ipynb`` of the repository.
+
+    ``notebook_name`` may be given with or without the ``.ipynb`` suffix.
+    """
+    repo = repository_setting(book_dir)
+    stem = Path(notebook_name).name.removesuffix(".ipynb")
+    return (f"https://colab.research.google.com/github/{repo.owner}/{repo.name}"
+            f"/blob/{repo.branch}/notebooks/{stem}.ipynb")
+
+
+def _badge_source(notebook_name: str, book_dir) -> str:
+    return f"[![Open In Colab]({COLAB_BADGE_IMAGE})]({colab_url(notebook_name, book_dir=book_dir)})"
+
+
+def _setup_source(book_dir) -> str:
+    repo = repository_setting(book_dir)
+    pins = ", ".join(f'"{pin}"' for pin in COLAB_NO_DEPS_PINS)
+    return "\n".join([
+        "# On Colab, install glmeval_utils from the repository; elsewhere this cell does nothing.",
+        "import subprocess",
+        "import sys",
+        "",
+        'if "google.colab" in sys.modules:',
+        '    pip = [sys.executable, "-m", "pip", "install", "--quiet"]',
+        f'    subprocess.run([*pip, "git+{repo.url}@{repo.branch}"], check=True)',
+        f'    subprocess.run([*pip, "--no-deps", {pins}], check=True)',
+    ])
+
+
+def _tagged(cell, tag: str) -> bool:
+    return tag in cell.get("metadata", {}).get("tags", [])
+
+
+def sync_notebook_headers(notebooks_dir: str | os.PathLike | None = None, *,
+                          book_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Write the Colab badge and set-up cells at the top of every chapter notebook.
+
+    Cell 0 becomes a markdown cell tagged ``colab-badge`` holding the badge
+    (from :func:`colab_url`); cell 1 a code cell tagged ``colab-setup`` that
+    pip-installs the repository when ``google.colab`` is imported and does
+    nothing elsewhere.  Existing tagged cells are updated and moved, so running
+    it twice changes nothing.
+
+    Returns
+    -------
+    list of Path
+        The notebooks whose content changed.
+    """
+    changed = []
+    for path in find_notebooks(notebooks_dir):
+        nb = nbformat.read(path, as_version=4)
+        badge = nbformat.v4.new_markdown_cell(_badge_source(path.stem, book_dir),
+                                              metadata={"tags": [BADGE_TAG]})
+        setup = nbformat.v4.new_code_cell(_setup_source(book_dir), metadata={"tags": [SETUP_TAG, "hide-input"]})
+        old_header = [c for c in nb.cells if _tagged(c, BADGE_TAG) or _tagged(c, SETUP_TAG)]
+        body = [c for c in nb.cells if not (_tagged(c, BADGE_TAG) or _tagged(c, SETUP_TAG))]
+        # Keep the ids of existing header cells so an unchanged notebook stays byte-identical.
+        for new, tag in ((badge, BADGE_TAG), (setup, SETUP_TAG)):
+            for old in old_header:
+                if _tagged(old, tag) and "id" in old:
+                    new["id"] = old["id"]
+        before = nbformat.writes(nb)
+        nb.cells = [badge, setup, *body]
+        if nbformat.writes(nb) != before:
+            nbformat.write(nb, path)
+            changed.append(path)
+    return changed
+
+
+# ----------------------------------------------------------------------------- checks
+def _assigned_names(source: str) -> set[str]:
+    """Names assigned at the top level of a code cell (IPython magics are skipped)."""
+    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else (
+            [node.target] if isinstance(node, ast.AnnAssign) else [])
+        for target in targets:
+            names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+    return names
+
+
+def check_notebook(path: str | os.PathLike, *, book_dir: str | os.PathLike | None = None) -> list[str]:
+    """Problems that keep a source notebook from being committed; empty when it is fine.
+
+    Checks: no outputs and no execution counts; one code cell tagged
+    ``parameters`` assigning ``profile``, ``device`` and ``output_dir``; a
+    ``colab-badge`` cell whose link matches the repository setting; a
+    ``colab-setup`` code cell.  :func:`sync_notebook_headers` fixes the last
+    two, :func:`strip_outputs` the first two.
+    """
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    problems = []
+    code_cells = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    with_outputs = [i for i, c in code_cells if c.get("outputs")]
+    if with_outputs:
+        problems.append(f"{path.name}: cells {with_outputs} have outputs (run strip_outputs)")
+    with_counts = [i for i, c in code_cells if c.get("execution_count") is not None]
+    if with_counts:
+        problems.append(f"{path.name}: cells {with_counts} have execution counts (run strip_outputs)")
+
+    parameter_cells = [c for _, c in code_cells if _tagged(c, PARAMETERS_TAG)]
+    if not parameter_cells:
+        problems.append(f"{path.name}: no code cell tagged '{PARAMETERS_TAG}' (papermill needs one)")
+    else:
+        missing = [p for p in REQUIRED_PARAMETERS if p not in _assigned_names(parameter_cells[0].source)]
+        if missing:
+            problems.append(f"{path.name}: the parameters cell does not assign {missing}")
+
+    badge_cells = [c for c in nb.cells if _tagged(c, BADGE_TAG)]
+    expected_url = colab_url(path.stem, book_dir=book_dir)
+    if not badge_cells:
+        problems.append(f"{path.name}: no '{BADGE_TAG}' cell (run sync_notebook_headers)")
+    elif expected_url not in badge_cells[0].source:
+        problems.append(f"{path.name}: the Colab badge does not link to {expected_url} "
+                        f"(run sync_notebook_headers)")
+    if not any(c.cell_type == "code" and _tagged(c, SETUP_TAG) for c in nb.cells):
+        problems.append(f"{path.name}: no '{SETUP_TAG}' code cell (run sync_notebook_headers)")
+    return problems
+
+
+def strip_outputs(path: str | os.PathLike) -> bool:
+    """Remove outputs and execution counts from a notebook in place; True if it changed."""
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    before = nbformat.writes(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    if nbformat.writes(nb) == before:
+        return False
+    nbformat.write(nb, path)
+    return True
+
+
+def error_outputs(path: str | os.PathLike) -> list[str]:
+    """``ename: evalue`` of every error output in a notebook (cells tagged ``raises-exception`` excepted)."""
+    nb = nbformat.read(Path(path), as_version=4)
+    return [f"cell {i}: {out.get('ename')}: {out.get('evalue')}"
+            for i, cell in enumerate(nb.cells)
+            if cell.cell_type == "code" and not _tagged(cell, "raises-exception")
+            for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+
+
+# ----------------------------------------------------------------------------- execution
+def _runs_this_python(argv: list[str]) -> bool:
+    """Whether a kernelspec's command starts this interpreter.
+
+    jupyter_client replaces a bare ``python``/``python3`` with ``sys.executable``
+    of the launching process; an absolute path must sit in this environment's
+    ``bin`` (not resolved: a venv's python is a symlink to the system one).
+    """
+    if not argv:
+        return False
+    major, minor = sys.version_info[:2]
+    if argv[0] in {"python", f"python{major}", f"python{major}.{minor}"}:
+        return True
+    return Path(os.path.abspath(argv[0])).parent == Path(os.path.abspath(sys.executable)).parent
+
+
+def default_kernel() -> str:
+    """Name of a Jupyter kernel that runs this Python, registering one if needed.
+
+    ``python3`` is used when it resolves to this interpreter; otherwise a
+    kernelspec named :data:`KERNEL_NAME` is installed into ``sys.prefix``.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    def matching_kernel() -> str | None:
+        specs = KernelSpecManager().get_all_specs()
+        return next((name for name in ("python3", KERNEL_NAME)
+                     if name in specs and _runs_this_python(specs[name]["spec"].get("argv", []))), None)
+
+    name = matching_kernel()
+    if name is None:
+        from ipykernel.kernelspec import install
+
+        install(kernel_name=KERNEL_NAME, display_name="Python (glmeval)", prefix=sys.prefix)
+        name = matching_kernel()
+    if name is None:
+        raise RuntimeError(f"no Jupyter kernel runs {sys.executable}, and the kernelspec {KERNEL_NAME!r} installed "
+                           f"into {sys.prefix} is shadowed by another of that name; pass kernel=... explicitly")
+    return name
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _merge_timings(executed_dir: Path, rows: list[dict]) -> pd.DataFrame:
+    """Merge this run's rows into ``timings.csv``; a partial rerun keeps the other chapters."""
+    path = executed_dir / TIMINGS_CSV
+    new = pd.DataFrame(rows, columns=TIMINGS_COLUMNS)
+    if path.exists():
+        old = pd.read_csv(path)
+        merged = pd.concat([old[~old["notebook"].isin(new["notebook"])], new], ignore_index=True)
+    else:
+        merged = new
+    merged = merged[TIMINGS_COLUMNS].sort_values("notebook", ignore_index=True)
+    _atomic_write_text(path, merged.to_csv(index=False))
+    return merged
+
+
+class NotebookExecutionError(RuntimeError):
+    """A chapter notebook failed; the message names the notebook and the failing cell."""
+
+
+def _execution_error(notebook: Path, output: Path, exc: Exception) -> NotebookExecutionError:
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(exc, PapermillExecutionError):
+        first_line = next((line for line in (exc.source or "").splitlines() if line.strip()), "")
+        message = (f"notebook {notebook.name} failed in cell {exc.cell_index} ({first_line!r}): "
+                   f"{exc.ename}: {exc.evalue}; the partly executed notebook is {output}")
+    else:
+        message = f"notebook {notebook.name} could not be executed: {type(exc).__name__}: {exc}"
+    return NotebookExecutionError(message)
+
+
+def run_notebooks(
+    profile: str = "demo",
+    *,
+    device: str = "auto",
+    kernel: str | None = None,
+    only: str | Iterable[str] | None = None,
+    notebooks_dir: str | os.PathLike | None = None,
+    executed_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Execute the chapter notebooks in order with papermill.
+
+    Each notebook runs with the executed folder as working directory and the
+    parameters ``profile``, ``device`` and ``output_dir`` (absolute path of
+    ``<executed_dir>/results``, where every chapter appends its results).
+    Wall times are merged into ``<executed_dir>/timings.csv``.
+
+    Parameters
+    ----------
+    profile : {"smoke", "demo", "full"}
+        Run profile passed to every notebook.
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` (or ``"cuda:N"``), ``"mps"``.
+    kernel : str, optional
+        Jupyter kernel name (default: :func:`default_kernel`, this Python).
+    only : str or iterable of str, optional
+        Notebook name prefixes to run (``"01"``); default all.
+    notebooks_dir, executed_dir : path, optional
+        Source notebooks (default ``notebooks/``) and output folder
+        (default ``book/executed/``).
+    progress : bool
+        Show papermill's per-cell progress bar.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per notebook run now: ``notebook, profile, seconds, status``.
+
+    Raises
+    ------
+    NotebookExecutionError
+        When a notebook fails; the message names the notebook, the cell index,
+        the first line of the cell and the exception.  Later notebooks are not run.
+    """
+    import papermill
+
+    if profile not in PROFILE_NAMES:
+        raise ValueError(f"unknown profile {profile!r}; known profiles: {', '.join(PROFILE_NAMES)}")
+    if not DEVICE_PATTERN.match(device):
+        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps")
+    notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
+    notebooks = find_notebooks(notebooks_dir, only)
+    if not notebooks:
+        raise FileNotFoundError(f"no notebooks matching {NOTEBOOK_PATTERN} in {notebooks_dir}")
+    executed_dir = (Path(executed_dir) if executed_dir is not None
+                    else default_book_dir() / EXECUTED_DIRNAME).resolve()
+    results_dir = executed_dir / RESULTS_DIRNAME
+    results_dir.mkdir(parents=True, exist_ok=True)
+    kernel = kernel or default_kernel()
+    parameters = {"profile": profile, "device": device, "output_dir": str(results_dir)}
+
+    rows = []
+    for notebook in notebooks:
+        output = executed_dir / notebook.name
+        start = time.perf_counter()
+        try:
+            papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel,
+                                       language="python", cwd=str(executed_dir), progress_bar=progress)
+        except Exception as exc:  # noqa: BLE001 - re-raised with the notebook named
+            rows.append(dict(notebook=notebook.stem, profile=profile,
+                             seconds=round(time.perf_counter() - start, 1), status="failed"))
+            _merge_timings(executed_dir, rows)
+            raise _execution_error(notebook, output, exc) from exc
+        rows.append(dict(notebook=notebook.stem, profile=profile,
+                         seconds=round(time.perf_counter() - start, 1), status="ok"))
+    _merge_timings(executed_dir, rows)
+    return pd.DataFrame(rows, columns=TIMINGS_COLUMNS)
+
+
+# ----------------------------------------------------------------------------- book
+def timings_markdown(timings_csv: str | os.PathLike) -> str:
+    """Markdown table of measured time per chapter (a note when nothing was measured yet)."""
+    timings_csv = Path(timings_csv)
+    if not timings_csv.exists():
+        return "*Not measured yet: run `make book` (or `python -m glmeval_utils run`).*\n"
+    table = pd.read_csv(timings_csv)
+    lines = ["| Chapter | Profile | Time (min:s) | Status |", "|---|---|---:|---|"]
+    for row in table.itertuples():
+        minutes, seconds = divmod(round(float(row.seconds)), 60)
+        lines.append(f"| {row.notebook} | {row.profile} | {minutes}:{seconds:02d} | {row.status} |")
+    total_minutes, total_seconds = divmod(round(float(table["seconds"].sum())), 60)
+    lines.append(f"| **total** | | **{total_minutes}:{total_seconds:02d}** | |")
+    return "\n".join(lines) + "\n"
+
+
+def _filter_toc(node, keep):
+    """Copy a toc structure, dropping entries ``{"file": f}`` for which ``keep(f)`` is False."""
+    if isinstance(node, list):
+        return [_filter_toc(entry, keep) for entry in node
+                if not (isinstance(entry, dict) and "file" in entry and not keep(entry["file"]))]
+    if isinstance(node, dict):
+        return {key: _filter_toc(value, keep) for key, value in node.items()}
+    return node
+
+
+def _toc_files(node) -> list[str]:
+    if isinstance(node, list):
+        return [f for entry in node for f in _toc_files(entry)]
+    if isinstance(node, dict):
+        own = [node["file"]] if "file" in node else []
+        return own + [f for key, value in node.items() if key != "file" for f in _toc_files(value)]
+    return []
+
+
+def book_chapters(book_dir: str | os.PathLike | None = None,
+                  notebooks_dir: str | os.PathLike | None = None) -> dict[str, str]:
+    """State of every executed chapter in the toc: ``"executed"``, ``"not executed"`` or ``"not written"``.
+
+    A chapter is "not written" when neither its executed copy nor its source
+    notebook exists; such chapters are left out of the build.
+    """
+    book_dir = Path(book_dir) if book_dir is not None else default_book_dir()
+    notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else book_dir.parent / "notebooks"
+    toc = yaml.safe_load((book_dir / "_toc.yml").read_text())
+    states = {}
+    for file in _toc_files(toc):
+        if not file.startswith(f"{EXECUTED_DIRNAME}/"):
+            continue
+        stem = Path(file).name.removesuffix(".ipynb")
+        if (book_dir / EXECUTED_DIRNAME / f"{stem}.ipynb").exists():
+            states[file] = "executed"
+        elif (notebooks_dir / f"{stem}.ipynb").exists():
+            states[file] = "not executed"
+        else:
+            states[file] = "not written"
+    return states
+
+
+def build_book(
+    book_dir: str | os.PathLike | None = None,
+    *,
+    builder: str = "html",
+    notebooks_dir: str | os.PathLike | None = None,
+) -> Path:
+    """Render the executed notebooks with jupyter-book 1.x and return the output folder.
+
+    Chapters of ``_toc.yml`` under ``executed/`` are checked first: a chapter
+    whose source notebook exists but was not executed, or whose executed copy
+    holds error outputs, stops the build with a message saying how to run it;
+    a chapter with neither source nor executed notebook (not written yet) is
+    left out of a generated toc.  The measured time per chapter
+    (``executed/timings.csv``) is written as ``executed/timings.md``, which
+    ``intro.md`` includes.
+
+    Parameters
+    ----------
+    book_dir : path, optional
+        The book (default: the checkout's ``book/``).
+    builder : {"html", "dirhtml", "singlehtml", "latex"}
+    notebooks_dir : path, optional
+        Source notebooks (default: ``notebooks/`` next to the book).
+
+    Returns
+    -------
+    Path
+        ``<book_dir>/_build/html`` for the html builder.
+    """
+    if builder not in BUILDER_OUTPUT:
+        raise ValueError(f"unknown builder {builder!r}; use one of {sorted(BUILDER_OUTPUT)}")
+    book_dir = (Path(book_dir) if book_dir is not None else default_book_dir()).resolve()
+    if not (book_dir / "_toc.yml").exists() or not (book_dir / "_config.yml").exists():
+        raise FileNotFoundError(f"{book_dir} is not a book: _toc.yml or _config.yml is missing")
+    states = book_chapters(book_dir, notebooks_dir)
+    not_executed = [f for f, state in states.items() if state == "not executed"]
+    if not_executed:
+        prefixes = " ".join(Path(f).name[:2] for f in not_executed)
+        raise FileNotFoundError(
+            f"chapters not executed yet: {', '.join(not_executed)}; run "
+            f"`python -m glmeval_utils run --only {prefixes}` (or `make book`) first")
+    failed = {f: errors for f in states if states[f] == "executed"
+              if (errors := error_outputs(book_dir / f"{f}.ipynb"))}
+    if failed:
+        details = "; ".join(f"{f} ({errors[0]})" for f, errors in failed.items())
+        raise RuntimeError(f"executed chapters hold errors: {details}; fix them and rerun "
+                           f"`python -m glmeval_utils run --only ...`")
+
+    executed_dir = book_dir / EXECUTED_DIRNAME
+    _atomic_write_text(executed_dir / TIMINGS_MD, timings_markdown(executed_dir / TIMINGS_CSV))
+    toc = _filter_toc(yaml.safe_load((book_dir / "_toc.yml").read_text()),
+                      lambda f: states.get(f, "executed") == "executed")
+    build_dir = book_dir / "_build"
+    generated_toc = build_dir / "_toc.generated.yml"
+    _atomic_write_text(generated_toc, yaml.safe_dump(toc, sort_keys=False))
+
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    if not jupyter_book.exists():
+        raise FileNotFoundError(f"jupyter-book is not installed next to {sys.executable}; "
+                                f"install the book extra: pip install -e '.[book]'")
+    command = [str(jupyter_book), "build", str(book_dir), "--builder", builder, "--toc", str(generated_toc)]
+    completed = subprocess.run(command, capture_output=True, text=True)
+    if completed.returncode != 0:
+        tail = "\n".join((completed.stdout + completed.stderr).splitlines()[-30:])
+        raise RuntimeError(f"jupyter-book build of {book_dir} failed (exit {completed.returncode}):\n{tail}")
+    return build_dir / BUILDER_OUTPUT[builder]

@@ -1,0 +1,203 @@
+"""The book's figures: one seaborn style and the few plot types every chapter uses.
+
+Every function draws on ``ax`` (a new figure when None), labels both axes
+(with units where the quantity has one) and returns the matplotlib ``Axes``.
+Tables are the tidy frames of :mod:`glmeval_utils.results` or summaries of them.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+
+from .metrics import pearson
+
+#: Colour-blind-safe palette shared by every chapter.
+PALETTE = "colorblind"
+
+
+def set_style() -> None:
+    """Apply the book's seaborn style (white grid, readable fonts, colour-blind palette)."""
+    sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE,
+                  rc={"figure.dpi": 100, "savefig.dpi": 150, "axes.titlesize": "medium",
+                      "figure.autolayout": True})
+
+
+def _axes(ax: Axes | None, figsize=(6, 4)) -> Axes:
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def _require_columns(table: pd.DataFrame, columns, what: str) -> None:
+    missing = [c for c in columns if c is not None and c not in table.columns]
+    if missing:
+        raise ValueError(f"{what}: table lacks columns {missing}; it has {list(table.columns)}")
+
+
+def performance_bars(
+    table: pd.DataFrame,
+    *,
+    x: str,
+    y: str,
+    hue: str | None = None,
+    ci_low: str | None = None,
+    ci_high: str | None = None,
+    ax: Axes | None = None,
+    ylabel: str = "test performance",
+) -> Axes:
+    """Bars of one value per (x, hue) with optional confidence-interval error bars.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per bar; columns ``x``, ``y``, optionally ``hue``, ``ci_low``, ``ci_high``.
+    x, y, hue : str
+        Column names: categories on the x axis, bar height, bar colour.
+    ci_low, ci_high : str, optional
+        Columns with the lower and upper bounds of the interval (both or neither).
+    ylabel : str
+        Label of the y axis, e.g. ``"Pearson r (test)"``.
+    """
+    if (ci_low is None) != (ci_high is None):
+        raise ValueError("performance_bars: give both ci_low and ci_high, or neither")
+    _require_columns(table, [x, y, hue, ci_low, ci_high], "performance_bars")
+    if table.duplicated([c for c in (x, hue) if c]).any():
+        raise ValueError(f"performance_bars: several rows per ({x}, {hue}); summarise the seeds first")
+    ax = _axes(ax)
+    x_levels = list(dict.fromkeys(table[x]))
+    hue_levels = list(dict.fromkeys(table[hue])) if hue else [None]
+    width = 0.8 / len(hue_levels)
+    colours = sns.color_palette(PALETTE, len(hue_levels))
+    for offset, (level, colour) in enumerate(zip(hue_levels, colours)):
+        rows = table if level is None else table[table[hue] == level]
+        rows = rows.set_index(x).reindex(x_levels).dropna(subset=[y])
+        positions = np.array([x_levels.index(v) for v in rows.index]) - 0.4 + width * (offset + 0.5)
+        error = None
+        if ci_low is not None:
+            error = np.vstack([rows[y] - rows[ci_low], rows[ci_high] - rows[y]])
+        ax.bar(positions, rows[y], width=width, color=colour, label=None if level is None else str(level),
+               yerr=error, capsize=3, error_kw={"elinewidth": 1})
+    ax.set_xticks(range(len(x_levels)), [str(v) for v in x_levels], rotation=30 if len(x_levels) > 4 else 0)
+    ax.set_xlabel(x)
+    ax.set_ylabel(ylabel)
+    if hue:
+        ax.legend(title=hue, frameon=False)
+    return ax
+
+
+def prediction_scatter(
+    y_true,
+    y_pred,
+    *,
+    ax: Axes | None = None,
+    title: str = "predicted vs measured",
+    xlabel: str = "measured activity",
+    ylabel: str = "predicted activity",
+) -> Axes:
+    """Scatter of predictions against measurements, with Pearson r in the title.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like, shape (N,)
+        Measured and predicted values.
+    """
+    y_true = np.asarray(y_true, dtype=float).ravel()
+    y_pred = np.asarray(y_pred, dtype=float).ravel()
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"prediction_scatter: {y_true.size} measured values but {y_pred.size} predictions")
+    ax = _axes(ax, figsize=(4.5, 4.5))
+    ax.scatter(y_true, y_pred, s=8, alpha=0.5, linewidths=0)
+    both = np.concatenate([y_true, y_pred])
+    low, high = np.nanmin(both), np.nanmax(both)
+    ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1, label="y = x")
+    n_pairs = int(np.sum(np.isfinite(y_true) & np.isfinite(y_pred)))
+    ax.set_title(f"{title} (Pearson r = {pearson(y_true, y_pred):.3f}, n = {n_pairs})")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return ax
+
+
+def layer_curve(
+    table: pd.DataFrame,
+    *,
+    x: str = "layer",
+    y: str,
+    hue: str | None = None,
+    ax: Axes | None = None,
+    ylabel: str | None = None,
+) -> Axes:
+    """Performance as a function of the gLM layer the probe reads (one line per ``hue``).
+
+    Several rows per (x, hue), e.g. seeds, are drawn as mean with a 95% interval.
+    """
+    _require_columns(table, [x, y, hue], "layer_curve")
+    ax = _axes(ax)
+    sns.lineplot(data=table, x=x, y=y, hue=hue, marker="o", errorbar=("ci", 95), ax=ax)
+    ax.set_xlabel(f"{x} (0 = token embeddings)" if x == "layer" else x)
+    ax.set_ylabel(ylabel or y)
+    if hue:
+        ax.legend(title=hue, frameon=False)
+    return ax
+
+
+def heatmap(
+    table: pd.DataFrame,
+    *,
+    index: str,
+    columns: str,
+    values: str,
+    ax: Axes | None = None,
+    center: float | None = 0,
+    label: str | None = None,
+) -> Axes:
+    """Annotated heat map of ``values`` pivoted to ``index`` × ``columns``.
+
+    ``center`` fixes the neutral colour of a diverging map with symmetric
+    limits (0 for differences against one-hot); None gives a sequential map.
+    Duplicate (index, columns) pairs are averaged.
+    """
+    _require_columns(table, [index, columns, values], "heatmap")
+    grid = table.pivot_table(index=index, columns=columns, values=values, aggfunc="mean", sort=False)
+    ax = _axes(ax, figsize=(1.0 + 0.8 * grid.shape[1], 1.0 + 0.45 * grid.shape[0]))
+    limits = {}
+    if center is not None:
+        # Symmetric limits: equal distances from the centre get equally strong colours.
+        span = float(np.nanmax(np.abs(grid.to_numpy(dtype=float) - center))) or 1.0
+        limits = {"vmin": center - span, "vmax": center + span}
+    sns.heatmap(grid, center=center, cmap="vlag" if center is not None else "viridis", **limits,
+                annot=True, fmt=".2f", linewidths=0.5, cbar_kws={"label": label or values}, ax=ax)
+    ax.set_xlabel(columns)
+    ax.set_ylabel(index)
+    return ax
+
+
+def paper_vs_ours(
+    table: pd.DataFrame,
+    *,
+    label: str,
+    ours: str,
+    paper: str,
+    ax: Axes | None = None,
+    xlabel: str = "test performance",
+) -> Axes:
+    """Dot plot of our value beside the paper's for each row (e.g. each model).
+
+    Rows whose paper value is missing show only our dot.
+    """
+    _require_columns(table, [label, ours, paper], "paper_vs_ours")
+    ax = _axes(ax, figsize=(6, 0.8 + 0.4 * len(table)))
+    positions = np.arange(len(table))
+    ax.hlines(positions, table[[ours, paper]].min(axis=1), table[[ours, paper]].max(axis=1),
+              color="lightgrey", linewidth=2, zorder=1)
+    ax.scatter(table[paper], positions, marker="s", s=40, label="paper", zorder=2)
+    ax.scatter(table[ours], positions, marker="o", s=40, label="this book", zorder=3)
+    ax.set_yticks(positions, table[label].astype(str))
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(label)
+    ax.legend(frameon=False)
+    return ax

@@ -1,0 +1,256 @@
+"""Tests for glmeval_utils.book: Colab headers, notebook checks, papermill runs, toc handling."""
+
+import shutil
+import sys
+import types
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+import yaml
+
+from glmeval_utils import book
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_NOTEBOOKS = sorted((ROOT / "notebooks").glob(book.NOTEBOOK_PATTERN))
+
+
+def config_book(tmp_path, url="https://github.com/someone/elsewhere", branch="dev"):
+    """A book folder with the real configuration but another repository setting."""
+    book_dir = tmp_path / "book"
+    book_dir.mkdir(parents=True, exist_ok=True)
+    config = yaml.safe_load((ROOT / "book" / "_config.yml").read_text())
+    config["repository"] = {"url": url, "branch": branch}
+    (book_dir / "_config.yml").write_text(yaml.safe_dump(config))
+    return book_dir
+
+
+# ----------------------------------------------------------------------------- repository setting
+def test_colab_url_follows_the_repository_setting(tmp_path):
+    book_dir = config_book(tmp_path)
+    expected = "https://colab.research.google.com/github/someone/elsewhere/blob/dev/notebooks/05_x.ipynb"
+    assert book.colab_url("05_x", book_dir=book_dir) == expected
+    assert book.colab_url("05_x.ipynb", book_dir=book_dir) == expected
+
+
+def test_the_project_setting_points_at_the_project_repository():
+    config = yaml.safe_load((ROOT / "book" / "_config.yml").read_text())
+    owner_repo = config["repository"]["url"].removeprefix("https://github.com/")
+    assert book.colab_url("01_lentimpra") == (
+        f"https://colab.research.google.com/github/{owner_repo}/blob/"
+        f"{config['repository']['branch']}/notebooks/01_lentimpra.ipynb")
+
+
+def test_a_malformed_repository_url_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="repository.url"):
+        book.colab_url("01_x", book_dir=config_book(tmp_path, url="gitlab.com/a/b"))
+
+
+# ----------------------------------------------------------------------------- headers and checks
+def test_sync_headers_is_idempotent_and_makes_a_clean_notebook(tmp_path, write_notebook):
+    book_dir = config_book(tmp_path)
+    path = write_notebook(tmp_path / "notebooks" / "01_tiny.ipynb", ["x = 1"])
+    problems = book.check_notebook(path, book_dir=book_dir)
+    assert any("colab-badge" in p for p in problems) and any("colab-setup" in p for p in problems)
+
+    assert book.sync_notebook_headers(path.parent, book_dir=book_dir) == [path]
+    first = path.read_bytes()
+    assert book.sync_notebook_headers(path.parent, book_dir=book_dir) == []
+    assert path.read_bytes() == first
+    nb = nbformat.read(path, as_version=4)
+    assert nb.cells[0].cell_type == "markdown" and "colab-badge" in nb.cells[0].metadata.tags
+    assert book.colab_url("01_tiny", book_dir=book_dir) in nb.cells[0].source
+    assert nb.cells[1].cell_type == "code" and "colab-setup" in nb.cells[1].metadata.tags
+    assert nb.cells[2].source == "# A tiny chapter" and "parameters" in nb.cells[3].metadata.tags
+    assert nb.cells[4].source == "x = 1" and len(nb.cells) == 5
+    assert book.check_notebook(path, book_dir=book_dir) == []
+
+    # A changed setting updates the existing header cells instead of adding new ones.
+    other = config_book(tmp_path / "other", url="https://github.com/fork/glmeval", branch="main")
+    assert any("does not link" in p for p in book.check_notebook(path, book_dir=other))
+    book.sync_notebook_headers(path.parent, book_dir=other)
+    nb = nbformat.read(path, as_version=4)
+    assert len(nb.cells) == 5 and "fork/glmeval" in nb.cells[0].source
+    assert book.check_notebook(path, book_dir=other) == []
+
+
+def test_the_setup_cell_installs_only_on_colab(tmp_path, write_notebook, monkeypatch):
+    book_dir = config_book(tmp_path)
+    path = write_notebook(tmp_path / "notebooks" / "02_tiny.ipynb")
+    book.sync_notebook_headers(path.parent, book_dir=book_dir)
+    setup = nbformat.read(path, as_version=4).cells[1].source
+    commands = []
+    monkeypatch.setattr("subprocess.run", lambda command, **kwargs: commands.append(command))
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    exec(setup, {})
+    assert commands == []
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    exec(setup, {})
+    assert commands and commands[0][:3] == [sys.executable, "-m", "pip"]
+    assert "git+https://github.com/someone/elsewhere@dev" in commands[0]
+
+
+def test_check_notebook_flags_outputs_and_parameters(tmp_path, write_notebook):
+    book_dir = config_book(tmp_path)
+    folder = tmp_path / "notebooks"
+    no_parameters = write_notebook(folder / "01_a.ipynb", ["x = 1"], parameters=None)
+    partial = write_notebook(folder / "02_b.ipynb", parameters='profile = "demo"\ndevice: str = "cpu"')
+    executed = write_notebook(folder / "03_c.ipynb", ["print(1)"])
+    book.sync_notebook_headers(folder, book_dir=book_dir)
+    nb = nbformat.read(executed, as_version=4)
+    nb.cells[-1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    nb.cells[-1].execution_count = 1
+    nbformat.write(nb, executed)
+
+    assert any("no code cell tagged 'parameters'" in p for p in book.check_notebook(no_parameters, book_dir=book_dir))
+    assert [p for p in book.check_notebook(partial, book_dir=book_dir) if "does not assign" in p] == [
+        "02_b.ipynb: the parameters cell does not assign ['output_dir']"]
+    problems = book.check_notebook(executed, book_dir=book_dir)
+    assert any("have outputs" in p for p in problems) and any("execution counts" in p for p in problems)
+    assert book.strip_outputs(executed) is True
+    assert book.strip_outputs(executed) is False
+    assert book.check_notebook(executed, book_dir=book_dir) == []
+
+
+@pytest.mark.parametrize("notebook", REAL_NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_notebooks_pass_the_checks(notebook):
+    assert book.check_notebook(notebook) == []
+
+
+def test_find_notebooks_orders_and_selects(tmp_path, write_notebook):
+    for name in ("02_b", "00_a", "10_c", "notes"):
+        write_notebook(tmp_path / f"{name}.ipynb")
+    assert [p.stem for p in book.find_notebooks(tmp_path)] == ["00_a", "02_b", "10_c"]
+    assert [p.stem for p in book.find_notebooks(tmp_path, only="02")] == ["02_b"]
+    assert [p.stem for p in book.find_notebooks(tmp_path, only=["10", "00_a"])] == ["00_a", "10_c"]
+    with pytest.raises(ValueError, match=r"\['07'\]"):
+        book.find_notebooks(tmp_path, only=["00", "07"])
+
+
+# ----------------------------------------------------------------------------- execution
+def test_default_kernel_runs_this_python():
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    name = book.default_kernel()
+    argv = KernelSpecManager().get_kernel_spec(name).argv
+    assert book._runs_this_python(argv)
+    assert not book._runs_this_python(["/somewhere/else/bin/python", "-m", "ipykernel_launcher"])
+
+
+def test_a_foreign_python3_kernel_leads_to_registering_ours(monkeypatch):
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    specs = {"python3": {"spec": {"argv": ["/opt/other/bin/python", "-m", "ipykernel_launcher"]}}}
+    installed = []
+
+    def fake_install(kernel_name, display_name, prefix):
+        installed.append((kernel_name, prefix))
+        specs[kernel_name] = {"spec": {"argv": [sys.executable, "-m", "ipykernel_launcher"]}}
+
+    monkeypatch.setattr(KernelSpecManager, "get_all_specs", lambda self: specs)
+    monkeypatch.setattr("ipykernel.kernelspec.install", fake_install)
+    assert book.default_kernel() == book.KERNEL_NAME
+    assert installed == [(book.KERNEL_NAME, sys.prefix)]
+
+
+def test_run_notebooks_injects_parameters_and_records_timings(tmp_path, write_notebook):
+    folder = tmp_path / "notebooks"
+    report = ("import json, os, sys\n"
+              "json.dump({'profile': profile, 'device': device, 'output_dir': output_dir,\n"
+              "           'cwd': os.getcwd(), 'python': sys.executable}, open('seen.json', 'w'))")
+    write_notebook(folder / "00_first.ipynb", [report])
+    write_notebook(folder / "01_second.ipynb", ["import os\nopen(os.path.join(output_dir, 'b.csv'), 'w').close()"])
+    executed = tmp_path / "executed"
+    timings = book.run_notebooks("smoke", device="cpu", notebooks_dir=folder, executed_dir=executed, progress=False)
+    assert list(timings["notebook"]) == ["00_first", "01_second"] and set(timings["status"]) == {"ok"}
+    assert (timings["seconds"] > 0).all()
+    seen = pd.read_json(executed / "seen.json", typ="series")
+    assert seen["profile"] == "smoke" and seen["device"] == "cpu"
+    assert Path(seen["output_dir"]) == (executed / "results").resolve()
+    assert Path(seen["cwd"]) == executed.resolve()
+    assert Path(seen["python"]).parent == Path(sys.executable).parent
+    assert (executed / "results" / "b.csv").exists()
+    assert (executed / "00_first.ipynb").exists() and book.error_outputs(executed / "00_first.ipynb") == []
+    on_disk = pd.read_csv(executed / "timings.csv")
+    assert list(on_disk.columns) == book.TIMINGS_COLUMNS and list(on_disk["notebook"]) == ["00_first", "01_second"]
+
+
+def test_a_failing_notebook_is_named_with_its_cell(tmp_path, write_notebook):
+    folder = tmp_path / "notebooks"
+    write_notebook(folder / "00_ok.ipynb", ["x = 1"])
+    write_notebook(folder / "01_broken.ipynb", ["y = 2", "values = [1, 2]\nvalues[5]"])
+    write_notebook(folder / "02_never.ipynb", ["z = 3"])
+    executed = tmp_path / "executed"
+    with pytest.raises(book.NotebookExecutionError) as caught:
+        book.run_notebooks("smoke", notebooks_dir=folder, executed_dir=executed, progress=False)
+    message = str(caught.value)
+    assert "01_broken.ipynb" in message and "'values = [1, 2]'" in message
+    assert "IndexError: list index out of range" in message and "in cell " in message
+    assert not (executed / "02_never.ipynb").exists()
+    timings = pd.read_csv(executed / "timings.csv").set_index("notebook")["status"].to_dict()
+    assert timings == {"00_ok": "ok", "01_broken": "failed"}
+
+    # Fix it and rerun only that notebook: the other rows are kept.
+    write_notebook(folder / "01_broken.ipynb", ["y = 2"])
+    book.run_notebooks("smoke", only="01", notebooks_dir=folder, executed_dir=executed, progress=False)
+    timings = pd.read_csv(executed / "timings.csv").set_index("notebook")["status"].to_dict()
+    assert timings == {"00_ok": "ok", "01_broken": "ok"}
+
+
+def test_run_notebooks_validates_its_arguments(tmp_path, write_notebook):
+    with pytest.raises(ValueError, match="unknown profile 'huge'"):
+        book.run_notebooks("huge", notebooks_dir=tmp_path)
+    with pytest.raises(ValueError, match="unknown device"):
+        book.run_notebooks("smoke", device="gpu0", notebooks_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match="no notebooks"):
+        book.run_notebooks("smoke", notebooks_dir=tmp_path, executed_dir=tmp_path / "executed")
+
+
+# ----------------------------------------------------------------------------- book
+def test_timings_markdown_lists_every_chapter(tmp_path):
+    assert "Not measured yet" in book.timings_markdown(tmp_path / "timings.csv")
+    pd.DataFrame({"notebook": ["00_a", "01_b"], "profile": ["demo", "demo"], "seconds": [75.2, 4.0],
+                  "status": ["ok", "ok"]}).to_csv(tmp_path / "timings.csv", index=False)
+    table = book.timings_markdown(tmp_path / "timings.csv")
+    assert "| 00_a | demo | 1:15 | ok |" in table and "| 01_b | demo | 0:04 | ok |" in table
+    assert "**1:19**" in table
+
+
+def chapter_book(tmp_path):
+    """A book whose toc lists three chapters: executed, not executed, not written."""
+    book_dir = config_book(tmp_path)
+    (book_dir / "_toc.yml").write_text(yaml.safe_dump({
+        "format": "jb-book", "root": "intro",
+        "chapters": [{"file": "executed/00_done"}, {"file": "executed/01_pending"},
+                     {"file": "executed/02_future"}, {"file": "references"}]}))
+    notebooks = tmp_path / "notebooks"
+    return book_dir, notebooks
+
+
+def test_book_chapters_tells_executed_pending_and_unwritten_apart(tmp_path, write_notebook):
+    book_dir, notebooks = chapter_book(tmp_path)
+    write_notebook(notebooks / "00_done.ipynb")
+    write_notebook(notebooks / "01_pending.ipynb")
+    write_notebook(book_dir / "executed" / "00_done.ipynb")
+    assert book.book_chapters(book_dir, notebooks) == {
+        "executed/00_done": "executed", "executed/01_pending": "not executed",
+        "executed/02_future": "not written"}
+
+
+def test_build_book_refuses_unexecuted_or_failed_chapters(tmp_path, write_notebook):
+    book_dir, notebooks = chapter_book(tmp_path)
+    write_notebook(notebooks / "01_pending.ipynb")
+    with pytest.raises(FileNotFoundError, match=r"executed/01_pending.*--only 01"):
+        book.build_book(book_dir, notebooks_dir=notebooks)
+
+    shutil.rmtree(notebooks)
+    failed = write_notebook(book_dir / "executed" / "00_done.ipynb", ["1 / 0"])
+    nb = nbformat.read(failed, as_version=4)
+    nb.cells[-1].outputs = [nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero",
+                                                   traceback=[])]
+    nbformat.write(nb, failed)
+    with pytest.raises(RuntimeError, match="00_done.*ZeroDivisionError"):
+        book.build_book(book_dir, notebooks_dir=notebooks)
+    with pytest.raises(ValueError, match="unknown builder"):
+        book.build_book(book_dir, builder="epub")
