@@ -11,7 +11,7 @@ Subsets are chosen deterministically by :mod:`glmeval_utils.datasets`
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 PROFILE_NAMES = ("smoke", "demo", "full")
 
@@ -30,7 +30,9 @@ class Profile:
     #: early-stopping patience (epochs) and learning-rate plateau patience.
     patience: int = 10
     lr_patience: int = 5
-    extra: dict = field(default_factory=dict)
+    #: width multiplier of the MLP/CNN probes (the paper's f) and the CNN probe's 1x1 reduction.
+    width_factor: float = 1.0
+    reduce_dim: int = 128
 
 
 PROFILES = {
@@ -42,6 +44,8 @@ PROFILES = {
         max_epochs=2,
         patience=2,
         lr_patience=1,
+        width_factor=0.25,
+        reduce_dim=16,
     ),
     "demo": Profile(
         name="demo",
@@ -51,6 +55,8 @@ PROFILES = {
         max_epochs=30,
         patience=5,
         lr_patience=2,
+        width_factor=0.5,
+        reduce_dim=64,
     ),
     "full": Profile(
         name="full",

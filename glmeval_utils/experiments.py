@@ -1,0 +1,298 @@
+"""The representation ladder shared by every supervised chapter.
+
+One task = one :class:`TaskData` (sequences and targets per split).  For each
+gLM the ladder trains, on frozen embeddings from the cache
+(:mod:`glmeval_utils.embeddings`):
+
+* CLS (where the model has one) and mean embeddings → linear and MLP probes;
+* full per-nucleotide embeddings → a CNN probe;
+
+and, on the same splits, one-hot baselines (CNN, ResNet, MPRAnn or the
+binary CNN) and, for binary tasks, composition baselines.  Every trained
+model contributes tidy prediction rows (:func:`glmeval_utils.stats.prediction_rows`);
+:func:`seed_metrics` turns them into results-table rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import embeddings, metrics, results
+from .baselines import OneHotEstimator, composition_features
+from .probes import CNNProbe, LinearProbe, MLPProbe
+from .profiles import Profile, get_profile
+from .stats import prediction_rows
+
+SPLITS = ("train", "valid", "test")
+ONEHOT_MODEL = "one-hot"
+
+
+@dataclass
+class TaskData:
+    """Sequences and targets of one data set, split into train / valid / test.
+
+    Attributes
+    ----------
+    task : str
+        Results-table task name (e.g. ``"lentimpra"``).
+    dataset : str
+        Registry name of the data set.
+    kind : {"regression", "binary"}
+    seqs : dict of str → list of str
+    y : dict of str → numpy.ndarray, ``(N,)`` or ``(N, K)``
+    index : dict of str → numpy.ndarray ``(N,)``
+        Row identifiers; they pair test predictions of different models.
+    """
+
+    task: str
+    dataset: str
+    kind: str
+    seqs: dict
+    y: dict
+    index: dict
+
+    @classmethod
+    def from_table(cls, table: pd.DataFrame, *, target: str | Sequence[str], task: str,
+                   dataset: str, kind: str, seq_col: str = "seq") -> "TaskData":
+        """Build from a tidy table with ``split`` and sequence columns.
+
+        Rows whose target is missing (all NaN) are dropped.
+        """
+        if kind not in ("regression", "binary"):
+            raise ValueError(f"kind must be 'regression' or 'binary', got {kind!r}")
+        columns = [target] if isinstance(target, str) else list(target)
+        missing = [c for c in [seq_col, "split", *columns] if c not in table.columns]
+        if missing:
+            raise ValueError(f"{dataset}: table lacks columns {missing}")
+        seqs, ys, index = {}, {}, {}
+        for split in SPLITS:
+            part = table[table["split"] == split]
+            values = part[columns].to_numpy(dtype=np.float32)
+            keep = ~np.isnan(values).all(axis=1)
+            if not keep.any():
+                raise ValueError(f"{dataset}: split {split!r} has no rows with a target")
+            part = part[keep]
+            seqs[split] = part[seq_col].tolist()
+            ys[split] = values[keep][:, 0] if len(columns) == 1 else values[keep]
+            index[split] = part.index.to_numpy()
+        return cls(task, dataset, kind, seqs, ys, index)
+
+    @property
+    def all_seqs(self) -> list[str]:
+        """Train, valid and test sequences concatenated (the embedding order)."""
+        return [s for split in SPLITS for s in self.seqs[split]]
+
+    def split_rows(self) -> dict[str, slice]:
+        """Row ranges of each split inside :attr:`all_seqs`."""
+        bounds, start = {}, 0
+        for split in SPLITS:
+            bounds[split] = slice(start, start + len(self.seqs[split]))
+            start += len(self.seqs[split])
+        return bounds
+
+    def sizes(self) -> pd.Series:
+        return pd.Series({split: len(self.seqs[split]) for split in SPLITS}, name="rows")
+
+
+def _training_kwargs(profile: Profile, seed: int, device, progress: bool) -> dict:
+    return dict(max_epochs=profile.max_epochs, patience=profile.patience,
+                lr_patience=profile.lr_patience, random_state=seed, device=device,
+                progress=progress)
+
+
+def _test_rows(data: TaskData, y_score, *, model: str, representation: str, probe: str,
+               seed: int) -> pd.DataFrame:
+    return prediction_rows(data.y["test"], y_score, task=data.task, dataset=data.dataset,
+                           model=model, representation=representation, probe=probe,
+                           seed=seed, index=data.index["test"])
+
+
+def onehot_baselines(data: TaskData, architectures: Iterable[str], *, profile: str | Profile = "demo",
+                     seeds: Sequence[int] | None = None, device=None, rc_augment: bool = False,
+                     progress: bool = True) -> pd.DataFrame:
+    """Train one-hot baselines on the task's splits; return test prediction rows.
+
+    Parameters
+    ----------
+    data : TaskData
+    architectures : iterable of {"cnn", "resnet", "mprann", "binary_cnn"}
+    profile : str or Profile
+        Supplies epochs, patience and (unless given) seeds.
+    seeds : sequence of int, optional
+    device : str, optional
+    rc_augment : bool
+        Reverse-complement augmentation and strand-averaged prediction.
+
+    Returns
+    -------
+    DataFrame
+        Prediction rows with ``model="one-hot"``, ``representation="onehot"``
+        and ``probe`` = the architecture.
+    """
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    rows = []
+    for architecture in architectures:
+        for seed in seeds if seeds is not None else profile.seeds:
+            estimator = OneHotEstimator(architecture, data.kind, rc_augment=rc_augment,
+                                        **_training_kwargs(profile, seed, device, progress))
+            estimator.fit(data.seqs["train"], data.y["train"], data.seqs["valid"], data.y["valid"])
+            rows.append(_test_rows(data, estimator.predict(data.seqs["test"]),
+                                   model=ONEHOT_MODEL, representation="onehot", probe=architecture,
+                                   seed=seed))
+    return pd.concat(rows, ignore_index=True)
+
+
+def composition_baselines(data: TaskData, *, ks: Sequence[int] = (1, 2),
+                          probes: Sequence[str] = ("linear", "mlp"), profile: str | Profile = "demo",
+                          seeds: Sequence[int] | None = None, device=None,
+                          progress: bool = True) -> pd.DataFrame:
+    """Mono- (k=1) and dinucleotide (k=2) composition → linear / MLP probes.
+
+    Shows how much of a task is sequence composition alone (the GUE
+    negatives are mononucleotide shuffles; the eCLIP negatives differ in GC).
+    """
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    names = {1: "mononucleotide", 2: "dinucleotide"}
+    features = {split: {k: composition_features(data.seqs[split], k=k) for k in ks} for split in SPLITS}
+    rows = []
+    for k in ks:
+        X = {split: features[split][k] for split in SPLITS}
+        rows.append(_fit_pooled_probes(data, X, probes=probes, profile=profile, seeds=seeds,
+                                       model="composition", representation=names[k],
+                                       device=device, progress=progress))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _fit_pooled_probes(data: TaskData, X: dict, *, probes, profile: Profile, seeds, model: str,
+                       representation: str, device, progress: bool) -> pd.DataFrame:
+    rows = []
+    for probe in probes:
+        # a linear probe is deterministic given the data: one fit serves every seed
+        probe_seeds = [0] if probe == "linear" else (seeds if seeds is not None else profile.seeds)
+        for seed in probe_seeds:
+            if probe == "linear":
+                estimator = LinearProbe(data.kind, random_state=seed)
+            elif probe == "mlp":
+                estimator = MLPProbe(data.kind, width_factor=profile.width_factor,
+                                     **_training_kwargs(profile, seed, device, progress))
+            else:
+                raise ValueError(f"pooled probes are 'linear' or 'mlp', got {probe!r}")
+            estimator.fit(X["train"], data.y["train"], X["valid"], data.y["valid"])
+            rows.append(_test_rows(data, estimator.predict(X["test"]), model=model,
+                                   representation=representation, probe=probe, seed=seed))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _split_views(array, data: TaskData) -> dict:
+    """Train/valid/test views of an embedding array ordered like :attr:`TaskData.all_seqs`."""
+    return {split: array[rows] for split, rows in data.split_rows().items()}
+
+
+def glm_ladder(glm, data: TaskData, *, profile: str | Profile = "demo", layer: int = -1,
+               representations: Sequence[str] = ("cls", "mean", "full"),
+               pooled_probes: Sequence[str] = ("linear", "mlp"), cnn_architecture: str = "rep_cnn",
+               seeds: Sequence[int] | None = None, strands: str = "fwd", batch_size: int = 64,
+               device=None, cache_dir=None, progress: bool = True) -> pd.DataFrame:
+    """The probe ladder for one gLM on one task; returns test prediction rows.
+
+    Parameters
+    ----------
+    glm : models.GLM
+    data : TaskData
+    profile : str or Profile
+    layer : int
+        Hidden state to probe (``-1`` = last).
+    representations : sequence of {"cls", "mean", "full"}
+        ``"cls"`` is skipped for models without a CLS token.
+    pooled_probes : sequence of {"linear", "mlp"}
+        Probes on CLS / mean embeddings.
+    cnn_architecture : {"rep_cnn", "chip_cnn"}
+        CNN probe on the full per-nucleotide embeddings.
+    seeds : sequence of int, optional
+        Defaults to the profile's seeds.
+    strands : {"fwd", "both"}
+    batch_size : int
+        Embedding batch size.
+    device, cache_dir, progress
+        Passed to the embedding extraction and the probes.
+
+    Returns
+    -------
+    DataFrame
+        Prediction rows; ``model`` is ``glm.name``.
+    """
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    rows = []
+    for representation in representations:
+        if representation == "cls" and not glm.has_cls:
+            continue
+        cached = embeddings.extract(glm, data.all_seqs, layers=(layer,), pooling=representation,
+                                    strands=strands, batch_size=batch_size, cache_dir=cache_dir,
+                                    label=data.dataset, progress=progress)
+        X = _split_views(cached.layer(layer), data)
+        if representation == "full":
+            for seed in seeds if seeds is not None else profile.seeds:
+                probe = CNNProbe(data.kind, architecture=cnn_architecture,
+                                 reduce_dim=profile.reduce_dim, width_factor=profile.width_factor,
+                                 **_training_kwargs(profile, seed, device, progress))
+                probe.fit(X["train"], data.y["train"], X["valid"], data.y["valid"])
+                rows.append(_test_rows(data, probe.predict(X["test"]), model=glm.name,
+                                       representation="full", probe="cnn", seed=seed))
+        else:
+            X = {split: np.asarray(values) for split, values in X.items()}
+            rows.append(_fit_pooled_probes(data, X, probes=pooled_probes, profile=profile,
+                                           seeds=seeds, model=glm.name,
+                                           representation=representation, device=device,
+                                           progress=progress))
+    return pd.concat(rows, ignore_index=True)
+
+
+def layer_sweep(glm, data: TaskData, *, probe: str = "linear", pooling: str = "mean",
+                profile: str | Profile = "demo", seeds: Sequence[int] | None = None,
+                batch_size: int = 64, device=None, cache_dir=None,
+                progress: bool = True) -> pd.DataFrame:
+    """Probe every hidden state (0 = token embeddings … n_layers = last) from one extraction.
+
+    Returns prediction rows whose ``representation`` is ``"<pooling>@L<k>"``
+    (see :func:`layer_of`).
+    """
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    cached = embeddings.extract(glm, data.all_seqs, layers="all", pooling=pooling,
+                                batch_size=batch_size, cache_dir=cache_dir, label=data.dataset,
+                                progress=progress)
+    rows = []
+    for layer in cached.layers:
+        X = {split: np.asarray(values) for split, values in _split_views(cached.layer(layer), data).items()}
+        rows.append(_fit_pooled_probes(data, X, probes=[probe], profile=profile, seeds=seeds,
+                                       model=glm.name, representation=f"{pooling}@L{layer}",
+                                       device=device, progress=progress))
+    return pd.concat(rows, ignore_index=True)
+
+
+def layer_of(representation: str) -> int | None:
+    """The layer index encoded by :func:`layer_sweep` (``"mean@L3"`` → 3), else None."""
+    if "@L" not in representation:
+        return None
+    return int(representation.rsplit("@L", 1)[1])
+
+
+def seed_metrics(predictions: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Per-seed test metrics of every model, as results-table rows.
+
+    Multi-output tasks (``output`` > 0) are scored per output and averaged,
+    as the paper averaged Spearman over tissues.
+    """
+    if kind not in ("regression", "binary"):
+        raise ValueError(f"kind must be 'regression' or 'binary', got {kind!r}")
+    keys = ["task", "dataset", "model", "representation", "probe", "seed"]
+    rows = []
+    for labels, group in predictions.groupby(keys, sort=False):
+        per_output = [metrics.evaluate(part.y_true, part.y_score, task=kind)
+                      for _, part in group.groupby("output")]
+        averaged = pd.DataFrame(per_output).mean(skipna=True).to_dict()
+        rows.extend(results.make_rows(averaged, **dict(zip(keys, labels))))
+    return pd.DataFrame(rows, columns=results.COLUMNS)
