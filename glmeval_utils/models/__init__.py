@@ -1,0 +1,23 @@
+"""The gLM registry and adapters: one :class:`GLM` interface for every DNA language model.
+
+>>> from glmeval_utils.models import load_glm, list_glms
+>>> glm = load_glm("teaching-mlm")                        # doctest: +SKIP
+>>> glm.embed(["ACGT" * 50], layers="all", pooling="mean").shape   # doctest: +SKIP
+(1, 5, 192)
+
+Modules: :mod:`.registry` (specs, :func:`load_glm`), :mod:`.base` (:class:`GLM`),
+:mod:`.families` (per-family loading, padding and hidden states),
+:mod:`.tokenization` (span-aware tokenizers and offline tokenizer rebuilds),
+:mod:`.teaching` (the project's own teaching gLMs).
+"""
+
+from .base import GLM, Tokenized, token_to_bases
+from .families import FAMILIES, Family, get_family
+from .registry import REGISTRY, GLMSpec, describe_glms, from_local, get_spec, list_glms, load_glm, teaching_model_dir
+from .teaching import build_teaching_model, teaching_tokenizer
+
+__all__ = [
+    "GLM", "Tokenized", "token_to_bases", "FAMILIES", "Family", "get_family", "REGISTRY", "GLMSpec",
+    "describe_glms", "from_local", "get_spec", "list_glms", "load_glm", "teaching_model_dir",
+    "build_teaching_model", "teaching_tokenizer",
+]

@@ -1,0 +1,414 @@
+"""The gLM contract: one :class:`GLM` object for every DNA language model.
+
+``GLM`` hides each family's tokenisation, special tokens, padding side and
+masks.  Embeddings are computed in length-sorted batches (input order
+restored), from one forward pass per batch with ``output_hidden_states``, in
+``torch.inference_mode`` and bf16/fp16 autocast on CUDA.  Padding never changes
+a sequence's embedding: bidirectional models get an attention mask,
+mask-less causal models are right-padded and pooled over real tokens, and
+mask-less bidirectional models only batch sequences of equal token count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..sequences import reverse_complement, validate_sequences
+from .families import Family, logits_of
+from .tokenization import DNATokenizer
+
+POOLINGS = ("mean", "cls", "full")
+STRANDS = ("fwd", "both")
+
+
+@dataclass
+class Tokenized:
+    """A padded batch of tokenised sequences.
+
+    Attributes
+    ----------
+    input_ids : torch.LongTensor, shape (N, T)
+        Right-padded with the family's pad id.
+    attention_mask : torch.LongTensor, shape (N, T)
+        1 for real tokens (special tokens included), 0 for padding.
+    token_spans : list of ndarray, each (T_i, 2)
+        ``[start, end)`` nucleotides covered by each token of sequence i;
+        ``-1, -1`` for special tokens.
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    token_spans: list
+
+
+def resolve_device(device=None) -> torch.device:
+    """``None`` → CUDA when available, else CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class GLM:
+    """A frozen DNA language model behind one interface.
+
+    Built by :func:`glmeval_utils.models.load_glm`; see CONTRIBUTING.md, "The gLM contract".
+
+    Attributes
+    ----------
+    name, family, model_id, revision, licence : str
+    n_layers : int
+        Blocks; hidden states are numbered ``0..n_layers`` (0 = token embeddings).
+    hidden_size : int
+    max_length : int
+        Longest sequence in nucleotides the model accepts.
+    has_cls : bool
+        Whether each sequence starts with a CLS token (``pooling="cls"``).
+    objective : {"masked", "causal", None}
+        The language-model head; None for backbones without one.
+    model : transformers.PreTrainedModel
+    tokenizer : DNATokenizer
+    device : torch.device
+    """
+
+    def __init__(self, model, tokenizer: DNATokenizer, family: Family, *, name, model_id, revision, objective,
+                 max_length=None, max_tokens=None, licence="", device=None):
+        self.name = name
+        self.family = family.name
+        self._family = family
+        self.model_id = model_id
+        self.revision = revision
+        self.objective = objective
+        self.licence = licence
+        self.tokenizer = tokenizer
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.max_tokens = max_tokens
+        self.max_length = max_length
+        self.has_cls = tokenizer.has_cls
+        probe = self._hidden_states(*self._pad([tokenizer.encode("ACGT")])[:2])
+        self.n_layers = len(probe) - 1
+        self.hidden_size = int(probe[-1].shape[-1])
+
+    def __repr__(self):
+        return (f"GLM(name={self.name!r}, family={self.family!r}, model_id={self.model_id!r}, "
+                f"revision={self.revision!r}, n_layers={self.n_layers}, hidden_size={self.hidden_size}, "
+                f"objective={self.objective!r}, device={str(self.device)!r})")
+
+    # ------------------------------------------------------------------ tokens
+    def _validate(self, seqs, *, length=None):
+        if isinstance(seqs, str):
+            raise TypeError("pass a list of sequences, not a single string")
+        return validate_sequences(seqs, source=f"input to gLM {self.name!r}", max_length=self.max_length,
+                                  length=length)
+
+    def _encode(self, seqs):
+        encoded = self.tokenizer.encode_many(seqs)
+        if self.max_tokens is not None:
+            for index, (ids, _) in enumerate(encoded):
+                if len(ids) > self.max_tokens:
+                    raise ValueError(f"input to gLM {self.name!r}: row {index} (length {len(seqs[index])}) "
+                                     f"needs {len(ids)} tokens; the model accepts at most {self.max_tokens}")
+        return encoded
+
+    def tokenize(self, seqs) -> Tokenized:
+        """Tokenise sequences the way :meth:`embed` does.
+
+        Parameters
+        ----------
+        seqs : list of str
+
+        Returns
+        -------
+        Tokenized
+        """
+        encoded = self._encode(self._validate(seqs))
+        ids, mask, _ = self._pad(encoded)
+        return Tokenized(ids.cpu(), mask.cpu(), [spans for _, spans in encoded])
+
+    def _pad(self, encoded):
+        """Right-pad a list of ``(ids, spans)`` → ids (B, T), attention mask (B, T), content mask (B, T)."""
+        width = max(len(ids) for ids, _ in encoded)
+        ids = np.full((len(encoded), width), self.tokenizer.pad_id, dtype=np.int64)
+        content = np.zeros((len(encoded), width), dtype=bool)
+        mask = np.zeros((len(encoded), width), dtype=np.int64)
+        for row, (token_ids, spans) in enumerate(encoded):
+            ids[row, :len(token_ids)] = token_ids
+            mask[row, :len(token_ids)] = 1
+            content[row, :len(token_ids)] = spans[:, 0] >= 0
+        as_tensor = lambda a: torch.from_numpy(a).to(self.device)  # noqa: E731
+        return as_tensor(ids), as_tensor(mask), as_tensor(content)
+
+    def _batches(self, encoded, batch_size):
+        """Index batches of similar token counts (equal counts for mask-less bidirectional families)."""
+        n_tokens = np.array([len(ids) for ids, _ in encoded])
+        order = np.argsort(n_tokens, kind="stable")
+        batches = []
+        if self._family.padding == "equal_length":
+            for count in np.unique(n_tokens):
+                group = order[n_tokens[order] == count]
+                batches += [group[i:i + batch_size] for i in range(0, len(group), batch_size)]
+        else:
+            batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        return batches
+
+    # ----------------------------------------------------------------- forward
+    def _autocast(self):
+        if self.device.type != "cuda":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+
+    def _model_mask(self, mask):
+        # Unpadded batches go without a mask: SDPA then takes its faster unmasked kernels.
+        if self._family.padding != "mask" or bool(mask.all()):
+            return None
+        return mask
+
+    def _hidden_states(self, ids, mask):
+        with torch.inference_mode(), self._autocast():
+            return self._family.hidden_states(self.model, ids, self._model_mask(mask))
+
+    def _logits(self, ids, mask):
+        with torch.inference_mode(), self._autocast():
+            return logits_of(self.model, ids, self._model_mask(mask)).float()
+
+    def _resolve_layers(self, layers):
+        n_states = self.n_layers + 1
+        if isinstance(layers, str):
+            if layers != "all":
+                raise ValueError(f"layers must be 'all', an int or a sequence of ints, got {layers!r}")
+            return list(range(n_states))
+        layers = [layers] if isinstance(layers, (int, np.integer)) else list(layers)
+        for layer in layers:
+            if not -n_states <= layer < n_states:
+                raise ValueError(f"layer {layer} out of range for gLM {self.name!r} with hidden states "
+                                 f"0..{self.n_layers}")
+        return [layer % n_states for layer in layers]
+
+    # ------------------------------------------------------------------- embed
+    def embed(self, seqs, *, layers=(-1,), pooling="mean", strands="fwd", batch_size=32, progress=True):
+        """Frozen embeddings of DNA sequences.
+
+        Parameters
+        ----------
+        seqs : list of str
+            DNA over ``ACGTN`` (any case), each at most ``max_length`` long.
+        layers : int, sequence of int or "all"
+            Hidden states to return (0 = token embeddings, -1 = last);
+            ``"all"`` gives ``0..n_layers``, all from one forward pass.
+        pooling : {"mean", "cls", "full"}
+            ``"mean"``: average over the sequence's tokens, special tokens and
+            padding excluded.  ``"cls"``: the CLS token (only if ``has_cls``).
+            ``"full"``: one row per nucleotide; a k-mer/BPE token's vector is
+            repeated for every base it covers, special tokens dropped.
+        strands : {"fwd", "both"}
+            ``"both"`` averages the forward and reverse-complement embeddings;
+            for ``"full"`` the reverse-complement rows are flipped back, so
+            row i belongs to base i of the forward strand.
+        batch_size : int
+        progress : bool
+            Show a progress bar.
+
+        Returns
+        -------
+        ndarray of float32
+            ``(N, n_layers_requested, H)`` for ``"mean"``/``"cls"``;
+            ``(N, n_layers_requested, L, H)`` for ``"full"`` (all sequences must
+            have the same length ``L``).
+        """
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if strands not in STRANDS:
+            raise ValueError(f"strands must be one of {STRANDS}, got {strands!r}")
+        if pooling == "cls" and not self.has_cls:
+            raise ValueError(f"gLM {self.name!r} has no CLS token; use pooling='mean' or 'full'")
+        seqs = self._validate(seqs)
+        if pooling == "full" and seqs:
+            seqs = self._validate(seqs, length=len(seqs[0]))
+        layer_index = self._resolve_layers(layers)
+        forward = self._embed_strand(seqs, layer_index, pooling, batch_size, progress)
+        if strands == "fwd":
+            return forward
+        reverse = self._embed_strand(reverse_complement(seqs), layer_index, pooling, batch_size, progress)
+        if pooling == "full":
+            reverse = reverse[:, :, ::-1]
+        return (forward + reverse) / 2
+
+    def _embed_strand(self, seqs, layer_index, pooling, batch_size, progress):
+        encoded = self._encode(seqs)
+        shape = [len(seqs), len(layer_index)]
+        shape += [len(seqs[0]) if seqs else 0, self.hidden_size] if pooling == "full" else [self.hidden_size]
+        out = np.empty(shape, dtype=np.float32)
+        batches = self._batches(encoded, batch_size)
+        for batch in tqdm(batches, disable=not progress, desc=f"embed {self.name}", unit="batch"):
+            chosen = [encoded[i] for i in batch]
+            ids, mask, content = self._pad(chosen)
+            states = self._hidden_states(ids, mask)
+            stacked = torch.stack([states[i] for i in layer_index], dim=1).float()  # (B, n, T, H)
+            if pooling == "mean":
+                weights = content.float()
+                pooled = torch.einsum("bnth,bt->bnh", stacked, weights) / weights.sum(1)[:, None, None]
+            elif pooling == "cls":
+                pooled = stacked[:, :, 0]
+            else:
+                pooled = self._per_base(stacked, chosen)
+            out[batch] = pooled.cpu().numpy()
+        return out
+
+    def _per_base(self, stacked, chosen):
+        """Expand token states (B, n, T, H) to one row per base (B, n, L, H) with one gather."""
+        batch, n_layers, width, hidden = stacked.shape
+        flat_index = np.concatenate([row * width + token_to_bases(spans) for row, (_, spans) in enumerate(chosen)])
+        flat = stacked.transpose(0, 1).reshape(n_layers, batch * width, hidden)
+        gathered = flat.index_select(1, torch.from_numpy(flat_index).to(flat.device))
+        return gathered.reshape(n_layers, batch, -1, hidden).transpose(0, 1)
+
+    # ------------------------------------------------------------- likelihoods
+    def _require(self, objective, method):
+        if self.objective != objective:
+            head = "no language-model head" if self.objective is None else f"a {self.objective} LM head"
+            raise ValueError(f"{method} needs a {objective} language model; gLM {self.name!r} has {head}")
+
+    def masked_inputs(self, seq, positions):
+        """Masked copies of ``seq``, one per position, for :meth:`masked_log_probs`.
+
+        Parameters
+        ----------
+        seq : str
+        positions : sequence of int
+            0-based nucleotide positions.
+
+        Returns
+        -------
+        input_ids : ndarray of int64, shape (P, T)
+            Copy p has every token covering ``positions[p]`` replaced by the mask token.
+        token_index : ndarray of int64, shape (P,)
+            The masked token of each copy.
+        spans : ndarray of int64, shape (T, 2)
+        """
+        (seq,) = self._validate([seq])
+        positions = np.asarray(positions, dtype=np.int64).reshape(-1)
+        bad = positions[(positions < 0) | (positions >= len(seq))]
+        if bad.size:
+            raise ValueError(f"position {int(bad[0])} is outside the sequence of length {len(seq)}")
+        if self.tokenizer.mask_id is None:
+            raise ValueError(f"gLM {self.name!r} has no mask token")
+        (ids, spans), = self._encode([seq])
+        token_index = token_to_bases(spans)[positions]
+        copies = np.repeat(ids[None], len(positions), axis=0)
+        copies[np.arange(len(positions)), token_index] = self.tokenizer.mask_id
+        return copies, token_index, spans
+
+    def masked_log_probs(self, seq, positions, *, batch_size=64):
+        """Masked-LM log-probabilities of A, C, G, T at each position.
+
+        For each position, one copy of the sequence has the token covering it
+        masked.  For single-base tokens the prediction over A, C, G, T is
+        renormalised.  For k-mer (or BPE) tokens of width w covering the base at
+        offset o, the predicted token distribution is marginalised:
+        ``log p(b) = logsumexp{log p(t) : t a w-nt token with t[o] = b}``, then
+        renormalised over the four bases (for BPE only tokens of the same width
+        are considered, an approximation).
+
+        Parameters
+        ----------
+        seq : str
+        positions : sequence of int
+        batch_size : int
+
+        Returns
+        -------
+        ndarray of float32, shape (len(positions), 4)
+            Rows are log-distributions over ``A, C, G, T`` (logsumexp = 0).
+        """
+        self._require("masked", "masked_log_probs")
+        copies, token_index, spans = self.masked_inputs(seq, positions)
+        positions = np.asarray(positions, dtype=np.int64).reshape(-1)
+        token_log_probs = []
+        for start in range(0, len(copies), batch_size):
+            ids = torch.from_numpy(copies[start:start + batch_size]).to(self.device)
+            logits = self._logits(ids, torch.ones_like(ids))
+            rows = torch.arange(len(ids), device=ids.device)
+            chosen = torch.from_numpy(token_index[start:start + batch_size]).to(ids.device)
+            token_log_probs.append(torch.log_softmax(logits[rows, chosen], dim=-1).cpu())
+        token_log_probs = torch.cat(token_log_probs)  # (P, V)
+        out = torch.empty(len(positions), 4)
+        widths = spans[token_index, 1] - spans[token_index, 0]
+        offsets = positions - spans[token_index, 0]
+        for width, offset in set(zip(widths.tolist(), offsets.tolist())):
+            rows = torch.from_numpy(np.flatnonzero((widths == width) & (offsets == offset)))
+            candidate_ids, base_index = self.tokenizer.base_candidates(width, offset)
+            candidates = token_log_probs[rows][:, torch.from_numpy(candidate_ids)]
+            for base in range(4):
+                out[rows, base] = torch.logsumexp(candidates[:, torch.from_numpy(base_index == base)], dim=1)
+        return torch.log_softmax(out, dim=1).numpy()
+
+    def token_log_probs(self, seqs, *, batch_size=32, progress=False):
+        """Causal log-likelihood of each nucleotide given the bases before it.
+
+        Parameters
+        ----------
+        seqs : list of str
+        batch_size : int
+        progress : bool
+
+        Returns
+        -------
+        list of ndarray of float32, each shape (L_i,)
+            ``log p(base_i | bases < i)`` normalised over A, C, G, T.  The first
+            base is conditioned on the BOS token when the model has one, else
+            it is NaN; ``N`` bases are NaN.
+        """
+        self._require("causal", "token_log_probs")
+        seqs = self._validate(seqs)
+        encoded = self._encode(seqs)
+        base_ids = torch.from_numpy(self.tokenizer.single_base_ids()).to(self.device)
+        # Token id -> base index (0..3 for A, C, G, T; -1 for any other token).
+        base_of_id = torch.full((len(self.tokenizer.vocab_strings),), -1, dtype=torch.long, device=self.device)
+        base_of_id[base_ids] = torch.arange(4, device=self.device)
+        results = [None] * len(seqs)
+        for batch in tqdm(self._batches(encoded, batch_size), disable=not progress, desc=f"score {self.name}"):
+            chosen = [encoded[i] for i in batch]
+            if any(((spans[:, 0] >= 0) & (spans[:, 1] - spans[:, 0] != 1)).any() for _, spans in chosen):
+                raise ValueError(f"token_log_probs needs one token per base; gLM {self.name!r} has multi-base tokens")
+            ids, mask, content = self._pad(chosen)
+            log_probs = torch.log_softmax(self._logits(ids, mask)[..., base_ids], dim=-1)  # (B, T, 4)
+            next_base = base_of_id[ids[:, 1:]]  # base predicted at position t from logits at t-1
+            scores = log_probs[:, :-1].gather(-1, next_base.clamp(min=0)[..., None])[..., 0]
+            scores = torch.where(next_base >= 0, scores, torch.nan)
+            # Prepend a NaN column: a token at position 0 has no context.
+            scores = torch.cat([torch.full_like(scores[:, :1], torch.nan), scores], dim=1).cpu().numpy()
+            content = content.cpu().numpy()
+            for row, index in enumerate(batch):
+                results[index] = scores[row][content[row]].astype(np.float32)
+        return results
+
+
+def token_to_bases(spans) -> np.ndarray:
+    """Index of the token covering each nucleotide.
+
+    Parameters
+    ----------
+    spans : ndarray of int, shape (T, 2)
+        Token spans from a :class:`~.tokenization.DNATokenizer`.
+
+    Returns
+    -------
+    ndarray of int64, shape (L,)
+        Entry i is the token covering base i.
+
+    Raises
+    ------
+    ValueError
+        If the non-special spans do not tile the sequence contiguously.
+    """
+    content = np.flatnonzero(spans[:, 0] >= 0)
+    starts, ends = spans[content, 0], spans[content, 1]
+    if len(content) and (starts[0] != 0 or (starts[1:] != ends[:-1]).any() or (ends <= starts).any()):
+        raise ValueError("token spans do not tile the sequence; the tokenizer dropped or merged bases")
+    return np.repeat(content, ends - starts)

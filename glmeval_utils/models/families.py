@@ -1,0 +1,218 @@
+"""Per-family facts and the one loading routine every registry entry goes through.
+
+A :class:`Family` says how a gLM family tokenises (character, k-mer or
+offset-mapped BPE), how a batch may be padded without changing any
+sequence's embedding, how to obtain all hidden states from one forward
+pass, and what it needs installed.  :func:`load_backbone` loads a checkpoint
+(hub id or local folder) the same way for hub ids and for the test
+look-alikes, so the real code path is what the tests exercise.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from .tokenization import TOKENIZER_KINDS
+
+#: How a family may be padded.
+#: ``"mask"``: bidirectional or causal model that takes an attention mask;
+#: ``"causal"``: causal model without a mask, right-padded (padding comes after
+#: every real token, so it cannot influence them); ``"equal_length"``: no mask
+#: and bidirectional mixing (GPN's dilated convolutions, Caduceus), so batches
+#: only group sequences with the same number of tokens.
+PADDING_POLICIES = ("mask", "causal", "equal_length")
+
+
+def generic_hidden_states(model, input_ids, attention_mask):
+    """All hidden states ``0..n_layers`` of a ``transformers`` model, from one forward pass.
+
+    Runs the backbone only (``model.base_model``), so masked/causal heads are
+    not computed.  ``attention_mask=None`` is not passed on (HyenaDNA's
+    forward has no such argument).
+
+    Returns
+    -------
+    tuple of torch.Tensor, each (B, T, H)
+    """
+    kwargs = {} if attention_mask is None else {"attention_mask": attention_mask}
+    outputs = model.base_model(input_ids=input_ids, output_hidden_states=True, return_dict=True, **kwargs)
+    return tuple(outputs.hidden_states)
+
+
+def hyenadna_hidden_states(model, input_ids, attention_mask):
+    """HyenaDNA's backbone reports the last block both before and after its final LayerNorm.
+
+    Keep the normalised one, as ``transformers`` models do, so there are
+    ``n_layer + 1`` states.
+    """
+    states = generic_hidden_states(model, input_ids, attention_mask)
+    return states[:-2] + states[-1:]
+
+
+def dnabert2_hidden_states(model, input_ids, attention_mask):
+    """Hidden states of DNABERT-2's remote-code BERT (``bert_layers.py``).
+
+    Its forward returns a tuple and ignores ``output_hidden_states``; the
+    per-layer outputs come from ``output_all_encoded_layers=True`` and the
+    token embeddings from its embedding module.  Look-alikes built on a
+    native BERT take the generic path.
+    """
+    base = model.base_model
+    if "output_all_encoded_layers" not in inspect.signature(base.forward).parameters:
+        return generic_hidden_states(model, input_ids, attention_mask)
+    token_type_ids = torch.zeros_like(input_ids)
+    embedded = base.embeddings(input_ids, token_type_ids)
+    encoded, _ = base(input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask,
+                      output_all_encoded_layers=True)
+    return (embedded, *encoded)
+
+
+def logits_of(model, input_ids, attention_mask):
+    """Language-model logits ``(B, T, V)`` (the masked or causal head)."""
+    kwargs = {} if attention_mask is None else {"attention_mask": attention_mask}
+    outputs = model(input_ids=input_ids, **kwargs)
+    return outputs.logits if hasattr(outputs, "logits") else outputs[0]
+
+
+def _needs_gpn(read_model_type):
+    from transformers import CONFIG_MAPPING
+
+    model_type = read_model_type()
+    if model_type in CONFIG_MAPPING:  # e.g. a RoFormer look-alike
+        return
+    try:
+        import gpn.model  # noqa: F401  (registers GPN's Auto classes)
+    except ImportError:
+        raise ImportError(
+            f"GPN checkpoints (model_type {model_type!r}) need the `gpn` package, which is not installed. "
+            "Install it with `pip install --pre gpn==0.9.0a1` (Python 3.11, transformers<6)."
+        ) from None
+
+
+def _needs_cuda_mamba(read_model_type):
+    if not torch.cuda.is_available() or importlib.util.find_spec("mamba_ssm") is None:
+        raise RuntimeError(
+            "Caduceus needs a CUDA GPU and the mamba-ssm kernels (`pip install mamba-ssm causal-conv1d` on a "
+            "CUDA machine, e.g. Colab); it cannot run on CPU. Use a HyenaDNA or teaching gLM instead."
+        )
+
+
+@dataclass(frozen=True)
+class Family:
+    """How one gLM family is tokenised, padded, run and loaded.
+
+    Attributes
+    ----------
+    name : str
+    tokenizer_kind : {"char", "kmer", "offsets"}
+        Which :mod:`.tokenization` adapter turns sequences into ids and spans.
+    padding : str
+        One of :data:`PADDING_POLICIES`.
+    hidden_states : callable
+        ``(model, input_ids, attention_mask) -> tuple of (B, T, H)``.
+    check_requirements : callable, optional
+        ``(read_model_type) -> None``, where ``read_model_type()`` returns the
+        checkpoint's ``model_type`` (read only when needed); raises a helpful
+        error when something is missing, before any weights are fetched.
+    description : str
+    """
+
+    name: str
+    tokenizer_kind: str
+    padding: str
+    hidden_states: Callable = generic_hidden_states
+    check_requirements: Callable | None = None
+    description: str = ""
+    tokenizer_options: dict = field(default_factory=dict)
+
+    def make_tokenizer(self, hf_tokenizer):
+        """Wrap the family's Hugging Face tokenizer in its span-aware adapter."""
+        return TOKENIZER_KINDS[self.tokenizer_kind](hf_tokenizer, **self.tokenizer_options)
+
+
+FAMILIES = {
+    family.name: family
+    for family in (
+        Family("nt", "kmer", "mask", tokenizer_options={"k": 6},
+               description="Nucleotide Transformer: ESM encoder, non-overlapping 6-mers, <cls> first"),
+        Family("dnabert2", "offsets", "mask", hidden_states=dnabert2_hidden_states,
+               description="DNABERT-2: ALiBi BERT, BPE tokens, [CLS] ... [SEP]"),
+        Family("hyenadna", "char", "causal", hidden_states=hyenadna_hidden_states,
+               description="HyenaDNA: causal long-convolution model, one token per base, [SEP] last, no mask"),
+        Family("gpn", "char", "equal_length", check_requirements=_needs_gpn,
+               description="GPN: dilated-convolution masked LM, one lower-case token per base, no specials"),
+        Family("caduceus", "char", "equal_length", check_requirements=_needs_cuda_mamba,
+               description="Caduceus: bidirectional RC-equivariant Mamba, HyenaDNA character vocabulary"),
+        Family("teaching-mlm", "char", "mask",
+               description="glmeval teaching masked LM: native ESM, rotary, one token per base, <cls> first"),
+        Family("teaching-clm", "char", "mask",
+               description="glmeval teaching causal LM: native Llama, one token per base, <bos> first"),
+    )
+}
+
+
+def get_family(name: str) -> Family:
+    """Look up a family; the error lists the known ones."""
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise ValueError(f"unknown gLM family {name!r}; known families: {', '.join(FAMILIES)}") from None
+
+
+def _auto_class(objective):
+    import transformers
+
+    classes = {"masked": "AutoModelForMaskedLM", "causal": "AutoModelForCausalLM", None: "AutoModel"}
+    if objective not in classes:
+        raise ValueError(f"objective must be 'masked', 'causal' or None, got {objective!r}")
+    return getattr(transformers, classes[objective])
+
+
+def load_backbone(family: Family, location, *, objective, revision=None, trust_remote_code=False,
+                  random_init=False, seed=0):
+    """Load a checkpoint and its tokenizer (hub id or local folder), on CPU in eval mode.
+
+    Parameters
+    ----------
+    family : Family
+    location : str or path-like
+        Hugging Face id or a ``save_pretrained`` folder.
+    objective : {"masked", "causal", None}
+        Picks ``AutoModelForMaskedLM`` / ``AutoModelForCausalLM`` / ``AutoModel``.
+    revision : str, optional
+        Hub revision (ignored for folders).
+    trust_remote_code : bool
+        Only registry entries that declare it pass True.
+    random_init : bool
+        Same architecture, weights re-drawn by the model's own initialiser
+        (seeded); the pretrained weights are not loaded.
+    seed : int
+
+    Returns
+    -------
+    model : transformers.PreTrainedModel
+    hf_tokenizer : transformers tokenizer
+    """
+    from transformers import AutoConfig, AutoTokenizer, PretrainedConfig
+
+    location = str(location)
+    options = dict(revision=revision, trust_remote_code=trust_remote_code)
+    if family.check_requirements is not None:
+        family.check_requirements(
+            lambda: PretrainedConfig.get_config_dict(location, revision=revision)[0].get("model_type"))
+    # Loading the config first and passing it on avoids DNABERT-2's
+    # "config_class ... not consistent" error (MAGICS-LAB/DNABERT_2 #22 and others).
+    config = AutoConfig.from_pretrained(location, **options)
+    auto_class = _auto_class(objective)
+    if random_init:
+        torch.manual_seed(seed)
+        model = auto_class.from_config(config, trust_remote_code=trust_remote_code)
+    else:
+        model = auto_class.from_pretrained(location, config=config, **options)
+    hf_tokenizer = AutoTokenizer.from_pretrained(location, **options)
+    return model.eval(), hf_tokenizer

@@ -1,0 +1,317 @@
+"""The gLM registry: every model the book can use, as a declared spec.
+
+``full`` entries are the paper's (and related) Hugging Face checkpoints, for a
+GPU.  ``demo`` entries work offline on a CPU: the project's own teaching gLMs,
+their random-init controls and the fine-tuned HyenaDNA-tiny backbone shipped
+in the PyPI package ``anticapt`` (GPL-3.0).  Every pretrained entry has a
+``-random`` control: same architecture and tokenizer, weights re-drawn by the
+model's own initialiser with a fixed seed (the paper's random DNABERT-2).
+
+Only entries that declare ``trust_remote_code=True`` run code from the hub.
+Hub revisions are not pinned to commits here ("main"); the resolved commit
+is recorded in ``GLM.revision`` after loading.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from ..paths import models_dir
+from .base import GLM
+from .families import get_family, load_backbone
+from .teaching import build_teaching_model, model_from_config
+
+TIERS = ("demo", "full")
+RANDOM_SUFFIX = "-random"
+
+
+@dataclass(frozen=True)
+class GLMSpec:
+    """One registry entry.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (``load_glm(name)``).
+    family : str
+        Key of :data:`~.families.FAMILIES`.
+    model_id : str
+        Hugging Face id, or where a local model comes from (``source``).
+    revision : str
+        Hub revision (branch, tag or commit).
+    trust_remote_code : bool
+        Whether loading may run the checkpoint's own Python code.
+    licence : str
+        Licence of the weights.
+    max_length : int
+        Longest input in nucleotides.
+    objective : {"masked", "causal", None}
+        Language-model head; None = backbone only (no likelihoods).
+    tier : {"demo", "full"}
+        ``demo`` runs offline on CPU; ``full`` needs the hub (and usually a GPU).
+    source : {"hub", "teaching", "anticapt"}
+    notes : str
+    random_init : bool
+        Re-initialise the weights (seeded) instead of loading them.
+    seed : int
+    """
+
+    name: str
+    family: str
+    model_id: str
+    revision: str = "main"
+    trust_remote_code: bool = False
+    licence: str = ""
+    max_length: int | None = None
+    objective: str | None = "masked"
+    tier: str = "full"
+    source: str = "hub"
+    notes: str = ""
+    random_init: bool = False
+    seed: int = 0
+
+
+_PRETRAINED = (
+    GLMSpec("nt-v1-2.5b-1000g", "nt", "InstaDeepAI/nucleotide-transformer-2.5b-1000g", licence="CC BY-NC-SA 4.0",
+            max_length=5994, notes="The paper's NT (2B5_1000G). Native EsmForMaskedLM, absolute positions, "
+            "1000 tokens = <cls> + 999 6-mers; ~10 GB of fp32 weights."),
+    GLMSpec("nt-v2-500m", "nt", "InstaDeepAI/nucleotide-transformer-v2-500m-multi-species", trust_remote_code=True,
+            licence="CC BY-NC-SA 4.0", max_length=12282, notes="NT v2: rotary + SwiGLU remote code, loaded with "
+            "AutoModelForMaskedLM (its auto_map has no AutoModel); 2048 tokens. Not in the paper."),
+    GLMSpec("dnabert2", "dnabert2", "zhihan1996/DNABERT-2-117M", trust_remote_code=True, licence="Apache-2.0",
+            max_length=5000, notes="ALiBi BERT with BPE tokens; no hard length limit (5000 nt is a memory cap). "
+            "Remote code targets transformers 4.28-4.29; uninstall triton if it fails with 'trans_b'."),
+    GLMSpec("hyenadna-tiny-1k-d256", "hyenadna", "LongSafari/hyenadna-tiny-1k-seqlen-d256-hf", objective="causal",
+            trust_remote_code=True, licence="BSD-3-Clause", max_length=1024,
+            notes="The paper's HyenaDNA (d_model 256). Character tokens, [SEP] appended, right-padded here."),
+    GLMSpec("hyenadna-small-32k", "hyenadna", "LongSafari/hyenadna-small-32k-seqlen-hf", objective="causal",
+            trust_remote_code=True, licence="BSD-3-Clause", max_length=32768,
+            notes="Larger HyenaDNA (d_model 256, 4 layers, 32k context). Not in the paper."),
+    GLMSpec("gpn-brassicales", "gpn", "songlab/gpn-brassicales", licence="MIT", max_length=512,
+            notes="Plant GPN (ConvNet, 25 layers, hidden 512); needs `pip install --pre gpn==0.9.0a1`. The paper's "
+            "own human GPN checkpoint is not public, so this is a stand-in from the same family."),
+    GLMSpec("caduceus-ph-131k", "caduceus", "kuleshov-group/caduceus-ph_seqlen-131k_d_model-256_n_layer-16",
+            trust_remote_code=True, licence="Apache-2.0", max_length=131072,
+            notes="Bidirectional Mamba; needs CUDA + mamba-ssm. Not in the paper."),
+    GLMSpec("teaching-mlm", "teaching-mlm", "teaching-mlm", tier="demo", source="teaching", licence="MIT",
+            max_length=511, notes="glmeval's own masked LM (native ESM, one token per base), trained by "
+            "`python -m glmeval_utils pretrain --profile demo`."),
+    GLMSpec("teaching-clm", "teaching-clm", "teaching-clm", tier="demo", source="teaching", licence="MIT",
+            objective="causal", max_length=511, notes="glmeval's own causal LM (native Llama, one token per "
+            "base, <bos> first), trained by `python -m glmeval_utils pretrain --profile demo`."),
+    GLMSpec("hyenadna-tiny-anticapt", "hyenadna", "anticapt==1.0:models/dataset1/finetuned_hyenadna",
+            revision="anticapt-1.0", trust_remote_code=True, licence="GPL-3.0", max_length=1024, objective=None,
+            tier="demo", source="anticapt", notes="Real HyenaDNA-tiny-1k backbone (d_model 128, 2 layers) "
+            "fine-tuned for aptamer classification, shipped in the PyPI package anticapt; no LM head, so no "
+            "likelihoods."),
+)
+
+
+def _random_control(spec: GLMSpec) -> GLMSpec:
+    return replace(spec, name=spec.name + RANDOM_SUFFIX, random_init=True,
+                   notes=f"Random-init control of {spec.name}: same architecture and tokenizer, weights re-drawn "
+                   f"by the model's initialiser (seed {spec.seed}).")
+
+
+REGISTRY: dict[str, GLMSpec] = {}
+for _spec in _PRETRAINED:
+    REGISTRY[_spec.name] = _spec
+    REGISTRY[_spec.name + RANDOM_SUFFIX] = _random_control(_spec)
+
+
+def list_glms(profile: str | None = None) -> list[str]:
+    """Registry names, optionally only those of one tier.
+
+    Parameters
+    ----------
+    profile : {"smoke", "demo", "full"}, optional
+        ``"demo"`` (and ``"smoke"``) lists the offline CPU entries, ``"full"``
+        the hub checkpoints; None lists all.
+    """
+    if profile is None:
+        return list(REGISTRY)
+    tier = "demo" if profile == "smoke" else profile
+    if tier not in TIERS:
+        raise ValueError(f"unknown profile {profile!r}; expected smoke, demo or full")
+    return [name for name, spec in REGISTRY.items() if spec.tier == tier]
+
+
+def describe_glms(profile: str | None = None):
+    """The registry as a tidy ``DataFrame`` (one row per entry) for the book."""
+    import pandas as pd
+
+    return pd.DataFrame([asdict(REGISTRY[name]) for name in list_glms(profile)])
+
+
+def get_spec(name: str) -> GLMSpec:
+    """Look up a registry entry; the error lists the known names."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown gLM {name!r}; known gLMs: {', '.join(REGISTRY)}") from None
+
+
+def anticapt_model_dir() -> Path:
+    """Folder of the fine-tuned HyenaDNA-tiny checkpoint inside the installed ``anticapt`` package."""
+    try:
+        root = importlib.resources.files("anticapt")
+    except ModuleNotFoundError:
+        raise ImportError("hyenadna-tiny-anticapt needs the PyPI package anticapt: "
+                          "`pip install --no-deps anticapt==1.0` (GPL-3.0)") from None
+    return Path(str(root / "models" / "dataset1" / "finetuned_hyenadna"))
+
+
+def teaching_model_dir(kind: str) -> Path:
+    """Where :mod:`glmeval_utils.pretrain` saves the teaching gLM of ``kind`` ("mlm"/"clm")."""
+    return models_dir() / f"teaching-{kind}"
+
+
+def weights_digest(directory) -> str:
+    """A short content hash of a local checkpoint's weights (its revision)."""
+    directory = Path(directory)
+    files = sorted(p for pattern in ("*.safetensors", "*.bin") for p in directory.glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"no model weights (*.safetensors, *.bin) in {directory}")
+    digest = hashlib.sha256()
+    for file in files:
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def _teaching_backbone(spec: GLMSpec, path):
+    """Model + tokenizer of a teaching entry, from its saved folder (or the default config when random)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    kind = spec.family.removeprefix("teaching-")
+    directory = Path(path) if path is not None else teaching_model_dir(kind)
+    saved = (directory / "config.json").exists()
+    if spec.random_init:
+        if not saved:
+            model, hf_tokenizer = build_teaching_model(kind, size="demo", seed=spec.seed)
+            return model, hf_tokenizer, f"random-seed{spec.seed}"
+        model = model_from_config(AutoConfig.from_pretrained(directory), seed=spec.seed)
+        return model, AutoTokenizer.from_pretrained(directory), f"random-seed{spec.seed}"
+    if not saved:
+        raise FileNotFoundError(f"teaching gLM {spec.name!r} not found in {directory}; train it first with "
+                                "`python -m glmeval_utils pretrain --profile demo`")
+    model, hf_tokenizer = load_backbone(get_family(spec.family), directory, objective=spec.objective)
+    return model, hf_tokenizer, weights_digest(directory)
+
+
+def _max_tokens(config):
+    """Token limit declared by a config, or None when positions are unbounded (ALiBi, convolutions)."""
+    if hasattr(config, "max_seq_len"):
+        return int(config.max_seq_len)
+    if getattr(config, "alibi_starting_size", None) is not None or not hasattr(config, "max_position_embeddings"):
+        return None
+    limit = int(config.max_position_embeddings)
+    # Absolute ESM positions start after the padding index (NT v1: 1002 -> 1000 tokens).
+    if config.model_type == "esm" and getattr(config, "position_embedding_type", "absolute") == "absolute":
+        limit -= config.pad_token_id + 1
+    return limit
+
+
+def _derived_max_length(tokenizer, max_tokens):
+    """Longest input in nucleotides that surely fits ``max_tokens``."""
+    if max_tokens is None:
+        return None
+    budget = max_tokens - len(tokenizer.prefix_ids) - len(tokenizer.suffix_ids)
+    return budget * getattr(tokenizer, "k", 1)
+
+
+def load_glm(name: str, device=None, revision: str | None = None, *, path=None) -> GLM:
+    """Load a registry gLM.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (:func:`list_glms`).
+    device : str or torch.device, optional
+        None → CUDA when available, else CPU.
+    revision : str, optional
+        Hub revision overriding the registry's.
+    path : path-like, optional
+        Load the entry's family from this local ``save_pretrained`` folder
+        instead of its usual location (same loading code; used by tests and
+        for pre-downloaded checkpoints).
+
+    Returns
+    -------
+    GLM
+
+    Raises
+    ------
+    KeyError
+        For an unknown name (the message lists the known ones).
+    FileNotFoundError
+        For a teaching gLM that has not been trained yet.
+    """
+    spec = get_spec(name)
+    family = get_family(spec.family)
+    revision = revision or spec.revision
+    if spec.source == "teaching":
+        model, hf_tokenizer, revision = _teaching_backbone(spec, path)
+        model_id = str(path) if path is not None else spec.model_id
+    else:
+        location = path if path is not None else (anticapt_model_dir() if spec.source == "anticapt" else spec.model_id)
+        model, hf_tokenizer = load_backbone(family, location, objective=spec.objective,
+                                            revision=revision if spec.source == "hub" and path is None else None,
+                                            trust_remote_code=spec.trust_remote_code,
+                                            random_init=spec.random_init, seed=spec.seed)
+        model_id = spec.model_id if path is None else str(path)
+        if spec.random_init:
+            revision = f"random-seed{spec.seed}"
+        elif path is not None or spec.source == "anticapt":
+            revision = weights_digest(location)
+        else:
+            revision = getattr(model.config, "_commit_hash", None) or revision
+    return _assemble(model, hf_tokenizer, family, name=spec.name, model_id=model_id, revision=revision,
+                     objective=spec.objective, licence=spec.licence, max_length=spec.max_length, device=device)
+
+
+def from_local(family: str, path, *, objective="masked", trust_remote_code=False, random_init=False, seed=0,
+               name=None, device=None) -> GLM:
+    """Load any checkpoint folder of a known family, without a registry entry.
+
+    Parameters
+    ----------
+    family : str
+        Key of :data:`~.families.FAMILIES` (e.g. ``"nt"``, ``"hyenadna"``).
+    path : path-like
+        A ``save_pretrained`` folder (model + tokenizer).
+    objective : {"masked", "causal", None}
+    trust_remote_code : bool
+        Needed for folders that ship their own modelling code (HyenaDNA).
+    random_init : bool
+        Re-draw the weights (seeded) instead of loading them.
+    seed : int
+    name : str, optional
+        Defaults to the folder name.
+    device : optional
+
+    Returns
+    -------
+    GLM
+        ``max_length`` derived from the config's token limit.
+    """
+    family_spec = get_family(family)
+    model, hf_tokenizer = load_backbone(family_spec, path, objective=objective, trust_remote_code=trust_remote_code,
+                                        random_init=random_init, seed=seed)
+    revision = f"random-seed{seed}" if random_init else weights_digest(path)
+    return _assemble(model, hf_tokenizer, family_spec, name=name or Path(path).name, model_id=str(path),
+                     revision=revision, objective=objective, licence="", max_length=None, device=device)
+
+
+def _assemble(model, hf_tokenizer, family, *, name, model_id, revision, objective, licence, max_length, device):
+    tokenizer = family.make_tokenizer(hf_tokenizer)
+    max_tokens = _max_tokens(model.config)
+    derived = _derived_max_length(tokenizer, max_tokens)
+    if max_length is None or (derived is not None and derived < max_length):
+        max_length = derived
+    return GLM(model, tokenizer, family, name=name, model_id=model_id, revision=revision, objective=objective,
+               max_length=max_length, max_tokens=max_tokens, licence=licence, device=device)
