@@ -1,0 +1,582 @@
+"""Zero-shot variant-effect scores from frozen gLMs, and their evaluation.
+
+The reference study (Tang et al., Genome Biology 2025, Task 3) scored the
+CAGI5 saturation-mutagenesis variants (Kircher et al., Nat Commun 2019)
+without training: masked-LM log-likelihood ratios, distances between
+reference and alternative embeddings, and, as "supervised zero-shot"
+comparators, the change in prediction of models trained on lentiMPRA.
+
+Everything here works on a variant table with one row per SNV and the columns
+``element``, ``offset`` (0-based position inside the element), ``ref`` and
+``alt`` (single bases on the + strand), as returned by
+``glmeval_utils.datasets.load("cagi5")``, together with the element reference
+sequences.
+
+Offline, only the assayed element sequences exist (188-602 nt); the hg19
+genomic flanks the study used are not available.  A window therefore either
+stays inside the element (``context="element"``; the variant moves off-centre
+at the element edges) or is padded with ``N`` (``context="pad_n"``).
+
+Centre convention: in a window of length ``W`` the variant sits at index
+``(W - 1) // 2``, i.e. the exact middle for odd ``W`` and ``W / 2 - 1`` (the
+left of the two middle bases, as in the study's windows) for even ``W``.
+
+Sign conventions: ``*_llr`` = log p(alt) - log p(ref) (negative means the
+model finds the alternative less likely); distances are larger for more
+different embeddings (cosine *distance* = 1 - cosine similarity).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from glmeval_utils import metrics, stats
+from glmeval_utils.sequences import ALPHABET, pad_or_crop, reverse_complement
+
+METHODS = ("masked_llr", "causal_llr", "cosine_full", "cosine_mean", "l2_full", "l2_mean")
+STRANDS = {"fwd": ("fwd",), "both": ("fwd", "rev")}
+CONTEXTS = ("element", "pad_n")
+VARIANT_COLUMNS = ("element", "offset", "ref", "alt")
+
+#: CAGI5 ``confidence`` threshold for a "high-confidence effect" variant.  The
+#: released training set has median confidence 0.02; 24 % of its SNVs reach
+#: 0.1, and their median |effect| is 0.41 against 0.06 below it.
+CONFIDENCE_THRESHOLD = 0.1
+
+# Upper bound on the embeddings held in memory at once by the distance scores.
+_EMBED_CHUNK_BYTES = 256 * 2**20
+_BASE_CODE = {base: code for code, base in enumerate(ALPHABET)}
+
+
+def window_center(window: int) -> int:
+    """Index of the variant in a centred window of length ``window``: ``(window - 1) // 2``."""
+    if window < 1:
+        raise ValueError(f"window must be a positive length, got {window}")
+    return (window - 1) // 2
+
+
+@dataclass
+class VariantWindows:
+    """Reference and alternative windows, one pair per variant.
+
+    Attributes
+    ----------
+    ref_seqs, alt_seqs : list of str, length N
+        Windows around each variant; they differ only at ``variant_index``.
+    variant_index : numpy.ndarray of int, shape (N,)
+        Index of the variant inside its window.
+    """
+
+    ref_seqs: list[str]
+    alt_seqs: list[str]
+    variant_index: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ref_seqs)
+
+    def reverse_complement(self) -> "VariantWindows":
+        """The same windows on the reverse strand: index ``i`` maps to ``L - 1 - i``."""
+        lengths = np.array([len(seq) for seq in self.ref_seqs], dtype=np.int64)
+        return VariantWindows(
+            ref_seqs=reverse_complement(self.ref_seqs),
+            alt_seqs=reverse_complement(self.alt_seqs),
+            variant_index=lengths - 1 - self.variant_index,
+        )
+
+
+def element_sequences(variants: pd.DataFrame) -> dict[str, str]:
+    """Element reference sequences from a variant table's ``seq`` column.
+
+    Raises
+    ------
+    ValueError
+        If the column is missing or an element carries two different sequences.
+    """
+    if "seq" not in variants.columns:
+        raise ValueError("variant table has no 'seq' column; pass element_seqs explicitly")
+    sequences: dict[str, str] = {}
+    for row, (element, seq) in enumerate(zip(variants["element"], variants["seq"])):
+        known = sequences.setdefault(element, seq)
+        if known != seq:
+            raise ValueError(f"variant row {row}: element {element!r} has two different sequences")
+    return sequences
+
+
+def _checked_variants(
+    variants: pd.DataFrame, element_seqs: Mapping[str, str] | None
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    missing = [column for column in VARIANT_COLUMNS if column not in variants.columns]
+    if missing:
+        raise ValueError(f"variant table lacks column(s) {missing}; needs {list(VARIANT_COLUMNS)}")
+    if element_seqs is None:
+        element_seqs = element_sequences(variants)
+    table = variants.reset_index(drop=True)
+    sequences = {element: seq.upper() for element, seq in element_seqs.items()}
+    for row, (element, offset, ref, alt) in enumerate(
+        table[list(VARIANT_COLUMNS)].itertuples(index=False)
+    ):
+        if element not in sequences:
+            raise ValueError(f"variant row {row}: no sequence for element {element!r}")
+        seq = sequences[element]
+        if not 0 <= offset < len(seq):
+            raise ValueError(
+                f"variant row {row}: offset {offset} outside element {element!r} of length {len(seq)}"
+            )
+        for name, allele in (("ref", ref), ("alt", alt)):
+            if str(allele).upper() not in _BASE_CODE:
+                raise ValueError(f"variant row {row}: {name} allele {allele!r} is not one of A, C, G, T")
+        if seq[offset] != str(ref).upper():
+            raise ValueError(
+                f"variant row {row}: reference allele {ref!r} does not match element {element!r} "
+                f"at offset {offset}, which is {seq[offset]!r}"
+            )
+    return table, sequences
+
+
+def _window_around(seq: str, offset: int, window: int, context: str) -> tuple[str, int]:
+    """One window of ``seq`` around ``offset`` and the variant's index in it."""
+    center = window_center(window)
+    length = len(seq)
+    if context == "pad_n":
+        start = offset - center
+        left_pad, right_pad = max(0, -start), max(0, start + window - length)
+        text = "N" * left_pad + seq[max(0, start) : min(length, start + window)] + "N" * right_pad
+        assert len(text) == window
+        return text, center
+    if length <= window:
+        return seq, offset
+    start = min(max(offset - center, 0), length - window)
+    # off-centre only where the window had to be shifted to stay inside the element
+    assert offset - start == center or start in (0, length - window)
+    return seq[start : start + window], offset - start
+
+
+def variant_windows(
+    variants: pd.DataFrame,
+    element_seqs: Mapping[str, str] | None,
+    *,
+    window: int,
+    context: str = "element",
+) -> VariantWindows:
+    """Reference/alternative windows of length ``window`` centred on each variant.
+
+    The variant sits at index ``(window - 1) // 2`` (:func:`window_center`).
+    Genomic flanks are not available offline, so windows come from the
+    element sequence alone:
+
+    * ``context="element"``: the window is cropped from the element; near an
+      element edge it is shifted to stay inside, so the variant is then
+      off-centre (its index is recorded).  An element shorter than the window
+      is used whole (the window is then shorter than ``window``).
+    * ``context="pad_n"``: the window always has length ``window`` with the
+      variant at the centre; positions beyond the element are ``N``.
+
+    Parameters
+    ----------
+    variants : pandas.DataFrame, N rows
+        Columns ``element``, ``offset`` (0-based in the element), ``ref``, ``alt``.
+    element_seqs : mapping of str to str, or None
+        Element name → reference sequence; ``None`` takes the table's ``seq``
+        column (see :func:`element_sequences`).
+    window : int
+        Window length in nucleotides.
+    context : {"element", "pad_n"}
+
+    Returns
+    -------
+    VariantWindows
+        ``ref_seqs``/``alt_seqs`` (N strings) and ``variant_index`` (N,), in
+        table order.
+
+    Raises
+    ------
+    ValueError
+        If a reference allele does not match its element sequence (the message
+        names the row, element and offset), an allele is not A/C/G/T, or an
+        element sequence is missing.
+    """
+    if context not in CONTEXTS:
+        raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
+    window_center(window)  # validates the length
+    table, sequences = _checked_variants(variants, element_seqs)
+    ref_seqs, alt_seqs, indices = [], [], []
+    for element, offset, alt in table[["element", "offset", "alt"]].itertuples(index=False):
+        seq = sequences[element]
+        text, index = _window_around(seq, int(offset), window, context)
+        assert text[index] == seq[offset], "window does not hold the variant's reference base"
+        ref_seqs.append(text)
+        alt_seqs.append(text[:index] + str(alt).upper() + text[index + 1 :])
+        indices.append(index)
+    return VariantWindows(ref_seqs, alt_seqs, np.asarray(indices, dtype=np.int64))
+
+
+def _allele_codes(alleles: Sequence[str]) -> np.ndarray:
+    return np.array([_BASE_CODE[str(allele).upper()] for allele in alleles], dtype=np.int64)
+
+
+def _strand_views(
+    windows: VariantWindows, ref_codes: np.ndarray, alt_codes: np.ndarray, strands: str
+) -> Iterator[tuple[VariantWindows, np.ndarray, np.ndarray]]:
+    """Windows and allele codes (ACGT order) on each requested strand."""
+    if strands not in STRANDS:
+        raise ValueError(f"strands must be one of {tuple(STRANDS)}, got {strands!r}")
+    for strand in STRANDS[strands]:
+        if strand == "fwd":
+            yield windows, ref_codes, alt_codes
+        else:  # complement of code c is 3 - c in ACGT order
+            yield windows.reverse_complement(), 3 - ref_codes, 3 - alt_codes
+
+
+def _masked_llr(glm, windows, ref_codes, alt_codes, *, batch_size, progress) -> np.ndarray:
+    """log p(alt) - log p(ref) at the masked variant position of the reference window.
+
+    Variants sharing a reference window (all alternatives at one position,
+    and with whole-element windows all positions of an element) share one
+    ``masked_log_probs`` call, i.e. one masked forward pass per position.
+    """
+    rows_by_window: dict[str, dict[int, list[int]]] = {}
+    for row, (seq, index) in enumerate(zip(windows.ref_seqs, windows.variant_index)):
+        rows_by_window.setdefault(seq, {}).setdefault(int(index), []).append(row)
+    scores = np.full(len(windows), np.nan)
+    for seq, rows_by_position in tqdm(
+        rows_by_window.items(), desc="masked LLR", unit="window", disable=not progress
+    ):
+        positions = sorted(rows_by_position)
+        log_probs = np.asarray(glm.masked_log_probs(seq, positions, batch_size=batch_size))
+        if log_probs.shape != (len(positions), 4):
+            raise ValueError(
+                f"{glm.name}: masked_log_probs returned shape {log_probs.shape}, "
+                f"expected ({len(positions)}, 4)"
+            )
+        for position_row, position in enumerate(positions):
+            rows = np.asarray(rows_by_position[position])
+            position_log_probs = log_probs[position_row]
+            scores[rows] = position_log_probs[alt_codes[rows]] - position_log_probs[ref_codes[rows]]
+    return scores
+
+
+def _unique_index(seqs: Sequence[str]) -> tuple[list[str], dict[str, int]]:
+    unique = list(dict.fromkeys(seqs))
+    return unique, {seq: i for i, seq in enumerate(unique)}
+
+
+def _causal_llr(glm, windows, *, batch_size, progress) -> np.ndarray:
+    """Sum of per-base causal log-probs over the alternative minus the reference window.
+
+    Positions the model cannot score are left out of both sums: ``N``
+    (padding) and those reported as NaN (the adapters give NaN for the first
+    base of a model without a BOS token).  Each distinct window is scored
+    once, so identical windows give exactly 0.
+    """
+    unique, position = _unique_index(windows.ref_seqs + windows.alt_seqs)
+    totals = np.empty(len(unique))
+    chunk = max(1, batch_size) * 8
+    for start in tqdm(
+        range(0, len(unique), chunk), desc="causal LLR", unit="chunk", disable=not progress
+    ):
+        batch = unique[start : start + chunk]
+        for i, (seq, log_probs) in enumerate(
+            zip(batch, glm.token_log_probs(batch, batch_size=batch_size))
+        ):
+            log_probs = np.asarray(log_probs, dtype=float)
+            if log_probs.shape != (len(seq),):
+                raise ValueError(
+                    f"{glm.name}: token_log_probs gave shape {log_probs.shape} for a window of "
+                    f"length {len(seq)}"
+                )
+            is_base = np.frombuffer(seq.encode("ascii"), dtype=np.uint8) != ord("N")
+            totals[start + i] = log_probs[is_base & np.isfinite(log_probs)].sum()
+    ref_totals = totals[[position[seq] for seq in windows.ref_seqs]]
+    alt_totals = totals[[position[seq] for seq in windows.alt_seqs]]
+    return alt_totals - ref_totals
+
+
+def _distance(ref_embeddings: np.ndarray, alt_embeddings: np.ndarray, kind: str) -> np.ndarray:
+    """Row-wise cosine distance or Euclidean distance of ``(n, D)`` arrays."""
+    a = ref_embeddings.astype(np.float64)
+    b = alt_embeddings.astype(np.float64)
+    if kind == "l2":
+        return np.linalg.norm(a - b, axis=1)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 1.0 - np.einsum("nd,nd->n", a, b) / norms
+
+
+def _embedding_distance(
+    glm, windows, *, method, layer, batch_size, cache_dir, progress
+) -> np.ndarray:
+    """Distance between reference and alternative embeddings of one layer.
+
+    * ``*_mean`` compares the model's mean-pooled embeddings ``(H,)``.  All
+      distinct windows go through :func:`glmeval_utils.embeddings.extract`
+      once, so a rerun reads them from the on-disk cache.
+    * ``*_full`` compares the flattened per-nucleotide embeddings ``(L * H,)``.
+      They are computed with ``glm.embed`` in float32 and never cached: the
+      cache stores full embeddings as float16, whose rounding is of the same
+      order as the change one SNV makes, and 18,000 variant pairs of full
+      embeddings would fill gigabytes.  Variants are processed in chunks of one
+      window length (full embeddings need a shared length), holding about
+      ``_EMBED_CHUNK_BYTES`` of embeddings at a time; each distinct window of
+      a chunk is embedded once.
+    """
+    kind, pooling = method.split("_")
+    if pooling == "mean":
+        from glmeval_utils.embeddings import extract
+
+        unique, position = _unique_index(windows.ref_seqs + windows.alt_seqs)
+        result = extract(
+            glm, unique, layers=(layer,), pooling="mean", strands="fwd", batch_size=batch_size,
+            cache_dir=cache_dir, label="zeroshot", progress=progress,
+        )
+        embeddings = np.asarray(result.layer(layer))
+        return _distance(
+            embeddings[[position[seq] for seq in windows.ref_seqs]],
+            embeddings[[position[seq] for seq in windows.alt_seqs]],
+            kind,
+        )
+    lengths = np.array([len(seq) for seq in windows.ref_seqs])
+    hidden = int(getattr(glm, "hidden_size", 1024))
+    chunks = []
+    for length in np.unique(lengths):
+        rows = np.flatnonzero(lengths == length)
+        chunk_rows = max(1, _EMBED_CHUNK_BYTES // (2 * int(length) * hidden * 4))
+        chunks += [rows[i : i + chunk_rows] for i in range(0, len(rows), chunk_rows)]
+    scores = np.full(len(windows), np.nan)
+    for rows in tqdm(chunks, desc=method, unit="chunk", disable=not progress):
+        ref_seqs = [windows.ref_seqs[row] for row in rows]
+        alt_seqs = [windows.alt_seqs[row] for row in rows]
+        unique, position = _unique_index(ref_seqs + alt_seqs)
+        embeddings = np.asarray(
+            glm.embed(
+                unique, layers=(layer,), pooling="full", strands="fwd",
+                batch_size=batch_size, progress=False,
+            ),
+            dtype=np.float32,
+        )[:, 0].reshape(len(unique), -1)
+        scores[rows] = _distance(
+            embeddings[[position[seq] for seq in ref_seqs]],
+            embeddings[[position[seq] for seq in alt_seqs]],
+            kind,
+        )
+    return scores
+
+
+def score_variants(
+    glm,
+    variants: pd.DataFrame,
+    element_seqs: Mapping[str, str] | None = None,
+    *,
+    method: str,
+    window: int,
+    context: str = "element",
+    strands: str = "fwd",
+    layer: int = -1,
+    batch_size: int = 32,
+    cache_dir=None,
+    progress: bool = True,
+) -> np.ndarray:
+    """Zero-shot score of every variant with one gLM.
+
+    Parameters
+    ----------
+    glm : GLM
+        A model following the ``models.GLM`` contract.  ``masked_llr`` needs
+        ``glm.objective == "masked"``, ``causal_llr`` needs ``"causal"``.
+    variants : pandas.DataFrame, N rows
+        Columns ``element``, ``offset``, ``ref``, ``alt``.
+    element_seqs : mapping of str to str, optional
+        Element → reference sequence; default: the table's ``seq`` column.
+    method : {"masked_llr", "causal_llr", "cosine_full", "cosine_mean", "l2_full", "l2_mean"}
+        * ``masked_llr``: log p(alt) - log p(ref) at the variant, with the
+          token(s) covering it masked in the *reference* window (masked
+          marginal).  One masked forward pass per position serves its three
+          alternatives.
+        * ``causal_llr``: sum over the window of per-base causal log-probs,
+          alternative window minus reference window.
+        * ``cosine_*`` / ``l2_*``: cosine distance (1 - similarity) or L2
+          distance between reference and alternative embeddings of ``layer``,
+          flattened per-nucleotide (``_full``) or mean-pooled (``_mean``).
+    window : int
+        Window length; see :func:`variant_windows` (no genomic flanks offline).
+    context : {"element", "pad_n"}
+    strands : {"fwd", "both"}
+        ``"both"`` averages the score over the forward window and its reverse
+        complement (where variant index ``i`` becomes ``L - 1 - i`` and the
+        alleles are complemented).
+    layer : int
+        Hidden state for the distance methods (``-1`` = last).
+    batch_size : int
+        Sequences (or masked positions) per forward pass.
+    cache_dir : path, optional
+        Embedding cache root for the ``*_mean`` methods (default:
+        :func:`glmeval_utils.paths.embeddings_dir`); see
+        :func:`glmeval_utils.embeddings.extract`.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    numpy.ndarray, shape (N,)
+        Scores in table order.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    needed_objective = {"masked_llr": "masked", "causal_llr": "causal"}.get(method)
+    if needed_objective and getattr(glm, "objective", None) != needed_objective:
+        raise ValueError(
+            f"{method} needs a {needed_objective} language model; {glm.name} has objective "
+            f"{getattr(glm, 'objective', None)!r}"
+        )
+    windows = variant_windows(variants, element_seqs, window=window, context=context)
+    longest = max((len(seq) for seq in windows.ref_seqs), default=0)
+    max_length = getattr(glm, "max_length", None)
+    if max_length is not None and longest > max_length:
+        raise ValueError(f"windows of {longest} nt exceed {glm.name}'s max_length {max_length}")
+    ref_codes, alt_codes = _allele_codes(variants["ref"]), _allele_codes(variants["alt"])
+    per_strand = []
+    for view, refs, alts in _strand_views(windows, ref_codes, alt_codes, strands):
+        if method == "masked_llr":
+            scores = _masked_llr(glm, view, refs, alts, batch_size=batch_size, progress=progress)
+        elif method == "causal_llr":
+            scores = _causal_llr(glm, view, batch_size=batch_size, progress=progress)
+        else:
+            scores = _embedding_distance(
+                glm, view, method=method, layer=layer, batch_size=batch_size,
+                cache_dir=cache_dir, progress=progress,
+            )
+        per_strand.append(scores)
+    return np.mean(per_strand, axis=0)
+
+
+def delta_prediction(
+    predict_fn: Callable[[list[str]], np.ndarray],
+    variants: pd.DataFrame,
+    element_seqs: Mapping[str, str] | None = None,
+    *,
+    window: int,
+) -> np.ndarray:
+    """Supervised comparator: Δ = prediction(alt) - prediction(ref).
+
+    Windows come from :func:`variant_windows` with ``context="element"``;
+    elements shorter than ``window`` are padded with ``N`` on both sides
+    (centred) so every input has the predictor's length (e.g. 230 nt for
+    lentiMPRA-trained models).  Each distinct window is predicted once.
+
+    Parameters
+    ----------
+    predict_fn : callable
+        ``predict_fn(list of M str) -> array (M,)``.
+    variants : pandas.DataFrame, N rows
+    element_seqs : mapping of str to str, optional
+    window : int
+        The predictor's input length.
+
+    Returns
+    -------
+    numpy.ndarray, shape (N,)
+    """
+    windows = variant_windows(variants, element_seqs, window=window, context="element")
+    ref_seqs = [pad_or_crop(seq, window) for seq in windows.ref_seqs]
+    alt_seqs = [pad_or_crop(seq, window) for seq in windows.alt_seqs]
+    unique, position = _unique_index(ref_seqs + alt_seqs)
+    predictions = np.asarray(predict_fn(unique), dtype=float).reshape(-1)
+    if predictions.shape != (len(unique),):
+        raise ValueError(
+            f"predict_fn returned {predictions.size} values for {len(unique)} sequences"
+        )
+    return predictions[[position[s] for s in alt_seqs]] - predictions[[position[s] for s in ref_seqs]]
+
+
+def _metric_inputs(effect: np.ndarray, score: np.ndarray, labels: np.ndarray | None) -> dict:
+    """``metric name -> (metrics function name, y_true, y_score)`` for one score column."""
+    inputs = {
+        "pearson": ("pearson", effect, score),
+        "spearman": ("spearman", effect, score),
+        "pearson_abs_effect": ("pearson", np.abs(effect), score),
+        "spearman_abs_effect": ("spearman", np.abs(effect), score),
+    }
+    if labels is not None:
+        inputs["auroc"] = ("auroc", labels, np.abs(score))
+    return inputs
+
+
+def evaluate_scores(
+    table: pd.DataFrame,
+    score_columns: Sequence[str],
+    *,
+    effect: str = "effect",
+    by: str | None = "element",
+    confidence: str | None = "confidence",
+    confidence_threshold: float = CONFIDENCE_THRESHOLD,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Per-element agreement of zero-shot scores with measured variant effects.
+
+    Metrics per group and score column:
+
+    * ``pearson``, ``spearman``: against the signed effect;
+    * ``pearson_abs_effect``, ``spearman_abs_effect``: against ``|effect|``
+      (the study's main CAGI5 metric was Pearson against ``|effect|``);
+    * ``auroc``: ``|score|`` separating high-confidence effect variants
+      (``confidence >= confidence_threshold``, default 0.1) from the rest;
+      only when the ``confidence`` column exists.
+
+    Confidence intervals are 95 % percentile bootstraps over the variants of
+    each group (:func:`glmeval_utils.stats.bootstrap_ci`, vectorised).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Variant table holding ``effect``, the score columns and ``by``.
+    score_columns : sequence of str
+    effect : str
+        Column with the measured (signed) effect.
+    by : str or None
+        Grouping column; ``None`` evaluates all rows as one group ``"all"``.
+    confidence : str or None
+        Confidence column for the AUROC labels (skipped if absent or None).
+    confidence_threshold : float
+    n_boot : int
+        Bootstrap replicates (0 disables the intervals).
+    seed : int
+        Seed of the bootstrap resampling.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy: ``<by>, score, metric, value, ci_low, ci_high, n``.
+    """
+    group_column = by or "element"
+    for column in [effect, *score_columns] + ([by] if by else []):
+        if column not in table.columns:
+            raise ValueError(f"table has no column {column!r}")
+    groups = table.groupby(by, sort=True) if by else [("all", table)]
+    use_confidence = confidence is not None and confidence in table.columns
+    rows = []
+    for group, part in groups:
+        for score_column in score_columns:
+            effect_values = part[effect].to_numpy(float)
+            score_values = part[score_column].to_numpy(float)
+            keep = np.isfinite(effect_values) & np.isfinite(score_values)
+            labels = None
+            if use_confidence:
+                labels = (part[confidence].to_numpy(float)[keep] >= confidence_threshold).astype(float)
+            inputs = _metric_inputs(effect_values[keep], score_values[keep], labels)
+            for metric, (function, y_true, y_score) in inputs.items():
+                value = metrics.METRICS[function](y_true, y_score)
+                low = high = np.nan
+                if n_boot > 0 and np.isfinite(value):
+                    low, high = stats.bootstrap_ci(
+                        y_true, y_score, function, n_boot=n_boot, random_state=seed
+                    )
+                rows.append(
+                    {group_column: group, "score": score_column, "metric": metric,
+                     "value": value, "ci_low": low, "ci_high": high, "n": int(keep.sum())}
+                )
+    return pd.DataFrame(rows, columns=[group_column, "score", "metric", "value", "ci_low", "ci_high", "n"])

@@ -1,0 +1,511 @@
+"""Tests for glmeval_utils.zeroshot with tiny duck-typed toy gLMs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from glmeval_utils import zeroshot as zs
+from glmeval_utils.sequences import reverse_complement
+
+BASES = "ACGT"
+CODE = {b: i for i, b in enumerate(BASES)}
+CONTEXT_CODE = {"A": 0, "C": 1, "G": 2, "T": 3, "N": 4}
+
+
+def random_seq(rng, length):
+    return "".join(rng.choice(list(BASES), size=length))
+
+
+def saturation_table(element_seqs, offsets=None):
+    """All three alternatives at the given offsets (default: every position)."""
+    rows = []
+    for element, seq in element_seqs.items():
+        for offset in offsets if offsets is not None else range(len(seq)):
+            for alt in BASES:
+                if alt != seq[offset]:
+                    rows.append({"element": element, "offset": offset, "ref": seq[offset], "alt": alt})
+    return pd.DataFrame(rows)
+
+
+def log_softmax(logits):
+    logits = np.asarray(logits, dtype=float)
+    return logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+
+
+class ToyMaskedLM:
+    """Masked LM whose distribution at a masked base depends on its two neighbours
+    (``N`` beyond the window) and, optionally, on the position in the window."""
+
+    objective = "masked"
+    name = "toy-mlm"
+    max_length = 10_000
+
+    def __init__(self, table, position_bias=None):
+        self.table = table  # (5, 5, 4) logits indexed by left, right neighbour code
+        self.position_bias = position_bias  # (3, 4) logits added by position % 3
+        self.calls = []  # (seq, positions) per masked_log_probs call
+
+    def analytic(self, seq, position):
+        left = seq[position - 1] if position > 0 else "N"
+        right = seq[position + 1] if position + 1 < len(seq) else "N"
+        logits = self.table[CONTEXT_CODE[left], CONTEXT_CODE[right]].copy()
+        if self.position_bias is not None:
+            logits += self.position_bias[position % 3]
+        return log_softmax(logits)
+
+    def masked_log_probs(self, seq, positions, *, batch_size=32):
+        self.calls.append((seq, list(positions)))
+        return np.stack([self.analytic(seq, p) for p in positions])
+
+
+def rc_symmetric_table(rng):
+    """Logits with T[l, r, b] == T[comp r, comp l, comp b] (complement of code c is 3 - c, N stays)."""
+    table = rng.normal(size=(5, 5, 4))
+    comp = np.array([3, 2, 1, 0, 4])
+    mirrored = table[comp][:, comp].transpose(1, 0, 2)[:, :, ::-1]
+    return (table + mirrored) / 2
+
+
+class ToyCausalLM:
+    """Causal LM: log p(base_i | base_{i-1}) from a fixed table over ACGTN; like an
+    adapter without a BOS token it reports NaN for the first base.  ``N`` gets a
+    finite log-prob here, so the scorer must leave padding out itself."""
+
+    objective = "causal"
+    name = "toy-clm"
+    max_length = 10_000
+
+    def __init__(self, rng):
+        self.log_probs = log_softmax(rng.normal(size=(5, 5)))  # previous code -> next code (ACGTN)
+        self.scored = []
+
+    def token_log_probs(self, seqs, *, batch_size=32):
+        self.scored += list(seqs)
+        out = []
+        for seq in seqs:
+            log_p = [np.nan] + [self.log_probs[CONTEXT_CODE[p], CONTEXT_CODE[b]] for p, b in zip(seq, seq[1:])]
+            out.append(np.array(log_p))
+        return out
+
+
+class ToyEmbedder:
+    """Per-base embedding = fixed vector of (base, neighbour) + position term; H = 3."""
+
+    objective = None
+    name = "toy-embedder"
+    max_length = 10_000
+    hidden_size = 3
+    n_layers = 1
+    weights_fingerprint = "toy-embedder-v1"  # lets embeddings.extract key its cache
+
+    def __init__(self, rng):
+        self.base_vectors = rng.normal(size=(5, 5, 3))
+        self.embedded = []
+
+    def full(self, seq):
+        codes = [CONTEXT_CODE[b] for b in seq]
+        right = codes[1:] + [4]
+        return np.stack(
+            [self.base_vectors[c, r] + 0.01 * i for i, (c, r) in enumerate(zip(codes, right))]
+        )
+
+    def embed(self, seqs, *, layers=(-1,), pooling="mean", strands="fwd", batch_size=32, progress=True):
+        assert strands == "fwd" and list(layers) in ([-1], [self.n_layers])
+        self.embedded += list(seqs)
+        full = [self.full(s) for s in seqs]
+        if pooling == "full":
+            assert len({len(s) for s in seqs}) == 1, "full pooling needs one length per call"
+            return np.stack(full)[:, None].astype(np.float32)
+        return np.stack([f.mean(axis=0) for f in full])[:, None].astype(np.float32)
+
+
+class ToyOverlappingKmerMLM:
+    """Overlapping 3-mer masked LM: masking base p masks every token starting in [p-2, p].
+
+    Records, per masked position, the bases hidden from the model; its output
+    is a fixed function of the visible (unmasked) bases only.
+    """
+
+    objective = "masked"
+    name = "toy-3mer-mlm"
+    max_length = 10_000
+    k = 3
+
+    def __init__(self):
+        self.hidden_bases = []  # (seq, position, set of hidden base indices)
+
+    def masked_log_probs(self, seq, positions, *, batch_size=32):
+        out = []
+        for p in positions:
+            tokens = [s for s in range(len(seq) - self.k + 1) if s <= p < s + self.k]
+            hidden = {i for s in tokens for i in range(s, s + self.k)}
+            self.hidden_bases.append((seq, p, hidden))
+            visible = "".join("N" if i in hidden else b for i, b in enumerate(seq))
+            out.append(log_softmax([visible.count(b) for b in BASES]))
+        return np.stack(out)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+# --------------------------------------------------------------------------- windows
+
+
+@pytest.mark.parametrize("window, center", [(1, 0), (5, 2), (6, 2), (230, 114), (1000, 499)])
+def test_window_center_convention(window, center):
+    assert zs.window_center(window) == center
+
+
+def test_windows_centred_in_element_and_shifted_at_edges(rng):
+    seq = random_seq(rng, 40)
+    table = saturation_table({"E": seq}, offsets=[0, 1, 3, 20, 37, 39])
+    windows = zs.variant_windows(table, {"E": seq}, window=10, context="element")
+    for (_, row), ref, alt, index in zip(table.iterrows(), windows.ref_seqs, windows.alt_seqs, windows.variant_index):
+        assert len(ref) == len(alt) == 10
+        start = row.offset - index
+        assert 0 <= start <= 30 and ref == seq[start : start + 10]
+        assert ref[index] == row.ref and alt[index] == row.alt
+        assert ref[:index] == alt[:index] and ref[index + 1 :] == alt[index + 1 :]
+        # centred (index 4 for an even window of 10) unless the element edge forces a shift
+        expected = {0: 0, 1: 1, 3: 3, 20: 4, 37: 7, 39: 9}[row.offset]
+        assert index == expected
+
+
+def test_windows_pad_n_keep_variant_at_centre(rng):
+    seq = random_seq(rng, 12)
+    table = saturation_table({"E": seq}, offsets=[0, 5, 11])
+    for window in (7, 8):
+        windows = zs.variant_windows(table, {"E": seq}, window=window, context="pad_n")
+        center = (window - 1) // 2
+        assert np.all(windows.variant_index == center)
+        for offset, ref in zip(table.offset, windows.ref_seqs):
+            assert len(ref) == window
+            expected = "".join(seq[i] if 0 <= i < 12 else "N" for i in range(offset - center, offset - center + window))
+            assert ref == expected
+
+
+def test_short_element_is_used_whole_in_element_context(rng):
+    seq = random_seq(rng, 9)
+    table = saturation_table({"E": seq})
+    windows = zs.variant_windows(table, {"E": seq}, window=50, context="element")
+    assert set(windows.ref_seqs) == {seq}
+    np.testing.assert_array_equal(windows.variant_index, table.offset.to_numpy())
+
+
+def test_reference_mismatch_names_element_and_offset():
+    table = pd.DataFrame({"element": ["LDLR"], "offset": [2], "ref": ["A"], "alt": ["C"]})
+    with pytest.raises(ValueError, match=r"row 0: reference allele 'A' does not match element 'LDLR' at offset 2"):
+        zs.variant_windows(table, {"LDLR": "CCGCC"}, window=3)
+    with pytest.raises(ValueError, match="offset 7 outside element 'LDLR'"):
+        zs.variant_windows(table.assign(offset=7), {"LDLR": "CCGCC"}, window=3)
+    with pytest.raises(ValueError, match="no sequence for element 'LDLR'"):
+        zs.variant_windows(table, {"F9": "CCACC"}, window=3)
+
+
+def test_element_sequences_from_seq_column(rng):
+    seq = random_seq(rng, 8)
+    table = saturation_table({"E": seq}).assign(seq=seq)
+    windows = zs.variant_windows(table, None, window=5)
+    assert windows.ref_seqs[0] == seq[:5]
+    bad = table.copy()
+    bad.loc[3, "seq"] = "A" * 8
+    with pytest.raises(ValueError, match="row 3: element 'E' has two different sequences"):
+        zs.element_sequences(bad)
+
+
+# --------------------------------------------------------------------------- masked LLR
+
+
+@pytest.mark.parametrize("context", ["element", "pad_n"])
+def test_masked_llr_equals_analytic_value(rng, context):
+    model = ToyMaskedLM(rng.normal(size=(5, 5, 4)), position_bias=rng.normal(size=(3, 4)))
+    seqs = {"E1": random_seq(rng, 25), "E2": random_seq(rng, 14)}
+    table = saturation_table(seqs)
+    scores = zs.score_variants(model, table, seqs, method="masked_llr", window=11, context=context, progress=False)
+    windows = zs.variant_windows(table, seqs, window=11, context=context)
+    for row, (ref, index) in enumerate(zip(windows.ref_seqs, windows.variant_index)):
+        log_p = model.analytic(ref, index)
+        assert scores[row] == pytest.approx(log_p[CODE[table.alt[row]]] - log_p[CODE[table.ref[row]]])
+
+
+def test_masked_llr_one_pass_per_position_and_same_as_per_variant_loop(rng):
+    model = ToyMaskedLM(rng.normal(size=(5, 5, 4)), position_bias=rng.normal(size=(3, 4)))
+    seqs = {"E1": random_seq(rng, 30), "E2": random_seq(rng, 8)}
+    table = saturation_table(seqs).sample(frac=1.0, random_state=0)  # order must not matter
+    scores = zs.score_variants(model, table, seqs, method="masked_llr", window=12, progress=False)
+    masked_positions = sum(len(positions) for _, positions in model.calls)
+    assert masked_positions == 30 + 8  # one per (element, position), not one per variant
+    # one call per distinct reference window: E1 has 19 window starts (shifted windows at
+    # its edges coincide), E2 fits the window whole, so one call covers all its positions
+    assert len(model.calls) == 19 + 1
+
+    windows = zs.variant_windows(table, seqs, window=12)
+    naive = []
+    for ref_seq, index, ref, alt in zip(windows.ref_seqs, windows.variant_index, table.ref, table.alt):
+        log_p = model.masked_log_probs(ref_seq, [index])[0]
+        naive.append(log_p[CODE[alt]] - log_p[CODE[ref]])
+    np.testing.assert_allclose(scores, naive, atol=1e-12)
+
+
+def swapped(table, seqs):
+    """The same variants described from the alternative allele's sequence."""
+    new_seqs = dict(seqs)
+    rows = []
+    for row in table.itertuples(index=False):
+        seq = new_seqs[row.element]
+        new_seqs[row.element] = seq[: row.offset] + row.alt + seq[row.offset + 1 :]
+        rows.append({"element": row.element, "offset": row.offset, "ref": row.alt, "alt": row.ref})
+    return pd.DataFrame(rows), new_seqs
+
+
+def test_swapping_ref_and_alt_flips_both_llrs(rng):
+    seqs = {"E1": random_seq(rng, 20), "E2": random_seq(rng, 20)}
+    table = pd.DataFrame(
+        [{"element": "E1", "offset": 7, "ref": seqs["E1"][7], "alt": "ACGT"[(CODE[seqs["E1"][7]] + 1) % 4]},
+         {"element": "E2", "offset": 0, "ref": seqs["E2"][0], "alt": "ACGT"[(CODE[seqs["E2"][0]] + 2) % 4]}]
+    )
+    swapped_table, swapped_seqs = swapped(table, seqs)
+    for model, method in [(ToyMaskedLM(rng.normal(size=(5, 5, 4))), "masked_llr"), (ToyCausalLM(rng), "causal_llr")]:
+        forward = zs.score_variants(model, table, seqs, method=method, window=9, progress=False)
+        backward = zs.score_variants(model, swapped_table, swapped_seqs, method=method, window=9, progress=False)
+        assert np.all(forward != 0)
+        np.testing.assert_allclose(backward, -forward, atol=1e-12)
+
+
+def rc_counterparts(seq):
+    """An element, its reverse complement, and matching saturation tables."""
+    rc = reverse_complement(seq)
+    seqs = {"fwd": seq, "rev": rc}
+    table = saturation_table({"fwd": seq})
+    counterpart = table.assign(
+        element="rev",
+        offset=len(seq) - 1 - table.offset,
+        ref=[reverse_complement(b) for b in table.ref],
+        alt=[reverse_complement(b) for b in table.alt],
+    )
+    return seqs, table, counterpart
+
+
+@pytest.mark.parametrize("method", ["masked_llr", "causal_llr", "cosine_full", "l2_mean"])
+def test_strand_averaging_gives_equal_scores_for_reverse_complement_counterparts(rng, method, tmp_path):
+    seqs, table, counterpart = rc_counterparts(random_seq(rng, 15))
+    model = {
+        "masked_llr": ToyMaskedLM(rng.normal(size=(5, 5, 4)), position_bias=rng.normal(size=(3, 4))),
+        "causal_llr": ToyCausalLM(rng),
+    }.get(method) or ToyEmbedder(rng)
+    # whole-element windows: the two elements' windows are exact reverse complements
+    kwargs = dict(method=method, window=20, cache_dir=tmp_path, progress=False)
+    one = zs.score_variants(model, table, seqs, strands="both", **kwargs)
+    other = zs.score_variants(model, counterpart, seqs, strands="both", **kwargs)
+    np.testing.assert_allclose(one, other, atol=1e-9)
+    # the toy is not strand-symmetric, so forward-only scores differ: averaging did the work
+    assert not np.allclose(
+        zs.score_variants(model, table, seqs, **kwargs), zs.score_variants(model, counterpart, seqs, **kwargs)
+    )
+
+
+def test_rc_symmetric_model_scores_counterparts_equally_on_one_strand(rng):
+    model = ToyMaskedLM(rc_symmetric_table(rng))
+    seqs, table, counterpart = rc_counterparts(random_seq(rng, 15))
+    for strands in ("fwd", "both"):
+        one = zs.score_variants(model, table, seqs, method="masked_llr", window=20, strands=strands, progress=False)
+        other = zs.score_variants(model, counterpart, seqs, method="masked_llr", window=20, strands=strands, progress=False)
+        np.testing.assert_allclose(one, other, atol=1e-12)
+
+
+@pytest.mark.parametrize("strands", ["fwd", "both"])
+def test_every_kmer_token_overlapping_the_variant_is_masked(rng, strands):
+    model = ToyOverlappingKmerMLM()
+    seqs = {"E": random_seq(rng, 16)}
+    table = saturation_table(seqs, offsets=[0, 1, 8, 15])
+    zs.score_variants(model, table, seqs, method="masked_llr", window=9, strands=strands, progress=False)
+    windows = zs.variant_windows(table, seqs, window=9)
+    expected = {(ref, int(i)) for ref, i in zip(windows.ref_seqs, windows.variant_index)}
+    if strands == "both":
+        rc = windows.reverse_complement()
+        expected |= {(ref, int(i)) for ref, i in zip(rc.ref_seqs, rc.variant_index)}
+    assert {(seq, p) for seq, p, _ in model.hidden_bases} == expected
+    for seq, p, hidden in model.hidden_bases:
+        overlapping = {i for s in range(len(seq) - 2) if s <= p < s + 3 for i in range(s, s + 3)}
+        assert p in hidden and hidden == overlapping
+
+
+def test_masked_llr_refuses_a_causal_model(rng):
+    seqs = {"E": random_seq(rng, 6)}
+    with pytest.raises(ValueError, match="masked_llr needs a masked language model; toy-clm"):
+        zs.score_variants(ToyCausalLM(rng), saturation_table(seqs), seqs, method="masked_llr", window=5)
+
+
+# --------------------------------------------------------------------------- causal LLR
+
+
+def test_causal_llr_analytic_and_zero_for_identical_windows(rng):
+    model = ToyCausalLM(rng)
+    seqs = {"E": random_seq(rng, 12)}
+    table = saturation_table(seqs, offsets=[0, 6, 11])
+    same = pd.DataFrame({"element": ["E"], "offset": [4], "ref": [seqs["E"][4]], "alt": [seqs["E"][4]]})
+    table = pd.concat([table, same], ignore_index=True)
+    scores = zs.score_variants(model, table, seqs, method="causal_llr", window=8, context="pad_n", progress=False)
+    assert scores[-1] == 0.0
+    windows = zs.variant_windows(table, seqs, window=8, context="pad_n")
+
+    def total(seq):  # N padding and unscorable (NaN) bases are left out of the sum
+        log_p = model.token_log_probs([seq])[0]
+        return sum(v for v, b in zip(log_p, seq) if b != "N" and np.isfinite(v))
+
+    expected = [total(alt) - total(ref) for ref, alt in zip(windows.ref_seqs, windows.alt_seqs)]
+    np.testing.assert_allclose(scores, expected, atol=1e-12)
+
+
+def test_causal_llr_scores_each_distinct_window_once(rng):
+    model = ToyCausalLM(rng)
+    seqs = {"E": random_seq(rng, 10)}
+    table = saturation_table(seqs)
+    zs.score_variants(model, table, seqs, method="causal_llr", window=40, progress=False)
+    assert len(model.scored) == len(set(model.scored)) == 1 + len(table)
+
+
+# --------------------------------------------------------------------------- distances
+
+
+@pytest.mark.parametrize("method", ["cosine_full", "cosine_mean", "l2_full", "l2_mean"])
+def test_embedding_distances_match_numpy(rng, method, tmp_path):
+    model = ToyEmbedder(rng)
+    seqs = {"E1": random_seq(rng, 18), "E2": random_seq(rng, 7)}  # two window lengths
+    table = saturation_table(seqs)
+    scores = zs.score_variants(model, table, seqs, method=method, window=10, cache_dir=tmp_path, progress=False)
+    assert len(model.embedded) == len(set(model.embedded))  # each window embedded once
+    embedded_first = len(model.embedded)
+    again = zs.score_variants(model, table, seqs, method=method, window=10, cache_dir=tmp_path, progress=False)
+    np.testing.assert_array_equal(again, scores)
+    if method.endswith("_mean"):  # pooled embeddings come back from the on-disk cache
+        assert len(model.embedded) == embedded_first
+    windows = zs.variant_windows(table, seqs, window=10)
+    for row, (ref, alt) in enumerate(zip(windows.ref_seqs, windows.alt_seqs)):
+        a, b = model.full(ref), model.full(alt)
+        if method.endswith("_mean"):
+            a, b = a.mean(axis=0), b.mean(axis=0)
+        a, b = a.ravel(), b.ravel()
+        expected = np.linalg.norm(a - b) if method.startswith("l2") else 1 - a @ b / np.linalg.norm(a) / np.linalg.norm(b)
+        assert scores[row] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    assert np.all(scores > 0)
+
+
+# --------------------------------------------------------------------------- supervised comparator
+
+
+def test_delta_prediction_pads_short_elements_and_predicts_each_window_once(rng):
+    seqs = {"long": random_seq(rng, 30), "short": random_seq(rng, 5)}
+    table = saturation_table(seqs)
+    seen = []
+
+    def gc_weighted(batch):
+        seen.extend(batch)
+        assert all(len(s) == 10 for s in batch)
+        return np.array([sum((i + 1) * (b in "GC") for i, b in enumerate(s)) for s in batch], dtype=float)
+
+    delta = zs.delta_prediction(gc_weighted, table, seqs, window=10)
+    assert len(seen) == len(set(seen))
+    assert "NN" + seqs["short"] + "NNN" in seen
+    windows = zs.variant_windows(table, seqs, window=10)
+    for row, (ref, alt, index) in enumerate(zip(windows.ref_seqs, windows.alt_seqs, windows.variant_index)):
+        shift = (10 - len(ref)) // 2
+        weight = index + shift + 1
+        assert delta[row] == weight * ((alt[index] in "GC") - (ref[index] in "GC"))
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def synthetic_scored_table(rng, n=200):
+    effect = rng.normal(size=n)
+    return pd.DataFrame(
+        {
+            "element": np.repeat(["A", "B"], n // 2),
+            "effect": effect,
+            "confidence": np.where(np.abs(effect) > 1, rng.uniform(0.2, 1, n), rng.uniform(0, 0.05, n)),
+            "good": effect + 0.3 * rng.normal(size=n),
+            "noise": rng.normal(size=n),
+        }
+    )
+
+
+def test_evaluate_scores_values_and_bootstrap_intervals(rng):
+    table = synthetic_scored_table(rng)
+    result = zs.evaluate_scores(table, ["good", "noise"], n_boot=300)
+    assert set(result.columns) == {"element", "score", "metric", "value", "ci_low", "ci_high", "n"}
+    assert set(result.metric) == {"pearson", "spearman", "pearson_abs_effect", "spearman_abs_effect", "auroc"}
+    part = table[table.element == "A"]
+    get = result.set_index(["element", "score", "metric"]).value
+    assert get["A", "good", "pearson"] == pytest.approx(stats.pearsonr(part.effect, part.good)[0])
+    assert get["A", "good", "spearman_abs_effect"] == pytest.approx(stats.spearmanr(part.effect.abs(), part.good)[0])
+    assert get["A", "good", "pearson"] > 0.8 and abs(get["A", "noise", "pearson"]) < 0.3
+    assert get["A", "good", "auroc"] > 0.8  # |score| finds the high-confidence variants
+    assert np.all(result.ci_low <= result.value) and np.all(result.value <= result.ci_high)
+    assert np.all(result.n == 100)
+    good = result[(result.score == "good") & (result.metric == "pearson")]
+    assert np.all(good.ci_high - good.ci_low < 0.2)
+
+
+def test_evaluate_scores_without_confidence_or_groups(rng):
+    table = synthetic_scored_table(rng).drop(columns="confidence")
+    result = zs.evaluate_scores(table, ["good"], by=None, n_boot=0)
+    assert set(result.element) == {"all"} and "auroc" not in set(result.metric)
+    assert result.ci_low.isna().all()
+    with pytest.raises(ValueError, match="no column 'missing'"):
+        zs.evaluate_scores(table, ["missing"])
+
+
+# --------------------------------------------------------------------------- real adapters (tiny look-alikes)
+
+
+def test_real_6mer_adapter_masks_the_covering_token(tmp_path, rng):
+    from toy_glms import save_nt_like
+
+    from glmeval_utils.models import from_local
+
+    glm = from_local("nt", save_nt_like(tmp_path / "nt"))
+    seqs = {"E": random_seq(rng, 30)}
+    offsets = [0, 7, 13, 29]
+    table = saturation_table(seqs, offsets=offsets)
+    masked_rows = []
+
+    def record(module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        masked_rows.extend(tuple(np.flatnonzero(row == glm.tokenizer.mask_id)) for row in ids.cpu().numpy())
+
+    handle = glm.model.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        scores = zs.score_variants(glm, table, seqs, method="masked_llr", window=40, progress=False)
+    finally:
+        handle.remove()
+    spans = np.asarray(glm.tokenize([seqs["E"]]).token_spans[0])
+    covering = [tuple(np.flatnonzero((spans[:, 0] <= p) & (p < spans[:, 1]))) for p in offsets]
+    assert all(len(tokens) == 1 for tokens in covering)  # non-overlapping 6-mers: one token each
+    assert sorted(masked_rows) == sorted(covering)  # one masked pass per position, covering token only
+    assert np.all(np.isfinite(scores))
+    swapped_table, swapped_seqs = swapped(table.iloc[[0]], seqs)
+    back = zs.score_variants(glm, swapped_table, swapped_seqs, method="masked_llr", window=40, progress=False)
+    assert back[0] == pytest.approx(-scores[0], abs=1e-5)
+
+
+def test_real_causal_adapter_llr(tmp_path, rng):
+    from toy_glms import save_teaching
+
+    from glmeval_utils.models import from_local
+
+    glm = from_local("teaching-clm", save_teaching(tmp_path / "clm", "clm"), objective="causal")
+    seqs = {"E": random_seq(rng, 20)}
+    table = saturation_table(seqs, offsets=[0, 10, 19])
+    scores = zs.score_variants(glm, table, seqs, method="causal_llr", window=12, context="pad_n", progress=False)
+    windows = zs.variant_windows(table, seqs, window=12, context="pad_n")
+    ref_lp = glm.token_log_probs(windows.ref_seqs)
+    alt_lp = glm.token_log_probs(windows.alt_seqs)
+    expected = [np.nansum(a) - np.nansum(r) for r, a in zip(ref_lp, alt_lp)]
+    np.testing.assert_allclose(scores, expected, atol=1e-4)
+    assert np.all(np.isfinite(scores)) and np.all(scores != 0)
