@@ -1,0 +1,143 @@
+import tracemalloc
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from glmeval_utils import metrics
+from glmeval_utils.probes import CNNProbe, LinearProbe, MLPProbe, RowSubset, holdout_split
+from toy_models import one_torch_thread  # noqa: F401  (autouse fixture)
+
+
+def planted_linear(n=300, hidden=12, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, hidden)).astype(np.float32)
+    return X, X @ rng.normal(size=hidden) + 0.1 * rng.normal(size=n)
+
+
+def planted_positions(n=300, length=24, hidden=6, seed=0):
+    """Full embeddings (N, L, H) whose target is feature 0 summed over a window."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, length, hidden)).astype(np.float16)
+    return X, X[:, 8:14, 0].astype(float).sum(axis=1)
+
+
+def test_linear_probe_recovers_a_planted_linear_signal():
+    X, y = planted_linear()
+    probe = LinearProbe().fit(X[:200], y[:200])
+    assert probe.score(X[200:], y[200:]) > 0.95
+    assert probe.predict(X[200:]).shape == (100,)
+
+
+def test_logistic_probe_returns_continuous_scores():
+    X, y = planted_linear()
+    labels = (y > np.median(y)).astype(float)
+    probe = LinearProbe("binary").fit(X[:200], labels[:200])
+    scores = probe.predict_proba(X[200:])
+    assert len(np.unique(scores)) > 50  # scores, not hard 0/1 labels
+    assert np.all((scores >= 0) & (scores <= 1))
+    assert probe.score(X[200:], labels[200:]) > 0.9
+    with pytest.raises(ValueError, match="task='binary'"):
+        LinearProbe().fit(X, y).predict_proba(X)
+
+
+def test_linear_probe_multi_output_ignores_missing_targets():
+    X, y = planted_linear()
+    targets = np.stack([y, 2 * y], axis=1)
+    targets[::3, 1] = np.nan
+    probe = LinearProbe().fit(X[:200], targets[:200])
+    assert probe.predict(X[200:]).shape == (100, 2)
+    assert probe.score(X[200:], targets[200:]) > 0.95
+    with pytest.raises(ValueError, match=r"pooled embeddings \(N, H\)"):
+        LinearProbe().fit(X[:, :, None], y)
+
+
+def test_mlp_probe_learns_and_is_deterministic():
+    X, y = planted_linear(n=400)
+    settings = dict(lr=1e-3, max_epochs=8, batch_size=32, progress=False, random_state=1)
+    first = MLPProbe(**settings).fit(X[:300], y[:300], X[300:350], y[300:350])
+    second = MLPProbe(**settings).fit(X[:300], y[:300], X[300:350], y[300:350])
+    assert first.score(X[350:], y[350:]) > 0.7
+    np.testing.assert_array_equal(first.predict(X[350:]), second.predict(X[350:]))
+    assert first.history_.n_epochs <= 8 and first.n_outputs_ == 1
+    assert first.model_.training is False  # left in eval mode
+
+
+def test_cnn_probe_learns_from_a_float16_memmap(tmp_path):
+    X, y = planted_positions(n=400)
+    np.save(tmp_path / "emb.npy", X)
+    embeddings = np.load(tmp_path / "emb.npy", mmap_mode="r")
+    probe = CNNProbe(reduce_dim=16, width_factor=0.25, lr=2e-3, batch_size=32, max_epochs=12,
+                     progress=False)
+    probe.fit(embeddings[:300], y[:300])  # no validation data: a seeded 10 % hold-out
+    assert probe.score(embeddings[300:], y[300:]) > 0.6
+    assert probe.history_.n_epochs >= 1
+
+
+def test_chip_cnn_probe_binary():
+    X, y = planted_positions(n=400, seed=2)
+    labels = (y > 0).astype(float)
+    probe = CNNProbe("binary", architecture="chip_cnn", reduce_dim=16, batch_size=32,
+                     max_epochs=8, progress=False)
+    probe.fit(X[:300], labels[:300])
+    scores = probe.predict_proba(X[300:])
+    assert scores.shape == (100,) and np.all((scores > 0) & (scores < 1))
+    assert metrics.auroc(labels[300:], scores) > 0.7
+    with pytest.raises(ValueError, match="architecture must be one of"):
+        CNNProbe(architecture="transformer").fit(X, y)
+    with pytest.raises(ValueError, match=r"full embeddings \(N, L, H\)"):
+        CNNProbe(max_epochs=1).fit(X[:, 0], y)
+
+
+def test_sklearn_parameter_protocol():
+    probe = CNNProbe("binary", width_factor=0.5, random_state=7)
+    assert probe.get_params()["width_factor"] == 0.5
+    copy = clone(probe).set_params(width_factor=2.0)
+    assert copy.width_factor == 2.0 and copy.random_state == 7 and copy.task == "binary"
+    with pytest.raises(RuntimeError, match="not fitted"):
+        MLPProbe().predict(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="task must be"):
+        MLPProbe(task="ranking").fit(np.zeros((10, 3)), np.zeros(10))
+
+
+def test_holdout_split_and_lazy_row_subset():
+    train, valid = holdout_split(100, 0.1, random_state=0)
+    assert len(valid) == 10 and len(np.intersect1d(train, valid)) == 0
+    assert np.array_equal(np.sort(np.concatenate([train, valid])), np.arange(100))
+    assert np.array_equal(holdout_split(100, 0.1, 0)[1], valid)
+    data = np.arange(100 * 3).reshape(100, 3)
+    view = RowSubset(data, valid)
+    assert view.shape == (10, 3)
+    np.testing.assert_array_equal(view[np.array([0, 2])], data[valid[[0, 2]]])
+
+
+def peak_bytes_fitting(path):
+    """Peak traced (numpy/python) allocation while fitting and predicting from a memmap."""
+    embeddings = np.lib.format.open_memmap(path, mode="r")
+    y = np.asarray(embeddings[:, 0, 0], dtype=float)
+    probe = CNNProbe(reduce_dim=4, width_factor=0.1, batch_size=32, max_epochs=1,
+                     progress=False)
+    tracemalloc.start()
+    probe.fit(embeddings, y)
+    probe.predict(embeddings)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def test_cnn_probe_memory_does_not_grow_with_n(tmp_path):
+    length, hidden = 20, 32
+    peaks = {}
+    for n_rows in (200, 2000):
+        path = tmp_path / f"emb{n_rows}.npy"
+        array = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16,
+                                          shape=(n_rows, length, hidden))
+        array[:] = np.random.default_rng(0).normal(size=array.shape)
+        array.flush()
+        del array
+    # a first fit imports and initialises lazily loaded torch machinery; keep it untraced
+    peak_bytes_fitting(tmp_path / "emb200.npy")
+    for n_rows in (200, 2000):
+        peaks[n_rows] = peak_bytes_fitting(tmp_path / f"emb{n_rows}.npy")
+    whole_array_float32 = 2000 * length * hidden * 4  # what loading everything would cost
+    assert peaks[2000] - peaks[200] < 0.1 * whole_array_float32

@@ -1,0 +1,150 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from glmeval_utils import metrics, stats
+
+
+def noisy_scores(n, noise, seed=0):
+    rng = np.random.default_rng(seed)
+    truth = rng.normal(size=n)
+    return truth, truth + noise * rng.normal(size=n)
+
+
+@pytest.mark.parametrize("name", ["pearson", "spearman", "auroc"])
+def test_vectorised_bootstrap_metrics_equal_the_metric_on_each_resample(name):
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 2, 60).astype(float) if name == "auroc" else rng.normal(size=60)
+    score = np.round(truth + rng.normal(size=60), 1)  # rounding creates ties
+    weights = stats._bootstrap_weights(60, 25, random_state=1)
+    fast = stats._metric_on_weights(weights, truth[:, None], score[:, None], name)
+    slow = [metrics.METRICS[name](np.repeat(truth, w), np.repeat(score, w)) for w in weights]
+    np.testing.assert_allclose(fast, slow, atol=1e-12)
+    expected = metrics.METRICS[name](truth, score)
+    assert stats.metric_value(truth, score, name) == pytest.approx(expected)
+
+
+def test_bootstrap_ci_contains_the_estimate_and_narrows_with_n():
+    widths = []
+    for n in (100, 1600):
+        truth, score = noisy_scores(n, 1.0)
+        low, high = stats.bootstrap_ci(truth, score, "pearson", n_boot=400)
+        assert low < metrics.pearson(truth, score) < high
+        widths.append(high - low)
+    assert widths[1] < widths[0] / 2.5  # ~ 1/sqrt(N): a 4x narrower interval expected
+    labels = (noisy_scores(300, 0)[0] > 0).astype(float)
+    low, high = stats.bootstrap_ci(labels, labels + np.random.default_rng(2).normal(size=300),
+                                   "aupr", n_boot=100)  # the looped (non-vectorised) path
+    assert 0 < low < metrics.aupr(labels, labels) <= 1 and low < high
+
+
+def test_bootstrap_ci_ignores_missing_values_and_accepts_callables():
+    truth, score = noisy_scores(200, 0.5)
+    with_nan = score.copy()
+    with_nan[:20] = np.nan
+    expected = stats.bootstrap_ci(truth[20:], score[20:], "spearman", n_boot=200)
+    ci = stats.bootstrap_ci(truth, with_nan, "spearman", n_boot=200)
+    assert all(np.isfinite(ci)) and ci[0] < metrics.spearman(truth[20:], score[20:]) < ci[1]
+    assert abs(ci[1] - ci[0] - (expected[1] - expected[0])) < 0.05
+
+    def mean_abs_error(y, s):
+        return float(np.mean(np.abs(y - s)))
+
+    low, high = stats.bootstrap_ci(truth, score, mean_abs_error, n_boot=100)
+    assert low < mean_abs_error(truth, score) < high
+    with pytest.raises(ValueError, match="unknown metric"):
+        stats.bootstrap_ci(truth, score, "r2")
+
+
+def test_paired_comparison_identical_models_and_a_clearly_better_one():
+    truth, baseline = noisy_scores(500, 1.0)
+    same = stats.paired_comparison(truth, baseline, baseline.copy(), "pearson", n_boot=300)
+    assert same.effect == 0 and same.p_value > 0.05 and same.ci_low <= 0 <= same.ci_high
+    better = truth + 0.3 * np.random.default_rng(5).normal(size=500)
+    result = stats.paired_comparison(truth, better, baseline, "pearson", n_boot=300)
+    assert result.effect == pytest.approx(metrics.pearson(truth, better)
+                                          - metrics.pearson(truth, baseline))
+    assert result.p_value < 0.05 and 0 < result.ci_low < result.effect < result.ci_high
+    reverse = stats.paired_comparison(truth, baseline, better, "pearson", n_boot=300)
+    assert reverse.effect == pytest.approx(-result.effect) and reverse.p_value < 0.05
+
+
+def test_paired_comparison_on_similar_models_is_not_significant():
+    truth, model = noisy_scores(300, 1.0, seed=1)
+    rng = np.random.default_rng(7)
+    other = truth + 1.0 * rng.normal(size=300)  # same quality, different errors
+    assert stats.paired_comparison(truth, model, other, "spearman", n_boot=300).p_value > 0.01
+
+
+def test_seed_test_and_summaries():
+    better, worse = [0.80, 0.81, 0.82, 0.80, 0.81], [0.70, 0.71, 0.69, 0.70, 0.72]
+    result = stats.seed_test(better, worse)
+    assert result.welch_t > 0 and result.welch_p < 0.01
+    assert result.mannwhitney_u == 25 and result.mannwhitney_p < 0.05
+    assert result.p_value == result.mannwhitney_p
+    two = stats.seed_test(better[:2], worse[:2])
+    assert np.isnan(two.mannwhitney_p) and two.p_value == two.welch_p
+    assert np.isnan(stats.seed_test([0.5], [0.4]).p_value)
+
+    table = pd.DataFrame({"model": ["a"] * 3 + ["b"] * 2, "metric": "pearson",
+                          "seed": [0, 1, 2, 0, 1], "value": [1.0, 2.0, 3.0, 5.0, 5.0]})
+    summary = stats.summarize_seeds(table).set_index("model")
+    assert list(summary.columns) == ["metric", "value_mean", "value_sd", "n"]
+    assert summary.loc["a", "value_mean"] == 2.0 and summary.loc["a", "value_sd"] == 1.0
+    assert summary.loc["b", "n"] == 2 and summary.loc["b", "value_sd"] == 0.0
+    with pytest.raises(ValueError, match="lacks columns"):
+        stats.summarize_seeds(table, by=["probe"])
+
+
+def make_predictions(n=400):
+    truth, _ = noisy_scores(n, 0.0)
+    rng = np.random.default_rng(11)
+    labels = dict(task="regression", dataset="toy", probe="cnn")
+    frames = []
+    for seed in range(3):
+        for model, noise in (("one-hot", 1.0), ("glm", 0.4)):
+            frames.append(stats.prediction_rows(
+                truth, truth + noise * rng.normal(size=n), model=model,
+                representation="one-hot" if model == "one-hot" else "embedding", seed=seed,
+                index=np.arange(n) + 1000, **labels))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_prediction_rows_layout():
+    rows = stats.prediction_rows(np.zeros((3, 2)), np.ones((3, 2)), task="t", dataset="d",
+                                 model="m", representation="r", probe="p", seed=4,
+                                 index=["x", "y", "z"])
+    assert list(rows.columns) == stats.PREDICTION_COLUMNS
+    assert rows["index"].tolist() == ["x", "x", "y", "y", "z", "z"]
+    assert rows["output"].tolist() == [0, 1, 0, 1, 0, 1]
+    with pytest.raises(ValueError, match="differ in shape"):
+        stats.prediction_rows(np.zeros(3), np.zeros(4), task="t", dataset="d", model="m",
+                              representation="r", probe="p", seed=0)
+
+
+def test_compare_to_baseline():
+    predictions = make_predictions()
+    table = stats.compare_to_baseline(predictions, {"model": "one-hot"}, "pearson", n_boot=200)
+    table = table.set_index("model")
+    assert set(table.index) == {"one-hot", "glm"}
+    glm, base = table.loc["glm"], table.loc["one-hot"]
+    assert glm["n_seeds"] == 3 and glm["seed_test"] == "mann-whitney"
+    assert glm["value_mean"] > base["value_mean"] + 0.1 and glm["value_sd"] > 0
+    assert glm["effect"] > 0.1 and glm["p_bootstrap"] < 0.05 and glm["ci_low"] > 0
+    assert base["effect"] == 0 and base["p_bootstrap"] == 1
+    # the paired effect uses seed-averaged scores per test example
+    mean_scores = predictions.groupby(["model", "index"])["y_score"].mean()
+    truth = predictions.groupby("index")["y_true"].first()
+    expected = (metrics.pearson(truth, mean_scores["glm"].loc[truth.index])
+                - metrics.pearson(truth, mean_scores["one-hot"].loc[truth.index]))
+    assert glm["effect"] == pytest.approx(expected)
+    glm_rows = predictions[predictions["model"] == "glm"]
+    per_seed = stats.seed_metric_values(glm_rows, "pearson")
+    assert list(per_seed.index) == [0, 1, 2]
+    for seed in range(3):
+        rows = glm_rows[glm_rows["seed"] == seed]
+        assert per_seed[seed] == pytest.approx(metrics.pearson(rows["y_true"], rows["y_score"]))
+    matrix = stats.prediction_matrix(glm_rows)
+    assert matrix.shape == (400, 1) and matrix.index[0] == 1000
+    with pytest.raises(ValueError, match="no prediction rows match"):
+        stats.compare_to_baseline(predictions, {"model": "resnet"}, "pearson")
