@@ -25,7 +25,7 @@ from . import embeddings, metrics, results
 from .baselines import OneHotEstimator, composition_features
 from .probes import CNNProbe, LinearProbe, MLPProbe
 from .profiles import Profile, get_profile
-from .stats import prediction_rows
+from .stats import bootstrap_ci, metric_value, prediction_matrix, prediction_rows, seed_metric_values
 
 SPLITS = ("train", "valid", "test")
 ONEHOT_MODEL = "one-hot"
@@ -296,3 +296,41 @@ def seed_metrics(predictions: pd.DataFrame, kind: str) -> pd.DataFrame:
         averaged = pd.DataFrame(per_output).mean(skipna=True).to_dict()
         rows.extend(results.make_rows(averaged, **dict(zip(keys, labels))))
     return pd.DataFrame(rows, columns=results.COLUMNS)
+
+
+MODEL_KEYS = ["task", "dataset", "model", "representation", "probe"]
+
+
+def performance_table(predictions: pd.DataFrame, metric: str, *, n_boot: int = 1000,
+                      random_state: int = 0) -> pd.DataFrame:
+    """One row per model: metric mean ± sd over seeds and a bootstrap 95% CI.
+
+    The CI is over test examples, on the seed-averaged predictions (an
+    ensemble over seeds), so it reflects test-set sampling; ``sd`` reflects
+    training randomness.
+
+    Returns
+    -------
+    DataFrame
+        ``task, dataset, model, representation, probe, label, metric, mean, sd,
+        n_seeds, ensemble, ci_low, ci_high``, sorted by ``mean`` (descending).
+    """
+    rows = []
+    for labels, group in predictions.groupby(MODEL_KEYS, sort=False):
+        per_seed = seed_metric_values(group, metric).to_numpy()
+        y_true = prediction_matrix(group, "y_true").to_numpy()
+        y_score = prediction_matrix(group, "y_score").to_numpy()
+        low, high = bootstrap_ci(y_true, y_score, metric, n_boot=n_boot, random_state=random_state)
+        row = dict(zip(MODEL_KEYS, labels))
+        row.update(label=model_label(row["model"], row["representation"], row["probe"]), metric=metric,
+                   mean=float(np.mean(per_seed)),
+                   sd=float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else float("nan"),
+                   n_seeds=len(per_seed), ensemble=metric_value(y_true, y_score, metric),
+                   ci_low=low, ci_high=high)
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values("mean", ascending=False, ignore_index=True)
+
+
+def model_label(model: str, representation: str, probe: str) -> str:
+    """Short display name, e.g. ``"teaching-mlm · full → cnn"``."""
+    return f"{model} · {representation} → {probe}"

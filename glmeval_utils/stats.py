@@ -330,6 +330,8 @@ def paired_comparison(y_true, score_model, score_baseline, metric: str | Callabl
                    - _metric_on_weights(weights, y_true, baseline, metric))
     differences = differences[np.isfinite(differences)]
     effect = metric_value(y_true, model, metric) - metric_value(y_true, baseline, metric)
+    if differences.size == 0:  # e.g. a constant predictor: the metric is undefined everywhere
+        return PairedResult(float(effect), float("nan"), float("nan"), float("nan"))
     alpha = (1 - ci) / 2
     low, high = np.quantile(differences, [alpha, 1 - alpha])
     tail = min((differences <= 0).sum(), (differences >= 0).sum())
@@ -392,7 +394,6 @@ def prediction_matrix(rows: pd.DataFrame, value: str = "y_score") -> pd.DataFram
 
 
 #: transitional private name still imported by ``experiments.performance_table``.
-_wide = prediction_matrix
 
 
 def seed_metric_values(rows: pd.DataFrame, metric: str | Callable) -> pd.Series:

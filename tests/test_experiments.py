@@ -85,3 +85,17 @@ def test_onehot_and_composition_baselines_binary():
     auroc = table.query("model == 'composition' and metric == 'auroc'").value.item()
     assert auroc > 0.9
     assert onehot.y_score.between(0, 1).all()
+
+
+def test_performance_table_orders_models_and_brackets_the_ensemble():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=300)
+    from glmeval_utils.stats import prediction_rows
+    rows = [prediction_rows(y, y + rng.normal(scale=noise, size=300), task="t", dataset="d", model=name,
+                            representation="mean", probe="linear", seed=seed)
+            for name, noise in (("good", 0.3), ("poor", 2.0)) for seed in (0, 1)]
+    table = experiments.performance_table(pd.concat(rows), "pearson", n_boot=200)
+    assert table.model.tolist() == ["good", "poor"]
+    assert (table.ci_low <= table.ensemble).all() and (table.ensemble <= table.ci_high).all()
+    assert table.n_seeds.tolist() == [2, 2] and (table.sd > 0).all()
+    assert table.label[0] == "good · mean → linear"

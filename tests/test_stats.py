@@ -148,3 +148,10 @@ def test_compare_to_baseline():
     assert matrix.shape == (400, 1) and matrix.index[0] == 1000
     with pytest.raises(ValueError, match="no prediction rows match"):
         stats.compare_to_baseline(predictions, {"model": "resnet"}, "pearson")
+
+
+def test_paired_comparison_with_undefined_metric_returns_nan():
+    from glmeval_utils.stats import paired_comparison
+    y = np.arange(20.0)
+    result = paired_comparison(y, np.ones(20), np.ones(20), "pearson", n_boot=50)
+    assert np.isnan(result.ci_low) and np.isnan(result.p_value)
