@@ -1,0 +1,664 @@
+"""Attribution maps and global importance analysis for every predictor.
+
+One-hot models and gLM + probe models are made to look the same by
+:class:`OneHotPredictor`, a ``torch.nn.Module`` that maps one-hot sequences
+``(N, 4, L)`` to predictions ``(N, K)``.  The attribution methods then come
+from **tangermeme** (gradient saliency, in-silico saturation mutagenesis) and
+work on any predictor:
+
+* :func:`saliency` — the raw input gradient ``(N, 4, L)``;
+* :func:`grad_times_input` — gradient × one-hot input;
+* :func:`ism` — saturation mutagenesis, the change of prediction for every
+  single-base substitution against the reference;
+* :func:`attribution_at_observed` — the paper's per-position map: subtract the
+  mean over the four bases at each position, keep the observed base.
+
+The reference study's gLM-specific maps (Tang et al. 2025, ``motif_id/``) are
+:func:`lm_entropy_attribution` (mask each position; confident predictions
+mark important bases), :func:`embedding_gradient_norm` (how strongly the
+downstream probe reacts to each position's embedding) and their product,
+:func:`combined_attribution`.  Maps are compared with :func:`map_agreement`
+(per-sequence Pearson r of absolute attributions) and
+:func:`summarize_agreement`.
+
+Global importance analysis (GIA; Koo et al., PLoS Comput Biol 2021) embeds a
+motif into dinucleotide-shuffled backgrounds and measures the mean change of
+prediction: :func:`gia_motif_effect`, :func:`gia_pair_effect`, tested against a
+shuffled-motif control with :func:`gia_test`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from scipy import stats
+from tangermeme.ersatz import substitute
+from tangermeme.predict import predict as tangermeme_predict
+from tangermeme.saliency import saliency as tangermeme_saliency
+from tangermeme.saturation_mutagenesis import saturation_mutagenesis
+from tqdm.auto import tqdm
+
+from .sequences import (
+    decode_one_hot,
+    dinucleotide_shuffle,
+    one_hot,
+    reverse_complement_one_hot,
+    validate_sequences,
+)
+
+__all__ = [
+    "OneHotPredictor",
+    "saliency",
+    "grad_times_input",
+    "ism",
+    "mean_center",
+    "attribution_at_observed",
+    "lm_entropy_attribution",
+    "embedding_gradient_norm",
+    "combined_attribution",
+    "map_agreement",
+    "AgreementSummary",
+    "summarize_agreement",
+    "GIAResult",
+    "GIATest",
+    "shuffle_motif",
+    "gia_motif_effect",
+    "gia_pair_effect",
+    "gia_test",
+]
+
+
+def _resolve_device(device) -> torch.device:
+    """``None`` means CUDA when available, else CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _one_hot_tensor(X) -> torch.Tensor:
+    """Sequences (list of str), numpy or torch one-hot → float32 tensor ``(N, 4, L)``."""
+    if isinstance(X, str):
+        X = [X]
+    if isinstance(X, (list, tuple)) and X and isinstance(X[0], str):
+        X = one_hot(validate_sequences(X, source="attribution input"))
+    tensor = torch.as_tensor(np.asarray(X) if not torch.is_tensor(X) else X).float()
+    if tensor.ndim != 3 or tensor.shape[1] != 4:
+        raise ValueError(
+            f"expected one-hot sequences of shape (N, 4, L), got {tuple(tensor.shape)}"
+        )
+    return tensor
+
+
+def _as_2d_output(y: torch.Tensor) -> torch.Tensor:
+    """Predictions ``(N,)`` or ``(N, K, 1…)`` → ``(N, K)``."""
+    if y.ndim == 1:
+        return y[:, None]
+    if y.ndim > 2:
+        if y.shape[2:].numel() != 1:
+            raise ValueError(f"the model returned shape {tuple(y.shape)}; expected (N,) or (N, K)")
+        return y.reshape(y.shape[0], y.shape[1])
+    return y
+
+
+class OneHotPredictor(torch.nn.Module):
+    """Any trained predictor as a one-hot ``(N, 4, L)`` → ``(N, K)`` module.
+
+    Two kinds of predictor are wrapped:
+
+    * a **one-hot model** (``OneHotPredictor(model)``): a torch module on
+      ``(N, 4, L)``.  The wrapper passes the input through and is
+      differentiable, so every attribution method works.
+    * a **gLM + probe** (:meth:`from_glm`): the one-hot input is decoded to
+      strings, embedded with ``glm.embed(..., pooling=...)`` and the probe is
+      applied to the embedding of one layer.
+
+    Limits of the gLM wrapper: the gLM is run without gradients (tokenisation
+    is not differentiable), so :func:`saliency` and :func:`grad_times_input`
+    refuse it and :func:`ism` is the method to use; all-zero (``N``) columns
+    decode to ``N``, which the gLM tokenises its own way; each forward pass
+    re-embeds every sequence, so ISM costs ``3 L`` gLM passes per sequence.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        One-hot model returning ``(N,)`` or ``(N, K)``.
+    output : int, optional
+        Keep only this output column (the wrapper then returns ``(N, 1)``).
+    sigmoid : bool
+        Apply a sigmoid to the (selected) output, e.g. to explain
+        probabilities instead of logits.
+    rc_average : bool
+        Average the predictions on both strands, as a
+        ``baselines.OneHotEstimator(rc_augment=True)`` predicts (pass its
+        ``rc_augment``); one-hot models only.
+    """
+
+    def __init__(self, model: torch.nn.Module, *, output: int | None = None, sigmoid: bool = False,
+                 rc_average: bool = False):
+        super().__init__()
+        self.model = model
+        self.output = output
+        self.sigmoid = sigmoid
+        self.rc_average = rc_average
+        self.glm = None
+        self.probe = None
+
+    @classmethod
+    def from_glm(
+        cls,
+        glm,
+        probe,
+        *,
+        layer: int = -1,
+        pooling: str = "full",
+        strands: str = "fwd",
+        probe_method: str = "predict",
+        output: int | None = None,
+        sigmoid: bool = False,
+        batch_size: int = 32,
+    ) -> "OneHotPredictor":
+        """Wrap a frozen gLM and a trained probe.
+
+        Parameters
+        ----------
+        glm : GLM
+            Object following the gLM contract (``glm.embed``).
+        probe : torch.nn.Module or estimator
+            Either a torch module applied to the float32 embedding tensor
+            ``(N, L, H)`` (``pooling="full"``) or ``(N, H)`` (mean/cls), or a
+            fitted estimator whose ``probe_method`` takes that numpy array
+            (e.g. a ``glmeval_utils.probes`` estimator, ``predict``).
+        layer : int
+            Hidden state passed to the probe (index as in ``glm.embed``).
+        pooling, strands : str
+            Passed to ``glm.embed``; must match how the probe was trained.
+        probe_method : str
+            Estimator method giving the prediction (``"predict"``,
+            ``"predict_proba"``, ``"decision_function"``); ignored for modules.
+        output, sigmoid : see the class.
+        batch_size : int
+            ``glm.embed`` batch size.
+        """
+        wrapper = cls(torch.nn.Identity(), output=output, sigmoid=sigmoid)
+        wrapper.model = None
+        wrapper.glm = glm
+        wrapper.probe = probe  # a torch probe is registered, so .to(device) moves it
+        wrapper.layer = layer
+        wrapper.pooling = pooling
+        wrapper.strands = strands
+        wrapper.probe_method = probe_method
+        wrapper.embed_batch_size = batch_size
+        return wrapper
+
+    @property
+    def differentiable(self) -> bool:
+        """Whether gradients flow from the output to the one-hot input."""
+        return self.glm is None
+
+    def _glm_forward(self, X: torch.Tensor) -> torch.Tensor:
+        seqs = decode_one_hot(X.detach().cpu().numpy())
+        with torch.no_grad():
+            embedding = self.glm.embed(
+                seqs,
+                layers=(self.layer,),
+                pooling=self.pooling,
+                strands=self.strands,
+                batch_size=self.embed_batch_size,
+                progress=False,
+            )
+            features = np.asarray(embedding, dtype=np.float32)[:, 0]
+            if isinstance(self.probe, torch.nn.Module):
+                parameter = next(self.probe.parameters(), None)
+                device = parameter.device if parameter is not None else X.device
+                y = self.probe(torch.from_numpy(features).to(device))
+            else:
+                y = torch.as_tensor(
+                    np.asarray(getattr(self.probe, self.probe_method)(features), dtype=np.float32)
+                )
+        return y.to(X.device)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """Predict from one-hot ``X`` ``(N, 4, L)``; returns ``(N, K)``."""
+        if self.glm is not None:
+            y = _as_2d_output(self._glm_forward(X))
+        elif self.rc_average:
+            y = 0.5 * (_as_2d_output(self.model(X)) + _as_2d_output(self.model(reverse_complement_one_hot(X))))
+        else:
+            y = _as_2d_output(self.model(X))
+        if self.output is not None:
+            y = y[:, self.output : self.output + 1]
+        return torch.sigmoid(y) if self.sigmoid else y
+
+
+def _as_predictor(model: torch.nn.Module) -> OneHotPredictor:
+    """Wrap a bare one-hot model so that its output is always ``(N, K)``."""
+    return model if isinstance(model, OneHotPredictor) else OneHotPredictor(model)
+
+
+def _require_differentiable(model, method: str) -> None:
+    if not model.differentiable:
+        raise TypeError(
+            f"{method} needs gradients with respect to the one-hot input, but this "
+            "predictor embeds sequences with a gLM without gradients; use ism() instead"
+        )
+
+
+def saliency(model, X, *, target: int = 0, batch_size: int = 64, device=None, progress: bool = False) -> np.ndarray:
+    """Gradient of output ``target`` with respect to the one-hot input.
+
+    The raw (uncorrected, hypothetical) gradient; the paper's per-position
+    mean subtraction happens in :func:`attribution_at_observed` /
+    :func:`mean_center`.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        One-hot model returning ``(N, K)`` (e.g. :class:`OneHotPredictor`).
+    X : array ``(N, 4, L)``, tensor or list of str
+    target : int
+        Output column to explain.
+    batch_size : int
+    device : str or None
+        ``None``: CUDA if available.
+    progress : bool
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, 4, L)`` float32 gradients.
+    """
+    model = _as_predictor(model)
+    _require_differentiable(model, "saliency")
+    gradient = tangermeme_saliency(
+        model,
+        _one_hot_tensor(X),
+        target=target,
+        batch_size=batch_size,
+        hypothetical=True,
+        gradient_correction=False,
+        device=_resolve_device(device),
+        verbose=progress,
+    )
+    return gradient.numpy()
+
+
+def grad_times_input(model, X, *, target: int = 0, batch_size: int = 64, device=None, progress: bool = False) -> np.ndarray:
+    """Gradient × input ``(N, 4, L)``: the gradient at the observed bases, zeros elsewhere."""
+    X = _one_hot_tensor(X)
+    return saliency(model, X, target=target, batch_size=batch_size, device=device, progress=progress) * X.numpy()
+
+
+def ism(model, X, *, target: int = 0, batch_size: int = 64, device=None, progress: bool = True) -> np.ndarray:
+    """In-silico saturation mutagenesis: prediction change of every substitution.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        One-hot model or :class:`OneHotPredictor` (also around a gLM + probe).
+    X : array ``(N, 4, L)``, tensor or list of str
+    target : int
+        Output column to explain.
+    batch_size : int
+        Number of mutated sequences per forward pass.
+    device : str or None
+    progress : bool
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, 4, L)``: ``f(x with base b at position i) - f(x)``; zero at the
+        observed base.  Mean-centre with :func:`mean_center` for the usual
+        hypothetical contributions.
+    """
+    X = _one_hot_tensor(X)
+    model = _as_predictor(model)
+    raw = saturation_mutagenesis(
+        model,
+        X,
+        raw_outputs=True,
+        batch_size=batch_size,
+        device=_resolve_device(device),
+        verbose=progress,
+        # fastISM captures the model with torch.export, impossible through a gLM's tokenizer
+        fast=model.differentiable,
+    )
+    y0, y_hat = raw.y0, raw.y_hat
+    return (y_hat[..., target] - y0[:, None, None, target]).float().numpy()
+
+
+def mean_center(attr: np.ndarray) -> np.ndarray:
+    """Subtract the mean over the four bases at each position: ``(N, 4, L)`` → ``(N, 4, L)``.
+
+    Removes the off-simplex component of a gradient (Majdandzic et al.,
+    Genome Biology 2023), as the reference study did before plotting.
+    """
+    attr = np.asarray(attr, dtype=np.float32)
+    if attr.ndim != 3 or attr.shape[1] != 4:
+        raise ValueError(f"expected attributions of shape (N, 4, L), got {attr.shape}")
+    return attr - attr.mean(axis=1, keepdims=True)
+
+
+def attribution_at_observed(attr: np.ndarray, X) -> np.ndarray:
+    """The mean-centred attribution of the observed base at each position.
+
+    Parameters
+    ----------
+    attr : numpy.ndarray
+        ``(N, 4, L)`` hypothetical attributions (gradients or ISM).
+    X : array ``(N, 4, L)``, tensor or list of str
+        The sequences the attributions belong to.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, L)``; zero at ``N`` positions.
+    """
+    X = _one_hot_tensor(X).numpy()
+    centered = mean_center(attr)
+    if centered.shape != X.shape:
+        raise ValueError(f"attributions {centered.shape} and sequences {X.shape} differ in shape")
+    return (centered * X).sum(axis=1)
+
+
+def lm_entropy_attribution(glm, seqs: Sequence[str], *, batch_size: int = 64, progress: bool = True) -> np.ndarray:
+    """The reference study's masked-LM attribution: max(entropy) − entropy.
+
+    Each position is masked in turn and the entropy (bits) of the gLM's
+    predicted base distribution there is computed; positions the model
+    reconstructs confidently get high attribution.  The maximum is taken over
+    the positions of each sequence, so the least predictable base scores 0.
+
+    Parameters
+    ----------
+    glm : GLM
+        Masked gLM (``glm.objective == "masked"``) with ``masked_log_probs``.
+    seqs : sequence of str
+        ``N`` sequences (lengths may differ only if you do not stack them:
+        all must share length ``L`` here).
+    batch_size : int
+        Masked copies per gLM forward pass.
+    progress : bool
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, L)`` float32.
+    """
+    if getattr(glm, "objective", "masked") != "masked":
+        raise ValueError(f"LM entropy attribution needs a masked gLM; {getattr(glm, 'name', glm)!r} is {glm.objective!r}")
+    seqs = validate_sequences(seqs, source="lm_entropy_attribution")
+    lengths = {len(s) for s in seqs}
+    if len(lengths) > 1:
+        raise ValueError(f"sequences must share one length, got lengths {sorted(lengths)}")
+    out = np.zeros((len(seqs), lengths.pop() if seqs else 0), dtype=np.float32)
+    for row, seq in enumerate(tqdm(seqs, desc="LM entropy", disable=not progress)):
+        log_probs = np.asarray(glm.masked_log_probs(seq, list(range(len(seq))), batch_size=batch_size), dtype=np.float64)
+        # renormalise over ACGT: a k-mer marginal may not sum to exactly one
+        log_probs = log_probs - np.logaddexp.reduce(log_probs, axis=1, keepdims=True)
+        probs = np.exp(log_probs)
+        entropy = -(probs * log_probs).sum(axis=1) / np.log(2)
+        out[row] = entropy.max() - entropy
+    return out
+
+
+def embedding_gradient_norm(
+    probe_module: torch.nn.Module, embeddings, *, target: int = 0, batch_size: int = 64, device=None
+) -> np.ndarray:
+    """Per-position L2 norm of the probe's gradient with respect to the embedding.
+
+    Parameters
+    ----------
+    probe_module : torch.nn.Module
+        Trained probe on full embeddings (e.g. ``CNNProbe().model_``), taking
+        ``(N, L, H)`` and returning ``(N,)`` or ``(N, K)``.
+    embeddings : array ``(N, L, H)``
+        ``glm.embed(..., pooling="full")`` of one layer.
+    target : int
+        Output column.
+    batch_size : int
+    device : str or None
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, L)`` float32.
+    """
+    device = _resolve_device(device)
+    embeddings = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
+    if embeddings.ndim != 3:
+        raise ValueError(f"expected embeddings of shape (N, L, H), got {tuple(embeddings.shape)}")
+    was_training = probe_module.training
+    original = next(probe_module.parameters(), torch.empty(0)).device
+    probe_module.eval().to(device)
+    norms = []
+    try:
+        for start in range(0, len(embeddings), batch_size):
+            batch = embeddings[start : start + batch_size].to(device).requires_grad_()
+            output = _as_2d_output(probe_module(batch))[:, target].sum()
+            (gradient,) = torch.autograd.grad(output, batch)
+            norms.append(gradient.norm(dim=-1).detach().cpu())
+    finally:
+        probe_module.train(was_training).to(original)
+    return torch.cat(norms).numpy()
+
+
+def combined_attribution(lm_attr: np.ndarray, probe_grad_norm: np.ndarray) -> np.ndarray:
+    """The reference study's combined gLM map: LM attribution × probe gradient norm, ``(N, L)``."""
+    lm_attr, probe_grad_norm = np.asarray(lm_attr), np.asarray(probe_grad_norm)
+    if lm_attr.shape != probe_grad_norm.shape:
+        raise ValueError(f"LM attribution {lm_attr.shape} and gradient norm {probe_grad_norm.shape} differ in shape")
+    return lm_attr * probe_grad_norm
+
+
+def map_agreement(attr_a: np.ndarray, attr_b: np.ndarray) -> np.ndarray:
+    """Per-sequence Pearson r between the absolute values of two ``(N, L)`` maps.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N,)``; NaN where a map is constant.
+    """
+    a, b = np.abs(np.asarray(attr_a, dtype=np.float64)), np.abs(np.asarray(attr_b, dtype=np.float64))
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"expected two (N, L) maps of one shape, got {a.shape} and {b.shape}")
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    denominator = np.sqrt((a**2).sum(axis=1) * (b**2).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, (a * b).sum(axis=1) / denominator, np.nan)
+
+
+def _bootstrap_mean_ci(values: np.ndarray, *, n_boot: int, level: float, random_state) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean."""
+    rng = np.random.default_rng(random_state)
+    means = rng.choice(values, size=(n_boot, len(values)), replace=True).mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+@dataclass
+class AgreementSummary:
+    """Mean agreement over sequences with a bootstrap confidence interval."""
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+
+def summarize_agreement(values, *, n_boot: int = 2000, level: float = 0.95, random_state=0) -> AgreementSummary:
+    """Mean of per-sequence agreements (NaN dropped) with a bootstrap CI."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        raise ValueError("no finite agreement values to summarise")
+    low, high = _bootstrap_mean_ci(values, n_boot=n_boot, level=level, random_state=random_state)
+    return AgreementSummary(float(values.mean()), low, high, int(values.size))
+
+
+@dataclass
+class GIAResult:
+    """Global importance of an embedded pattern.
+
+    Attributes
+    ----------
+    pattern : str
+        What was embedded (a motif, or ``"A+<spacing>+B"`` for a pair).
+    starts : tuple of int
+        Start position of each embedded motif.
+    effects : numpy.ndarray
+        ``(B,)`` prediction with the pattern minus prediction without, one per
+        shuffled background.
+    mean, ci_low, ci_high : float
+        Mean effect and its bootstrap confidence interval.
+    """
+
+    pattern: str
+    starts: tuple
+    effects: np.ndarray
+    mean: float
+    ci_low: float
+    ci_high: float
+
+
+@dataclass
+class GIATest:
+    """Mann–Whitney U test of GIA effects against a control."""
+
+    statistic: float
+    p_value: float
+    alternative: str
+    mean_difference: float
+
+
+def shuffle_motif(motif: str, *, random_state=None) -> str:
+    """The motif's letters in random order: a composition-matched control."""
+    rng = np.random.default_rng(random_state)
+    return "".join(rng.permutation(list(motif)))
+
+
+def _shuffled_backgrounds(backgrounds, n_shuffles: int, random_state) -> torch.Tensor:
+    """Dinucleotide shuffles of each background: ``(N * n_shuffles, 4, L)``."""
+    if isinstance(backgrounds, (list, tuple)) and backgrounds and isinstance(backgrounds[0], str):
+        seqs = validate_sequences(backgrounds, source="GIA backgrounds")
+    else:
+        seqs = decode_one_hot(_one_hot_tensor(backgrounds).numpy())
+    rng = np.random.default_rng(random_state)
+    shuffled = [dinucleotide_shuffle(seq, random_state=rng) for seq in seqs for _ in range(n_shuffles)]
+    return torch.from_numpy(one_hot(shuffled))
+
+
+def _gia(model, backgrounds, inserts, *, pattern, n_shuffles, random_state, target, batch_size, device, n_boot) -> GIAResult:
+    X = _shuffled_backgrounds(backgrounds, n_shuffles, random_state)
+    length = X.shape[-1]
+    X_with = X
+    for motif, start in inserts:
+        if start < 0 or start + len(motif) > length:
+            raise ValueError(f"motif {motif!r} at {start} does not fit sequences of length {length}")
+        X_with = substitute(X_with, motif, start=start)
+    model, device = _as_predictor(model), _resolve_device(device)
+    y_without = tangermeme_predict(model, X, batch_size=batch_size, device=device)
+    y_with = tangermeme_predict(model, X_with, batch_size=batch_size, device=device)
+    effects = (y_with[:, target] - y_without[:, target]).double().numpy()
+    low, high = _bootstrap_mean_ci(effects, n_boot=n_boot, level=0.95, random_state=random_state)
+    return GIAResult(pattern, tuple(start for _, start in inserts), effects, float(effects.mean()), low, high)
+
+
+def gia_motif_effect(
+    model,
+    backgrounds,
+    motif: str,
+    *,
+    position: int | None = None,
+    n_shuffles: int = 1,
+    random_state=0,
+    target: int = 0,
+    batch_size: int = 64,
+    device=None,
+    n_boot: int = 1000,
+) -> GIAResult:
+    """Global importance of one motif embedded into shuffled backgrounds.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        One-hot predictor (e.g. :class:`OneHotPredictor`).
+    backgrounds : list of str or array ``(N, 4, L)``
+        Sequences whose dinucleotide shuffles serve as backgrounds.
+    motif : str
+        Motif (``ACGT``; ``N`` keeps the background base).
+    position : int, optional
+        Start of the motif; default centred.
+    n_shuffles : int
+        Shuffles per background (``B = N * n_shuffles``).
+    random_state : int
+        Seeds the shuffles: the same seed gives the same backgrounds, so a
+        motif and its control are compared on identical backgrounds.
+    target : int
+        Output column.
+    batch_size, device : see :func:`ism`.
+    n_boot : int
+        Bootstrap resamples for the CI.
+
+    Returns
+    -------
+    GIAResult
+    """
+    length = _shuffled_length(backgrounds)
+    start = (length - len(motif)) // 2 if position is None else position
+    return _gia(model, backgrounds, [(motif, start)], pattern=motif, n_shuffles=n_shuffles,
+                random_state=random_state, target=target, batch_size=batch_size, device=device, n_boot=n_boot)
+
+
+def gia_pair_effect(
+    model,
+    backgrounds,
+    motif_a: str,
+    motif_b: str,
+    *,
+    spacing: int,
+    position: int | None = None,
+    n_shuffles: int = 1,
+    random_state=0,
+    target: int = 0,
+    batch_size: int = 64,
+    device=None,
+    n_boot: int = 1000,
+) -> GIAResult:
+    """Global importance of two motifs separated by ``spacing`` bases.
+
+    ``position`` is the start of ``motif_a`` (default: the pair centred);
+    ``motif_b`` starts ``spacing`` bases after the end of ``motif_a``.  Other
+    parameters as in :func:`gia_motif_effect`.
+    """
+    if spacing < 0:
+        raise ValueError("spacing must be non-negative")
+    width = len(motif_a) + spacing + len(motif_b)
+    start = (_shuffled_length(backgrounds) - width) // 2 if position is None else position
+    inserts = [(motif_a, start), (motif_b, start + len(motif_a) + spacing)]
+    return _gia(model, backgrounds, inserts, pattern=f"{motif_a}+{spacing}+{motif_b}", n_shuffles=n_shuffles,
+                random_state=random_state, target=target, batch_size=batch_size, device=device, n_boot=n_boot)
+
+
+def _shuffled_length(backgrounds) -> int:
+    if isinstance(backgrounds, (list, tuple)) and backgrounds and isinstance(backgrounds[0], str):
+        return len(backgrounds[0])
+    return int(np.asarray(backgrounds).shape[-1])
+
+
+def gia_test(result_motif: GIAResult, result_control: GIAResult, *, alternative: str = "greater") -> GIATest:
+    """Mann–Whitney U test: are the motif's effects larger than the control's?
+
+    Parameters
+    ----------
+    result_motif, result_control : GIAResult
+        Typically ``gia_motif_effect(m, bg, motif)`` and
+        ``gia_motif_effect(m, bg, shuffle_motif(motif))`` with one seed.
+    alternative : {"greater", "less", "two-sided"}
+    """
+    statistic, p_value = stats.mannwhitneyu(result_motif.effects, result_control.effects, alternative=alternative)
+    return GIATest(float(statistic), float(p_value), alternative, result_motif.mean - result_control.mean)

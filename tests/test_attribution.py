@@ -1,0 +1,230 @@
+"""Tests for glmeval_utils.attribution with hand-weighted toy models."""
+
+import numpy as np
+import pytest
+import torch
+
+from glmeval_utils import attribution as at
+from glmeval_utils.sequences import ALPHABET, one_hot
+
+LENGTH = 12
+
+
+class LinearOneHot(torch.nn.Module):
+    """f(x) = sum_{b,i} W[b, i] x[b, i] + bias: gradient W, ISM W[b,i] - W[ref,i]."""
+
+    def __init__(self, weights: np.ndarray, bias: float = 0.5):
+        super().__init__()
+        self.weights = torch.nn.Parameter(torch.as_tensor(weights, dtype=torch.float32))
+        self.bias = bias
+
+    def forward(self, X):
+        return (X * self.weights).sum(dim=(1, 2)) + self.bias
+
+
+class MotifDetector(torch.nn.Module):
+    """Max over positions of a match score to ``motif`` (1 for a perfect match)."""
+
+    def __init__(self, motif: str):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(4, 1, len(motif), bias=False)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.as_tensor(one_hot(motif))[None] / len(motif))
+
+    def forward(self, X):
+        score = self.conv(X).amax(dim=-1)  # (N, 1)
+        return torch.relu(score - 0.7) / 0.3
+
+
+class ToyGLM:
+    """Deterministic per-base embedding: base identity, position and a k=3 context sum."""
+
+    hidden_size = 6
+    objective = "masked"
+    name = "toy"
+
+    def embed(self, seqs, *, layers=(-1,), pooling="full", strands="fwd", batch_size=32, progress=True):
+        X = one_hot(list(seqs)).transpose(0, 2, 1)  # (N, L, 4)
+        context = np.stack([np.roll(X, s, axis=1) for s in (-1, 0, 1)]).sum(0)[..., :2]  # (N, L, 2)
+        full = np.concatenate([X, context], axis=-1).astype(np.float32)  # (N, L, 6)
+        if pooling == "mean":
+            full = full.mean(axis=1)
+        return np.repeat(full[:, None], len(layers), axis=1)
+
+
+class ToyProbe(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv1d(6, 3, 3, padding=1)
+        self.head = torch.nn.Linear(3, 2)
+
+    def forward(self, embedding):  # (N, L, H)
+        hidden = torch.relu(self.conv(embedding.transpose(1, 2))).mean(-1)
+        return self.head(hidden)
+
+
+class ToyEstimator:
+    """sklearn-style probe on mean-pooled embeddings (N, H)."""
+
+    def __init__(self):
+        self.coef = np.arange(6, dtype=np.float32) - 2.5
+
+    def predict(self, features):
+        return features @ self.coef
+
+
+def random_one_hot(n, length=LENGTH, seed=0):
+    rng = np.random.default_rng(seed)
+    return one_hot(["".join(rng.choice(list(ALPHABET), length)) for _ in range(n)])
+
+
+@pytest.fixture
+def linear_model():
+    weights = np.random.default_rng(1).normal(size=(4, LENGTH))
+    return LinearOneHot(weights), weights
+
+
+def test_saliency_of_linear_model_is_its_weights(linear_model):
+    model, weights = linear_model
+    X = random_one_hot(5)
+    gradient = at.saliency(model, X, batch_size=2, device="cpu")
+    assert gradient.shape == (5, 4, LENGTH)
+    np.testing.assert_allclose(gradient, np.broadcast_to(weights, gradient.shape), atol=1e-5)
+    gxi = at.grad_times_input(model, X, device="cpu")
+    np.testing.assert_allclose(gxi, weights * X, atol=1e-5)
+
+
+def test_ism_of_linear_model_is_weight_differences(linear_model):
+    model, weights = linear_model
+    X = random_one_hot(3, seed=2)
+    delta = at.ism(model, X, batch_size=16, device="cpu", progress=False)
+    reference = (weights[None] * X).sum(axis=1, keepdims=True)  # weight of the observed base
+    np.testing.assert_allclose(delta, weights[None] - reference, atol=1e-5)
+    assert np.allclose(delta[X.astype(bool)], 0)
+
+
+def test_attribution_at_observed_mean_centres(linear_model):
+    _, weights = linear_model
+    X = random_one_hot(2)
+    attr = np.broadcast_to(weights, X.shape)
+    observed = at.attribution_at_observed(attr, X)
+    expected = ((weights - weights.mean(0)) * X).sum(axis=1)
+    np.testing.assert_allclose(observed, expected, atol=1e-6)
+    with pytest.raises(ValueError, match="shape"):
+        at.attribution_at_observed(attr[:, :, :-1], X)
+
+
+def test_wrapper_equals_wrapped_models(linear_model):
+    model, _ = linear_model
+    X = torch.from_numpy(random_one_hot(4))
+    wrapped = at.OneHotPredictor(model)
+    assert torch.allclose(wrapped(X)[:, 0], model(X))
+    assert torch.allclose(at.OneHotPredictor(model, sigmoid=True)(X)[:, 0], torch.sigmoid(model(X)))
+    both = at.OneHotPredictor(model, rc_average=True)(X)[:, 0]
+    assert torch.allclose(both, 0.5 * (model(X) + model(X.flip(dims=(1, 2)))))
+
+    glm, probe = ToyGLM(), ToyProbe()
+    seqs = ["ACGTACGTAAGG", "TTTTCCCCGGGA", "GATTACAGATTA"]
+    embedding = torch.from_numpy(glm.embed(seqs, layers=(-1,))[:, 0])
+    expected = probe(embedding).detach()
+    glm_wrapper = at.OneHotPredictor.from_glm(glm, probe, output=1)
+    got = glm_wrapper(torch.from_numpy(one_hot(seqs)))
+    assert got.shape == (3, 1)
+    torch.testing.assert_close(got[:, 0], expected[:, 1])
+    assert not glm_wrapper.differentiable
+    with pytest.raises(TypeError, match="ism"):
+        at.saliency(glm_wrapper, one_hot(seqs), device="cpu")
+
+    estimator = ToyEstimator()
+    mean_wrapper = at.OneHotPredictor.from_glm(glm, estimator, pooling="mean")
+    features = glm.embed(seqs, pooling="mean")[:, 0]
+    np.testing.assert_allclose(mean_wrapper(torch.from_numpy(one_hot(seqs)))[:, 0].numpy(),
+                               estimator.predict(features), rtol=1e-6)
+
+
+def test_ism_runs_through_glm_wrapper():
+    glm, estimator = ToyGLM(), ToyEstimator()
+    wrapper = at.OneHotPredictor.from_glm(glm, estimator, pooling="mean")
+    seqs = ["ACGTACGTAAGG", "TTTTCCCCGGGA"]
+    delta = at.ism(wrapper, seqs, device="cpu", progress=False)
+    # brute force: mutate one base, re-predict
+    base = wrapper(torch.from_numpy(one_hot(seqs)))[:, 0].numpy()
+    mutant = list(seqs[1])
+    mutant[4] = "A"
+    changed = wrapper(torch.from_numpy(one_hot(["".join(mutant)])))[0, 0].item()
+    assert delta[1, 0, 4] == pytest.approx(changed - base[1], abs=1e-5)
+    assert delta.shape == (2, 4, len(seqs[0]))
+
+
+def test_embedding_gradient_norm_and_combination():
+    probe = ToyProbe()
+    embeddings = np.random.default_rng(0).normal(size=(3, LENGTH, 6)).astype(np.float32)
+    norms = at.embedding_gradient_norm(probe, embeddings, target=1, batch_size=2, device="cpu")
+    tensor = torch.from_numpy(embeddings).requires_grad_()
+    probe(tensor)[:, 1].sum().backward()
+    np.testing.assert_allclose(norms, tensor.grad.norm(dim=-1).numpy(), rtol=1e-5)
+    combined = at.combined_attribution(np.ones_like(norms) * 2, norms)
+    np.testing.assert_allclose(combined, 2 * norms)
+    with pytest.raises(ValueError):
+        at.combined_attribution(norms[:, :-1], norms)
+
+
+class KnownMaskedLM:
+    """Masked LM whose predicted distribution at position i is given."""
+
+    objective = "masked"
+
+    def __init__(self, probs):
+        self.probs = probs
+
+    def masked_log_probs(self, seq, positions, *, batch_size=32):
+        return np.log(self.probs[positions])
+
+
+def test_lm_entropy_attribution_is_max_minus_entropy():
+    probs = np.array([[0.25] * 4, [1.0, 0, 0, 0], [0.5, 0.5, 0, 0], [0.7, 0.1, 0.1, 0.1]]) + 1e-12
+    probs /= probs.sum(1, keepdims=True)
+    entropy = -(probs * np.log2(probs)).sum(1)  # 2, 0, 1, ~1.357 bits
+    attr = at.lm_entropy_attribution(KnownMaskedLM(probs), ["ACGT", "TTTT"], progress=False)
+    np.testing.assert_allclose(attr[0], entropy.max() - entropy, atol=1e-5)
+    np.testing.assert_allclose(attr[0], [0, 2, 1, 2 - entropy[3]], atol=1e-4)
+    causal = KnownMaskedLM(probs)
+    causal.objective = "causal"
+    with pytest.raises(ValueError, match="masked"):
+        at.lm_entropy_attribution(causal, ["ACGT"], progress=False)
+
+
+def test_map_agreement_and_summary():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(50, 30))
+    assert np.allclose(at.map_agreement(a, -2 * a), 1.0)  # absolute values agree
+    unrelated = at.map_agreement(a, rng.normal(size=(50, 30)))
+    assert abs(unrelated.mean()) < 0.1
+    constant = at.map_agreement(np.ones((1, 30)), a[:1])
+    assert np.isnan(constant[0])
+    summary = at.summarize_agreement(np.r_[unrelated, np.nan])
+    assert summary.n == 50 and summary.ci_low < summary.mean < summary.ci_high
+
+
+def test_gia_detects_planted_motif_and_not_its_shuffle():
+    motif = "GATTACA"
+    model = at.OneHotPredictor(MotifDetector(motif))
+    rng = np.random.default_rng(3)
+    backgrounds = ["".join(rng.choice(list(ALPHABET), 40)) for _ in range(20)]
+    effect = at.gia_motif_effect(model, backgrounds, motif, n_shuffles=3, random_state=7, device="cpu")
+    control_motif = at.shuffle_motif(motif, random_state=1)
+    assert sorted(control_motif) == sorted(motif) and control_motif != motif
+    control = at.gia_motif_effect(model, backgrounds, control_motif, n_shuffles=3, random_state=7, device="cpu")
+    assert effect.effects.shape == (60,)
+    assert effect.mean > 0.9 and effect.ci_low > 0.5
+    assert abs(control.mean) < 0.1
+    test = at.gia_test(effect, control)
+    assert test.p_value < 1e-6 and test.mean_difference > 0.5
+    assert effect.starts == ((40 - 7) // 2,)
+
+    pair = at.gia_pair_effect(model, one_hot(backgrounds), "GATT", "ACA", spacing=0, position=5,
+                              random_state=7, device="cpu")
+    assert pair.starts == (5, 9) and pair.mean > 0.9
+    with pytest.raises(ValueError, match="does not fit"):
+        at.gia_motif_effect(model, backgrounds, motif, position=38, device="cpu")
