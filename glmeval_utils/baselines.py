@@ -53,6 +53,11 @@ class BinaryCNN(ChipCNN):
                          channels_last=False)
 
 
+def scaled(channels: int, width_factor: float) -> int:
+    """Channel count ``channels * width_factor``, at least 8."""
+    return max(8, int(round(channels * width_factor)))
+
+
 class DilatedResidualBlock(nn.Module):
     """Residual block of dilated k3 convolutions (Koo-lab style).
 
@@ -89,21 +94,25 @@ class ResNet(nn.Module):
     linear output.  Dropout rates and batch norms are not listed in the
     reference and follow the usual Koo-lab choices.
 
+    ``width_factor`` multiplies every channel and unit count (1 = the
+    reference; the CPU demo profile uses smaller widths).
+
     Shapes: ``(B, 4, L)`` -> ``(B, n_outputs)``.
     """
 
-    def __init__(self, length: int, n_outputs: int = 1):
+    def __init__(self, length: int, n_outputs: int = 1, *, width_factor: float = 1.0):
         super().__init__()
+        first, wide = scaled(196, width_factor), scaled(256, width_factor)
         self.features = nn.Sequential(
-            nn.Conv1d(4, 196, 19, padding="same"), nn.BatchNorm1d(196), nn.SiLU(), nn.Dropout(0.1),
-            DilatedResidualBlock(196), nn.MaxPool1d(5, ceil_mode=True), nn.Dropout(0.2),
-            nn.Conv1d(196, 256, 7, padding="same"), nn.BatchNorm1d(256), nn.SiLU(),
+            nn.Conv1d(4, first, 19, padding="same"), nn.BatchNorm1d(first), nn.SiLU(), nn.Dropout(0.1),
+            DilatedResidualBlock(first), nn.MaxPool1d(5, ceil_mode=True), nn.Dropout(0.2),
+            nn.Conv1d(first, wide, 7, padding="same"), nn.BatchNorm1d(wide), nn.SiLU(),
             nn.MaxPool1d(5, ceil_mode=True), nn.Dropout(0.2),
-            nn.Conv1d(256, 256, 1), nn.BatchNorm1d(256), nn.SiLU(),
+            nn.Conv1d(wide, wide, 1), nn.BatchNorm1d(wide), nn.SiLU(),
             nn.AvgPool1d(2, ceil_mode=True), nn.Flatten())
         self.head = nn.Sequential(
-            nn.Linear(256 * pooled_length(length, 5, 5, 2), 256), nn.BatchNorm1d(256), nn.SiLU(),
-            nn.Dropout(0.5), nn.Linear(256, n_outputs))
+            nn.Linear(wide * pooled_length(length, 5, 5, 2), wide), nn.BatchNorm1d(wide), nn.SiLU(),
+            nn.Dropout(0.5), nn.Linear(wide, n_outputs))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -126,25 +135,26 @@ class MPRAnn(nn.Module):
     (unpadded), so ``length`` must be at least 21.  The softmax runs across
     filters at each position, as Keras applies it to the last (channel) axis;
     batch norms, the pool and dropout rates follow our reading of Agarwal et
-    al.'s published MPRAnn.
+    al.'s published MPRAnn.  ``width_factor`` multiplies the filter counts.
 
     Shapes: ``(B, 4, L)`` -> ``(B, n_outputs)``.
     """
 
-    def __init__(self, length: int, n_outputs: int = 1):
+    def __init__(self, length: int, n_outputs: int = 1, *, width_factor: float = 1.0):
         super().__init__()
         conv_length = (length - 6 - 7) // 2 - 2 - 1
         if conv_length < 1:
             raise ValueError(f"MPRAnn needs sequences of at least 21 nt, got length {length}")
+        filters, last = scaled(250, width_factor), scaled(100, width_factor)
         self.features = nn.Sequential(
-            nn.Conv1d(4, 250, 7), nn.ReLU(), nn.BatchNorm1d(250),
-            nn.Conv1d(250, 250, 8), ChannelSoftmax(), nn.BatchNorm1d(250),
+            nn.Conv1d(4, filters, 7), nn.ReLU(), nn.BatchNorm1d(filters),
+            nn.Conv1d(filters, filters, 8), ChannelSoftmax(), nn.BatchNorm1d(filters),
             nn.MaxPool1d(2), nn.Dropout(0.1),
-            nn.Conv1d(250, 250, 3), ChannelSoftmax(), nn.BatchNorm1d(250),
-            nn.Conv1d(250, 100, 2), ChannelSoftmax(), nn.BatchNorm1d(100),
+            nn.Conv1d(filters, filters, 3), ChannelSoftmax(), nn.BatchNorm1d(filters),
+            nn.Conv1d(filters, last, 2), ChannelSoftmax(), nn.BatchNorm1d(last),
             nn.Dropout(0.1), nn.Flatten())
         self.head = nn.Sequential(
-            nn.Linear(100 * conv_length, 300), nn.Sigmoid(), nn.Dropout(0.3),
+            nn.Linear(last * conv_length, 300), nn.Sigmoid(), nn.Dropout(0.3),
             nn.Linear(300, 200), nn.Sigmoid(), nn.Dropout(0.3), nn.Linear(200, n_outputs))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -187,6 +197,9 @@ class OneHotEstimator(TorchEstimator):
     lr, batch_size, max_epochs, patience, lr_patience, min_lr, weight_decay
         Training settings (reference: Adam 1e-3, batch 128, 100 epochs,
         patience 10 / 5).
+    width_factor : float
+        Channel multiplier of the CNN, ResNet and MPRAnn (1 = reference;
+        ignored by ``binary_cnn``).
     rc_augment : bool
         Reverse-complement a random half of each training batch, and average
         forward and reverse-complement predictions at inference.
@@ -205,9 +218,10 @@ class OneHotEstimator(TorchEstimator):
     def __init__(self, architecture: str = "cnn", task: str = "regression", *,
                  lr: float = 1e-3, batch_size: int = 128, max_epochs: int = 100,
                  patience: int = 10, lr_patience: int = 5, min_lr: float = 1e-7,
-                 weight_decay: float = 0.0, rc_augment: bool = False, random_state: int = 0,
-                 device=None, progress: bool = True):
+                 weight_decay: float = 0.0, width_factor: float = 1.0, rc_augment: bool = False,
+                 random_state: int = 0, device=None, progress: bool = True):
         self.architecture = architecture
+        self.width_factor = width_factor
         self.task = task
         self.lr = lr
         self.batch_size = batch_size

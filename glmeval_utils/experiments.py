@@ -138,6 +138,7 @@ def onehot_baselines(data: TaskData, architectures: Iterable[str], *, profile: s
     for architecture in architectures:
         for seed in seeds if seeds is not None else profile.seeds:
             estimator = OneHotEstimator(architecture, data.kind, rc_augment=rc_augment,
+                                        width_factor=profile.width_factor,
                                         **_training_kwargs(profile, seed, device, progress))
             estimator.fit(data.seqs["train"], data.y["train"], data.seqs["valid"], data.y["valid"])
             rows.append(_test_rows(data, estimator.predict(data.seqs["test"]),

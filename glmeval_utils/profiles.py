@@ -2,7 +2,8 @@
 
 * ``smoke``: seconds per notebook; what the test suite executes.
 * ``demo``: the default; offline, CPU, real data subsets; the whole book in
-  well under 30 minutes on 2 cores.
+  well under 30 minutes on 2 cores.  To fit, probes and baselines are
+  narrower (``width_factor``) and train for fewer epochs than the paper's.
 * ``full``: the paper's data and real Hugging Face checkpoints, for a GPU.
 
 Subsets are chosen deterministically by :mod:`glmeval_utils.datasets`
@@ -49,14 +50,14 @@ PROFILES = {
     ),
     "demo": Profile(
         name="demo",
-        max_rows={"train": 4000, "valid": 600, "test": 1000},
+        max_rows={"train": 2000, "valid": 400, "test": 1000},
         seeds=(0, 1, 2),
         models=("teaching-mlm", "teaching-mlm-random", "teaching-clm", "hyenadna-tiny-anticapt"),
-        max_epochs=30,
-        patience=5,
+        max_epochs=10,
+        patience=3,
         lr_patience=2,
-        width_factor=0.5,
-        reduce_dim=64,
+        width_factor=0.25,
+        reduce_dim=32,
     ),
     "full": Profile(
         name="full",

@@ -103,3 +103,12 @@ def test_composition_baseline_separates_gc_rich_sequences():
     order = rng.permutation(200)
     probe = LinearProbe("binary").fit(features[order[:140]], labels[order[:140]])
     assert probe.score(features[order[140:]], labels[order[140:]]) > 0.9
+
+
+def test_width_factor_shrinks_resnet_and_mprann():
+    from glmeval_utils.baselines import MPRAnn, ResNet
+    for cls in (ResNet, MPRAnn):
+        full = sum(p.numel() for p in cls(230).parameters())
+        small = sum(p.numel() for p in cls(230, width_factor=0.25).parameters())
+        assert small < full / 4
+        assert cls(230, width_factor=0.25)(torch.zeros(2, 4, 230)).shape == (2, 1)
