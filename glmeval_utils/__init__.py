@@ -8,4 +8,9 @@ Each module owns one concern (see the project README): ``sequences``,
 ``import glmeval_utils`` stays fast.
 """
 
+import warnings
+
 __version__ = "0.1.0"
+
+# tqdm.auto falls back to text bars where ipywidgets is missing; the fallback is fine, the warning is noise.
+warnings.filterwarnings("ignore", message="IProgress not found")

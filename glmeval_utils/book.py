@@ -410,8 +410,6 @@ def run_notebooks(
         When a notebook fails; the message names the notebook, the cell index,
         the first line of the cell and the exception.  Later notebooks are not run.
     """
-    import papermill
-
     if profile not in PROFILE_NAMES:
         raise ValueError(f"unknown profile {profile!r}; known profiles: {', '.join(PROFILE_NAMES)}")
     if not DEVICE_PATTERN.match(device):
@@ -428,6 +426,25 @@ def run_notebooks(
     parameters = {"profile": profile, "device": device, "output_dir": str(results_dir)}
 
     rows = []
+    # Progress bars inside a static page are noise; papermill reports per-cell progress instead.
+    previous_tqdm = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        _execute_in_order(notebooks, executed_dir, parameters, kernel, profile, progress, rows)
+    finally:
+        if previous_tqdm is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = previous_tqdm
+    _merge_timings(executed_dir, rows)
+    return pd.DataFrame(rows, columns=TIMINGS_COLUMNS)
+
+
+def _execute_in_order(notebooks, executed_dir: Path, parameters: dict, kernel: str, profile: str,
+                      progress: bool, rows: list) -> None:
+    """Execute ``notebooks`` one after the other, appending a timing row per notebook."""
+    import papermill
+
     for notebook in notebooks:
         output = executed_dir / notebook.name
         start = time.perf_counter()
@@ -441,8 +458,6 @@ def run_notebooks(
             raise _execution_error(notebook, output, exc) from exc
         rows.append(dict(notebook=notebook.stem, profile=profile,
                          seconds=round(time.perf_counter() - start, 1), status="ok"))
-    _merge_timings(executed_dir, rows)
-    return pd.DataFrame(rows, columns=TIMINGS_COLUMNS)
 
 
 # ----------------------------------------------------------------------------- book

@@ -142,12 +142,18 @@ def smoke_book(tmp_path_factory):
     if not REAL_NOTEBOOKS:
         pytest.skip("no chapter notebooks yet")
     book_dir = copy_book(tmp_path_factory.mktemp("smoke") / "book")
+    # The smoke teaching gLMs and embeddings go to their own cache, so a test run never
+    # replaces the demo models a user pretrained for the book.
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("GLMEVAL_DATA", str(tmp_path_factory.mktemp("smoke-cache")))
     failure = None
     try:
         book.run_notebooks("smoke", notebooks_dir=NOTEBOOKS_DIR, executed_dir=book_dir / "executed",
                            progress=False)
     except book.NotebookExecutionError as error:
         failure = str(error)
+    finally:
+        monkeypatch.undo()
     return book_dir, failure
 
 
