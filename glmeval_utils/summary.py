@@ -134,3 +134,75 @@ def verdict(effect_low: float, effect_high: float) -> str:
     if effect_high < 0:
         return "one-hot better"
     return "no clear difference"
+
+
+def pretrained_vs_random(predictions: pd.DataFrame, *, metrics: dict[str, str] | None = None,
+                         suffix: str = "-random", n_boot: int = 1000, random_state: int = 0) -> pd.DataFrame:
+    """Each pretrained gLM against its random-init control (``<name><suffix>``).
+
+    Both sides use the same (representation, probe): the pretrained model's
+    best one, so the difference isolates what pretraining added.
+
+    Returns
+    -------
+    DataFrame
+        ``task, dataset, model, control, representation, probe, metric,
+        value, control_value, effect, ci_low, ci_high, p_value``.
+    """
+    metrics = metrics or TASK_METRICS
+    rows = []
+    for (task, dataset), part in predictions.groupby(["task", "dataset"], sort=False):
+        metric = metrics.get(task)
+        if metric is None:
+            continue
+        names = set(part.model)
+        for model in sorted(n for n in names if f"{n}{suffix}" in names):
+            (representation, probe), best = _best_configuration(part[part.model == model], metric)
+            control = part[(part.model == f"{model}{suffix}") & (part.representation == representation)
+                           & (part.probe == probe)]
+            if control.empty:
+                continue
+            model_scores, control_scores = prediction_matrix(best, "y_score"), prediction_matrix(control, "y_score")
+            shared = model_scores.index.intersection(control_scores.index)
+            paired = paired_comparison(prediction_matrix(best, "y_true").loc[shared].to_numpy(),
+                                       model_scores.loc[shared].to_numpy(),
+                                       control_scores.loc[shared].to_numpy(), metric,
+                                       n_boot=n_boot, random_state=random_state)
+            rows.append(dict(task=task, dataset=dataset, model=model, control=f"{model}{suffix}",
+                             representation=representation, probe=probe, metric=metric,
+                             value=float(seed_metric_values(best, metric).mean()),
+                             control_value=float(seed_metric_values(control, metric).mean()),
+                             effect=paired.effect, ci_low=paired.ci_low, ci_high=paired.ci_high,
+                             p_value=paired.p_value))
+    return pd.DataFrame(rows)
+
+
+def probe_comparison(results_table: pd.DataFrame, *, metrics: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per task, data set and gLM: the CNN on full embeddings vs the best pooled probe.
+
+    Uses the results table (per-seed metrics), averaged over seeds.
+
+    Returns
+    -------
+    DataFrame
+        ``task, dataset, model, metric, cnn_full, best_pooled, pooled_config, difference``.
+    """
+    metrics = metrics or TASK_METRICS
+    rows = []
+    table = results_table[results_table.task.isin(list(metrics))
+                          & ~results_table.model.isin([ONEHOT_MODEL, *CONTROL_MODELS])
+                          & ~results_table.representation.str.contains("@L", regex=False)]
+    for (task, dataset, model), part in table.groupby(["task", "dataset", "model"], sort=False):
+        part = part[part.metric == metrics[task]]
+        means = part.groupby(["representation", "probe"]).value.mean()
+        if ("full", "cnn") not in means.index:
+            continue
+        pooled = means.drop(("full", "cnn"))
+        if pooled.empty:
+            continue
+        best_key = pooled.idxmax()
+        rows.append(dict(task=task, dataset=dataset, model=model, metric=metrics[task],
+                         cnn_full=means[("full", "cnn")], best_pooled=pooled.max(),
+                         pooled_config=f"{best_key[0]} → {best_key[1]}",
+                         difference=means[("full", "cnn")] - pooled.max()))
+    return pd.DataFrame(rows)

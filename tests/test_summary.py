@@ -49,3 +49,23 @@ def test_load_predictions_errors_on_empty_folder(tmp_path):
         summary.load_predictions(tmp_path)
     _predictions().to_csv(tmp_path / "lentimpra_predictions.csv.gz", index=False)
     assert len(summary.load_predictions(tmp_path)) == 4800
+
+
+def test_pretrained_vs_random_uses_the_same_configuration():
+    preds = _predictions()
+    control = preds[preds.model == "glm-b"].copy()
+    control["model"] = "glm-b-random"
+    rng = np.random.default_rng(1)
+    control["y_score"] = control["y_true"] + rng.normal(scale=2.0, size=len(control))
+    table = summary.pretrained_vs_random(pd.concat([preds, control]), n_boot=200)
+    row = table.set_index("model").loc["glm-b"]
+    assert (row.representation, row.probe, row.control) == ("full", "cnn", "glm-b-random")
+    assert row.ci_low > 0
+
+
+def test_probe_comparison_from_results():
+    from glmeval_utils.experiments import seed_metrics
+    table = summary.probe_comparison(seed_metrics(_predictions(), "regression")).set_index("model")
+    assert table.loc["glm-a", "pooled_config"] == "mean → linear"
+    assert table.loc["glm-a", "difference"] > 0
+    assert "glm-b" not in table.index  # no pooled probe to compare with
