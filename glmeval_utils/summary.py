@@ -49,6 +49,21 @@ def _best_configuration(rows: pd.DataFrame, metric: str) -> tuple[tuple[str, str
     return best, rows[(rows.representation == best[0]) & (rows.probe == best[1])]
 
 
+def _paired_row(model_rows: pd.DataFrame, baseline_rows: pd.DataFrame, metric: str, baseline_name: str,
+                n_boot: int, random_state: int) -> dict:
+    """Mean per-seed metrics of two models and their paired bootstrap on shared test examples."""
+    model_scores = prediction_matrix(model_rows, "y_score")
+    baseline_scores = prediction_matrix(baseline_rows, "y_score")
+    shared = model_scores.index.intersection(baseline_scores.index)
+    paired = paired_comparison(prediction_matrix(model_rows, "y_true").loc[shared].to_numpy(),
+                               model_scores.loc[shared].to_numpy(), baseline_scores.loc[shared].to_numpy(),
+                               metric, n_boot=n_boot, random_state=random_state)
+    return {"metric": metric, "value": float(seed_metric_values(model_rows, metric).mean()),
+            baseline_name: float(seed_metric_values(baseline_rows, metric).mean()),
+            "effect": paired.effect, "ci_low": paired.ci_low, "ci_high": paired.ci_high,
+            "p_value": paired.p_value}
+
+
 def advantage_over_onehot(predictions: pd.DataFrame, *, metrics: dict[str, str] | None = None,
                           n_boot: int = 1000, random_state: int = 0) -> pd.DataFrame:
     """Best probe of each gLM against the best one-hot model, per task and data set.
@@ -71,22 +86,11 @@ def advantage_over_onehot(predictions: pd.DataFrame, *, metrics: dict[str, str] 
         if metric is None or ONEHOT_MODEL not in set(part.model):
             continue
         (_, onehot_probe), onehot = _best_configuration(part[part.model == ONEHOT_MODEL], metric)
-        onehot_scores = prediction_matrix(onehot, "y_score")
         for model, model_rows in part[~part.model.isin([ONEHOT_MODEL, *CONTROL_MODELS])].groupby("model"):
             (representation, probe), best = _best_configuration(model_rows, metric)
-            model_scores = prediction_matrix(best, "y_score")
-            shared = model_scores.index.intersection(onehot_scores.index)
-            truth = prediction_matrix(best, "y_true").loc[shared].to_numpy()
-            paired = paired_comparison(truth, model_scores.loc[shared].to_numpy(),
-                                       onehot_scores.loc[shared].to_numpy(), metric,
-                                       n_boot=n_boot, random_state=random_state)
             rows.append(dict(task=task, dataset=dataset, model=model, representation=representation,
-                             probe=probe, metric=metric,
-                             value=float(seed_metric_values(best, metric).mean()),
-                             onehot_probe=onehot_probe,
-                             onehot_value=float(seed_metric_values(onehot, metric).mean()),
-                             effect=paired.effect, ci_low=paired.ci_low, ci_high=paired.ci_high,
-                             p_value=paired.p_value))
+                             probe=probe, onehot_probe=onehot_probe,
+                             **_paired_row(best, onehot, metric, "onehot_value", n_boot, random_state)))
     return pd.DataFrame(rows)
 
 
@@ -162,18 +166,9 @@ def pretrained_vs_random(predictions: pd.DataFrame, *, metrics: dict[str, str] |
                            & (part.probe == probe)]
             if control.empty:
                 continue
-            model_scores, control_scores = prediction_matrix(best, "y_score"), prediction_matrix(control, "y_score")
-            shared = model_scores.index.intersection(control_scores.index)
-            paired = paired_comparison(prediction_matrix(best, "y_true").loc[shared].to_numpy(),
-                                       model_scores.loc[shared].to_numpy(),
-                                       control_scores.loc[shared].to_numpy(), metric,
-                                       n_boot=n_boot, random_state=random_state)
             rows.append(dict(task=task, dataset=dataset, model=model, control=f"{model}{suffix}",
-                             representation=representation, probe=probe, metric=metric,
-                             value=float(seed_metric_values(best, metric).mean()),
-                             control_value=float(seed_metric_values(control, metric).mean()),
-                             effect=paired.effect, ci_low=paired.ci_low, ci_high=paired.ci_high,
-                             p_value=paired.p_value))
+                             representation=representation, probe=probe,
+                             **_paired_row(best, control, metric, "control_value", n_boot, random_state)))
     return pd.DataFrame(rows)
 
 
