@@ -1,0 +1,356 @@
+"""Pol II elongation (INSERT-seq): the reference's ``model_2CNN`` and its data-fraction protocol.
+
+The reference study (``RNAenlong/subsample.py``) trained one small residual
+CNN, ``model_2CNN``, on every input — one-hot inserts or frozen gLM
+embeddings — and repeated the training on random fractions of the training
+set (0.1 … 1.0, 50 replicates each) to draw learning curves.
+
+* :class:`Model2CNN` — the architecture (torch), on one-hot ``(B, 4, L)`` or
+  channels-last embeddings ``(B, L, H)``;
+* :class:`ElongationEstimator` — scikit-learn-style fit/predict with the
+  reference's training settings (Adam 1e-3 for one-hot, 1e-4 for
+  embeddings, MSE, batch 128, up to 200 epochs);
+* :func:`fraction_subset` — the deterministic training subset of one
+  (fraction, replicate);
+* :func:`data_fraction_curve` — the protocol for one input, as tidy
+  prediction rows (fraction encoded in ``representation`` as
+  ``"<representation>@frac<f>"``, replicate as ``seed``);
+* :func:`fraction_of`, :func:`replicate_metrics`, :func:`learning_curve_table` — read the
+  curve back.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from . import metrics
+from .probes import ExpActivation, RowSubset, TorchEstimator
+from .sequences import one_hot
+from .stats import prediction_rows
+
+__all__ = [
+    "ResidualBlock",
+    "Model2CNN",
+    "ElongationEstimator",
+    "fraction_subset",
+    "fraction_label",
+    "fraction_of",
+    "base_representation",
+    "data_fraction_curve",
+    "replicate_metrics",
+    "learning_curve_table",
+    "PAPER_FRACTIONS",
+]
+
+#: the reference's training fractions.
+PAPER_FRACTIONS = tuple(round(0.1 * k, 1) for k in range(1, 11))
+
+
+class ResidualBlock(nn.Module):
+    """``x + [conv k3 d2 -> BN -> ReLU -> dropout -> conv k3 d4 -> BN]``, then ReLU.
+
+    Shapes: ``(B, C, L)`` -> ``(B, C, L)``.
+    """
+
+    def __init__(self, channels: int, dilations: Sequence[int] = (2, 4), *, kernel_size: int = 3,
+                 dropout: float = 0.1):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for position, dilation in enumerate(dilations):
+            layers += [nn.Conv1d(channels, channels, kernel_size, padding="same", dilation=dilation,
+                                 bias=False), nn.BatchNorm1d(channels)]
+            if position < len(dilations) - 1:
+                layers += [nn.ReLU(), nn.Dropout(dropout)]
+        self.body = nn.Sequential(*layers)
+        self.activation = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activation(x + self.body(x))
+
+
+class Model2CNN(nn.Module):
+    """The reference's INSERT-seq model ``model_2CNN`` (our reading of its layer list).
+
+    [LayerNorm over features] -> Conv 48 k1 -> Conv 96 k19 (no bias) -> BN ->
+    exponential -> dropout 0.1 -> :class:`ResidualBlock` (k3, dilations 2, 4)
+    -> maxpool 10 -> Conv 128 k7 -> BN -> ReLU -> global average pool ->
+    Dense 128 ReLU -> dropout 0.5 -> linear output.  Convolutions use ``same``
+    padding; the pool keeps a partial last window, so any length works.
+
+    Parameters
+    ----------
+    in_channels : int
+        4 for one-hot, H for embeddings.
+    n_outputs : int
+    layer_norm : bool
+        Normalise each position's feature vector first (the reference's
+        option for embeddings, whose scale is arbitrary).
+    channels_last : bool
+        Inputs are ``(B, L, C)`` (embeddings) rather than ``(B, C, L)``.
+    width_factor : float
+        Multiplies every width (1 = the reference).
+
+    Shapes: ``(B, C, L)`` or ``(B, L, C)`` -> ``(B, n_outputs)``.
+    """
+
+    def __init__(self, in_channels: int, n_outputs: int = 1, *, layer_norm: bool = False,
+                 channels_last: bool = False, width_factor: float = 1.0):
+        super().__init__()
+        if in_channels < 1 or width_factor <= 0:
+            raise ValueError("in_channels must be positive and width_factor > 0")
+        width = lambda n: max(1, int(round(n * width_factor)))  # noqa: E731
+        c1, c2, c3, dense = width(48), width(96), width(128), width(128)
+        self.channels_last = channels_last
+        self.norm = nn.LayerNorm(in_channels) if layer_norm else nn.Identity()
+        self.features = nn.Sequential(
+            nn.Conv1d(in_channels, c1, 1),
+            nn.Conv1d(c1, c2, 19, padding="same", bias=False), nn.BatchNorm1d(c2), ExpActivation(),
+            nn.Dropout(0.1),
+            ResidualBlock(c2), nn.MaxPool1d(10, ceil_mode=True),
+            nn.Conv1d(c2, c3, 7, padding="same"), nn.BatchNorm1d(c3), nn.ReLU(),
+            nn.AdaptiveAvgPool1d(1), nn.Flatten())
+        self.head = nn.Sequential(nn.Linear(c3, dense), nn.ReLU(), nn.Dropout(0.5),
+                                  nn.Linear(dense, n_outputs))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # LayerNorm normalises each position's feature vector (channels last)
+        x = self.norm(x).transpose(1, 2) if self.channels_last else self.norm(x.transpose(1, 2)).transpose(1, 2)
+        return self.head(self.features(x))
+
+
+class ElongationEstimator(TorchEstimator):
+    """Train :class:`Model2CNN` with the reference's settings.
+
+    Parameters
+    ----------
+    input_kind : {"onehot", "embedding"}
+        ``"onehot"``: DNA strings or ``(N, 4, L)`` arrays; ``"embedding"``:
+        full embeddings ``(N, L, H)`` (memory-mapped arrays stay on disk).
+    task : {"regression"}
+        INSERT-seq is a regression on log(y + 1).
+    lr : float, optional
+        ``None``: 1e-3 for one-hot, 1e-4 for embeddings (the reference).
+    layer_norm : bool, optional
+        ``None``: on for embeddings, off for one-hot.
+    width_factor : float
+    batch_size, max_epochs, patience, lr_patience, min_lr, weight_decay
+        Reference: 128, 200, 10, 5, 1e-7.
+    random_state, device, progress
+    """
+
+    def __init__(self, input_kind: str = "onehot", task: str = "regression", *,
+                 lr: float | None = None, layer_norm: bool | None = None, width_factor: float = 1.0,
+                 batch_size: int = 128, max_epochs: int = 200, patience: int = 10,
+                 lr_patience: int = 5, min_lr: float = 1e-7, weight_decay: float = 0.0,
+                 random_state: int = 0, device=None, progress: bool = True):
+        self.input_kind = input_kind
+        self.task = task
+        self.lr = lr
+        self.layer_norm = layer_norm
+        self.width_factor = width_factor
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.lr_patience = lr_patience
+        self.min_lr = min_lr
+        self.weight_decay = weight_decay
+        self.random_state = random_state
+        self.device = device
+        self.progress = progress
+
+    def _check_kind(self) -> None:
+        if self.input_kind not in ("onehot", "embedding"):
+            raise ValueError(f"input_kind must be 'onehot' or 'embedding', got {self.input_kind!r}")
+
+    def _prepare_inputs(self, X):
+        self._check_kind()
+        if self.input_kind == "onehot" and isinstance(X, (list, tuple, pd.Series)):
+            seqs = list(X)
+            lengths = {len(s) for s in seqs}
+            if len(lengths) != 1:
+                raise ValueError(f"sequences must share one length, got lengths {sorted(lengths)[:5]}")
+            return one_hot(seqs)
+        if len(X.shape) != 3:
+            raise ValueError(f"{self.input_kind} input must be 3-D, got shape {tuple(X.shape)}")
+        if self.input_kind == "onehot" and X.shape[1] != 4:
+            raise ValueError(f"one-hot input must be (N, 4, L) channels first; got shape {tuple(X.shape)}")
+        return X
+
+    def _train_settings(self) -> dict:
+        self._check_kind()
+        lr = self.lr if self.lr is not None else (1e-3 if self.input_kind == "onehot" else 1e-4)
+        return dict(lr=lr, batch_size=self.batch_size, min_lr=self.min_lr)
+
+    def _build_model(self, X, n_outputs):
+        embedding = self.input_kind == "embedding"
+        layer_norm = embedding if self.layer_norm is None else self.layer_norm
+        in_channels = X.shape[2] if embedding else X.shape[1]
+        return Model2CNN(in_channels, n_outputs, layer_norm=layer_norm, channels_last=embedding,
+                         width_factor=self.width_factor)
+
+
+def fraction_subset(n_rows: int, fraction: float, replicate: int = 0, *, random_state: int = 0) -> np.ndarray:
+    """Sorted row indices of one training subset.
+
+    ``round(fraction * n_rows)`` rows (at least 2) drawn without replacement;
+    the draw depends only on ``(random_state, replicate, fraction)``, so a
+    rerun gives the same subsets and different replicates differ.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` int64.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
+    if n_rows < 2:
+        raise ValueError(f"need at least 2 training rows, got {n_rows}")
+    size = max(2, int(round(fraction * n_rows)))
+    rng = np.random.default_rng([random_state, replicate, int(round(fraction * 1000))])
+    return np.sort(rng.choice(n_rows, size=size, replace=False))
+
+
+def fraction_label(representation: str, fraction: float) -> str:
+    """``("onehot", 0.5)`` -> ``"onehot@frac0.50"``."""
+    return f"{representation}@frac{fraction:.2f}"
+
+
+def fraction_of(representation: str) -> float | None:
+    """The fraction encoded by :func:`fraction_label`, else None."""
+    if "@frac" not in representation:
+        return None
+    return float(representation.rsplit("@frac", 1)[1])
+
+
+def base_representation(representation: str) -> str:
+    """``"onehot@frac0.50"`` -> ``"onehot"``."""
+    return representation.rsplit("@frac", 1)[0]
+
+
+def data_fraction_curve(
+    inputs: Mapping[str, object],
+    y: Mapping[str, np.ndarray],
+    *,
+    make_estimator: Callable[[int], TorchEstimator],
+    fractions: Sequence[float] = PAPER_FRACTIONS,
+    replicates: int = 50,
+    task: str = "pol2_elongation",
+    dataset: str,
+    model: str,
+    representation: str,
+    probe: str = "model_2cnn",
+    index: np.ndarray | None = None,
+    random_state: int = 0,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Train on random fractions of the training set; return test prediction rows.
+
+    Parameters
+    ----------
+    inputs : mapping split -> array-like
+        ``"train"``, ``"valid"``, ``"test"`` inputs (strings or arrays as the
+        estimator takes them; memmaps are subset lazily).
+    y : mapping split -> ``(N,)`` targets
+    make_estimator : callable ``replicate -> estimator``
+        A fresh, unfitted estimator (e.g. an :class:`ElongationEstimator`
+        seeded with the replicate).
+    fractions : sequence of float
+        Training fractions; the validation and test sets are always whole.
+    replicates : int
+        Subsets (and trainings) per fraction.
+    task, dataset, model, representation, probe
+        Labels of the prediction rows; ``representation`` becomes
+        ``"<representation>@frac<f>"`` (:func:`fraction_label`).
+    index : array ``(N_test,)``, optional
+        Test-row identifiers.
+    random_state : int
+        Seeds the subsets (see :func:`fraction_subset`).
+    progress : bool
+
+    Returns
+    -------
+    pandas.DataFrame
+        Prediction rows (:func:`glmeval_utils.stats.prediction_rows`);
+        ``seed`` is the replicate.
+    """
+    from tqdm.auto import tqdm
+
+    missing = [s for s in ("train", "valid", "test") if s not in inputs or s not in y]
+    if missing:
+        raise ValueError(f"inputs and y need the splits {missing}")
+    if replicates < 1:
+        raise ValueError("replicates must be at least 1")
+    train_X = inputs["train"]
+    if isinstance(train_X, (list, tuple)):
+        train_X = np.asarray(train_X, dtype=object)
+    n_train = len(train_X)
+    y_train = np.asarray(y["train"])
+    rows = []
+    runs = [(f, r) for f in fractions for r in range(replicates)]
+    for fraction, replicate in tqdm(runs, desc=f"{model} · {representation}", disable=not progress):
+        subset = fraction_subset(n_train, fraction, replicate, random_state=random_state)
+        if isinstance(train_X, np.ndarray) and train_X.dtype == object:
+            X_sub = list(train_X[subset])
+        elif isinstance(train_X, np.memmap):
+            X_sub = RowSubset(train_X, subset)
+        else:
+            X_sub = train_X[subset]
+        estimator = make_estimator(replicate)
+        estimator.fit(X_sub, y_train[subset], inputs["valid"], y["valid"])
+        rows.append(prediction_rows(y["test"], estimator.predict(inputs["test"]), task=task,
+                                    dataset=dataset, model=model,
+                                    representation=fraction_label(representation, fraction),
+                                    probe=probe, seed=replicate, index=index))
+    return pd.concat(rows, ignore_index=True)
+
+
+def replicate_metrics(predictions: pd.DataFrame, metric: str = "pearson") -> pd.DataFrame:
+    """Test metric of every trained model of a data-fraction curve.
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        Rows from :func:`data_fraction_curve` (single output); representations
+        without a fraction label count as fraction 1.
+    metric : {"pearson", "spearman", "mse"}
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``model, representation, fraction, replicate, value``.
+    """
+    functions = {"pearson": metrics.pearson, "spearman": metrics.spearman,
+                 "mse": lambda a, b: float(np.mean((np.asarray(a) - np.asarray(b)) ** 2))}
+    if metric not in functions:
+        raise ValueError(f"metric must be one of {sorted(functions)}, got {metric!r}")
+    needed = {"model", "representation", "seed", "y_true", "y_score"}
+    if needed - set(predictions.columns):
+        raise ValueError(f"predictions lack columns {sorted(needed - set(predictions.columns))}")
+    rows = []
+    for (model, representation, seed), group in predictions.groupby(["model", "representation", "seed"], sort=False):
+        fraction = fraction_of(representation)
+        rows.append({"model": model, "representation": base_representation(representation),
+                     "fraction": 1.0 if fraction is None else fraction, "replicate": int(seed),
+                     "value": functions[metric](group.y_true.to_numpy(), group.y_score.to_numpy())})
+    return pd.DataFrame(rows, columns=["model", "representation", "fraction", "replicate", "value"])
+
+
+def learning_curve_table(predictions: pd.DataFrame, metric: str = "pearson") -> pd.DataFrame:
+    """:func:`replicate_metrics` summarised per (model, representation, fraction).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``model, representation, fraction, n, mean, sd, median, q25, q75, min, max``
+        sorted by model, representation and fraction.
+    """
+    long = replicate_metrics(predictions, metric)
+    return (long.groupby(["model", "representation", "fraction"])["value"]
+            .agg(n="size", mean="mean", sd="std", median="median",
+                 q25=lambda v: v.quantile(0.25), q75=lambda v: v.quantile(0.75), min="min", max="max")
+            .reset_index())
