@@ -28,12 +28,14 @@ those statistics (:func:`conclusion_statements`).
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
+from sklearn.exceptions import ConvergenceWarning
 
 from . import datasets, embeddings, experiments, stats
 from .experiments import TaskData
@@ -309,24 +311,30 @@ def run_binding_task(dataset_names: Iterable[str], *, task: str, models: Sequenc
         timings.append({"dataset": dataset, "stage": stage, "seconds": time.perf_counter() - start})
         return result
 
+    def _loop(bar):
+        for name in bar:
+            bar.set_postfix_str(name)
+            data, report = timed(name, "load", lambda: prepare_dataset(
+                loader(name), name=name, task=task, limits=limits, dedup=dedup))
+            reports.append(report)
+            if onehot:
+                predictions.append(timed(name, "one-hot", lambda: experiments.onehot_baselines(
+                    data, onehot, profile=settings, seeds=seeds, device=device, progress=False)))
+            if composition_ks:
+                predictions.append(timed(name, "composition", lambda: experiments.composition_baselines(
+                    data, ks=composition_ks, probes=composition_probes, profile=settings, seeds=seeds,
+                    device=device, progress=False)))
+            for glm in glms:
+                predictions.append(timed(name, glm.name, lambda: glm_binding_ladder(
+                    glm, data, profile=settings, representations=representations,
+                    pooled_probes=pooled_probes, seeds=glm_seeds, mean_from_full=mean_from_full,
+                    device=device, cache_dir=cache_dir)))
+
     bar = tqdm(names, desc=f"{task} data sets", disable=not progress)
-    for name in bar:
-        bar.set_postfix_str(name)
-        data, report = timed(name, "load", lambda: prepare_dataset(
-            loader(name), name=name, task=task, limits=limits, dedup=dedup))
-        reports.append(report)
-        if onehot:
-            predictions.append(timed(name, "one-hot", lambda: experiments.onehot_baselines(
-                data, onehot, profile=settings, seeds=seeds, device=device, progress=False)))
-        if composition_ks:
-            predictions.append(timed(name, "composition", lambda: experiments.composition_baselines(
-                data, ks=composition_ks, probes=composition_probes, profile=settings, seeds=seeds,
-                device=device, progress=False)))
-        for glm in glms:
-            predictions.append(timed(name, glm.name, lambda: glm_binding_ladder(
-                glm, data, profile=settings, representations=representations,
-                pooled_probes=pooled_probes, seeds=glm_seeds, mean_from_full=mean_from_full,
-                device=device, cache_dir=cache_dir)))
+    with warnings.catch_warnings():
+        # lbfgs stopping at max_iter on near-separable composition features is expected, not news
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        _loop(bar)
     if not predictions:
         raise ValueError("run_binding_task: nothing to train (no models, baselines or composition)")
     return BindingRun(task=task, predictions=pd.concat(predictions, ignore_index=True),
