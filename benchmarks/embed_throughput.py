@@ -71,7 +71,8 @@ def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-sequences", type=int, default=512, help="first N demo sequences (0 = all)")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="sequences per forward pass (default: the adapter's device default)")
     args = parser.parse_args(argv)
 
     name = "teaching-mlm" if (teaching_model_dir("mlm") / "config.json").exists() else "teaching-mlm-random"
@@ -86,7 +87,7 @@ def main(argv=None):
     print(f"model {name}: {glm.n_layers} layers, hidden {glm.hidden_size}, {n_params:,} parameters; "
           f"{n} sequences of {len(seqs[0])} nt ({n_tokens:,} tokens); torch threads {torch.get_num_threads()}")
 
-    glm.embed(seqs[:args.batch_size], batch_size=args.batch_size, progress=False)  # warm-up
+    glm.embed(seqs[:16], batch_size=args.batch_size, progress=False)  # warm-up
     naive_s, reference = timed(lambda: naive_embed(glm, hf_tokenizer, seqs))
     ours_s, ours = timed(lambda: glm.embed(seqs, layers=(-1,), pooling="mean", batch_size=args.batch_size,
                                            progress=False))

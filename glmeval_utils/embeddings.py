@@ -265,7 +265,7 @@ def extract(
     layers: Sequence[int] | int | str = (-1,),
     pooling: str = "mean",
     strands: str = "fwd",
-    batch_size: int = 32,
+    batch_size: int | None = None,
     chunk_size: int = 2048,
     cache_dir: str | os.PathLike | None = None,
     label: str | None = None,
@@ -286,8 +286,8 @@ def extract(
     pooling : {"mean", "cls", "full"}
     strands : {"fwd", "both"}
         ``"both"`` averages forward and reverse-complement embeddings.
-    batch_size : int
-        Sequences per forward pass (passed to ``glm.embed``).
+    batch_size : int, optional
+        Sequences per forward pass (passed to ``glm.embed``; ``None`` = the adapter's default).
     chunk_size : int
         Sequences per resumable unit of work; finished chunks survive a crash.
     cache_dir : path, optional
@@ -307,7 +307,7 @@ def extract(
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     if strands not in STRANDS:
         raise ValueError(f"strands must be one of {STRANDS}, got {strands!r}")
-    if chunk_size < 1 or batch_size < 1:
+    if chunk_size < 1 or (batch_size is not None and batch_size < 1):
         raise ValueError("chunk_size and batch_size must be positive")
     seqs = validate_sequences(seqs, source=label or "extract")
     if not seqs:

@@ -196,7 +196,7 @@ def _split_views(array, data: TaskData) -> dict:
 def glm_ladder(glm, data: TaskData, *, profile: str | Profile = "demo", layer: int = -1,
                representations: Sequence[str] = ("cls", "mean", "full"),
                pooled_probes: Sequence[str] = ("linear", "mlp"), cnn_architecture: str = "rep_cnn",
-               seeds: Sequence[int] | None = None, strands: str = "fwd", batch_size: int = 64,
+               seeds: Sequence[int] | None = None, strands: str = "fwd", batch_size: int | None = None,
                device=None, cache_dir=None, progress: bool = True) -> pd.DataFrame:
     """The probe ladder for one gLM on one task; returns test prediction rows.
 
@@ -254,7 +254,7 @@ def glm_ladder(glm, data: TaskData, *, profile: str | Profile = "demo", layer: i
 
 def layer_sweep(glm, data: TaskData, *, probe: str = "linear", pooling: str = "mean",
                 profile: str | Profile = "demo", seeds: Sequence[int] | None = None,
-                batch_size: int = 64, device=None, cache_dir=None,
+                batch_size: int | None = None, device=None, cache_dir=None,
                 progress: bool = True) -> pd.DataFrame:
     """Probe every hidden state (0 = token embeddings … n_layers = last) from one extraction.
 
