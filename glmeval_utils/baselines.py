@@ -259,7 +259,9 @@ class OneHotEstimator(TorchEstimator):
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {sorted(ARCHITECTURES)}, "
                              f"got {self.architecture!r}")
-        return ARCHITECTURES[self.architecture](X.shape[2], n_outputs)
+        # chip_cnn's filters are already small and the reference gives it no width knob
+        scaling = {} if self.architecture == "binary_cnn" else {"width_factor": self.width_factor}
+        return ARCHITECTURES[self.architecture](X.shape[2], n_outputs, **scaling)
 
     def _transform(self):
         if not self.rc_augment:

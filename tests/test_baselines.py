@@ -112,3 +112,15 @@ def test_width_factor_shrinks_resnet_and_mprann():
         small = sum(p.numel() for p in cls(230, width_factor=0.25).parameters())
         assert small < full / 4
         assert cls(230, width_factor=0.25)(torch.zeros(2, 4, 230)).shape == (2, 1)
+
+
+def test_estimator_passes_its_width_factor_to_the_network():
+    from glmeval_utils.baselines import OneHotEstimator
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), 60)) for _ in range(40)]
+    y = rng.normal(size=40)
+    sizes = {}
+    for width in (1.0, 0.25):
+        estimator = OneHotEstimator("resnet", max_epochs=1, width_factor=width, progress=False).fit(seqs, y)
+        sizes[width] = sum(p.numel() for p in estimator.model_.parameters())
+    assert sizes[0.25] < sizes[1.0] / 4
