@@ -193,34 +193,6 @@ def _load_full(name: str) -> pd.DataFrame:
 # the loop
 
 
-def glm_binding_ladder(glm, data: TaskData, *, profile: Profile,
-                       representations: Sequence[str] = ("cls", "mean", "full"),
-                       pooled_probes: Sequence[str] = ("linear", "mlp"),
-                       seeds: Sequence[int] | None = None, mean_from_full: bool = False,
-                       device=None, cache_dir=None, progress: bool = False) -> pd.DataFrame:
-    """The probe ladder of one gLM on one binding data set (``chip_cnn`` on full embeddings).
-
-    With ``mean_from_full`` the mean embedding is the nucleotide average of the
-    cached full embedding (one forward pass serves both rungs); otherwise this
-    is :func:`experiments.glm_ladder`.
-    """
-    common = dict(profile=profile, pooled_probes=pooled_probes, cnn_architecture="chip_cnn",
-                  seeds=seeds, device=device, cache_dir=cache_dir, progress=progress)
-    if not (mean_from_full and "mean" in representations and "full" in representations):
-        return experiments.glm_ladder(glm, data, representations=representations, **common)
-    rows = [experiments.glm_ladder(glm, data, representations=[r for r in representations if r != "mean"],
-                                   **common)]
-    cached = embeddings.extract(glm, data.all_seqs, layers=(-1,), pooling="full", cache_dir=cache_dir,
-                                label=data.dataset, progress=progress)
-    full = cached.layer(-1)
-    X = {split: np.asarray(full[rows_], dtype=np.float32).mean(axis=1)
-         for split, rows_ in data.split_rows().items()}
-    rows.append(experiments._fit_pooled_probes(
-        data, X, probes=pooled_probes, profile=profile, seeds=seeds, model=glm.name,
-        representation="mean", device=device, progress=progress))
-    return pd.concat(rows, ignore_index=True)
-
-
 def run_binding_task(dataset_names: Iterable[str], *, task: str, models: Sequence = (),
                      profile: str | Profile = "demo", seeds: Sequence[int] | None = None,
                      device=None, dedup: bool = True,
@@ -325,10 +297,11 @@ def run_binding_task(dataset_names: Iterable[str], *, task: str, models: Sequenc
                     data, ks=composition_ks, probes=composition_probes, profile=settings, seeds=seeds,
                     device=device, progress=False)))
             for glm in glms:
-                predictions.append(timed(name, glm.name, lambda: glm_binding_ladder(
+                predictions.append(timed(name, glm.name, lambda: experiments.glm_ladder(
                     glm, data, profile=settings, representations=representations,
-                    pooled_probes=pooled_probes, seeds=glm_seeds, mean_from_full=mean_from_full,
-                    device=device, cache_dir=cache_dir)))
+                    pooled_probes=pooled_probes, cnn_architecture="chip_cnn", seeds=glm_seeds,
+                    mean_from_full=mean_from_full, device=device, cache_dir=cache_dir,
+                    progress=False)))
 
     bar = tqdm(names, desc=f"{task} data sets", disable=not progress)
     with warnings.catch_warnings():

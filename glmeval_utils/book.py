@@ -17,6 +17,7 @@ drives the "Open in Colab" badge of every chapter and the Colab set-up cell;
 from __future__ import annotations
 
 import ast
+import logging
 import os
 import re
 import subprocess
@@ -219,11 +220,25 @@ def _assigned_names(source: str) -> set[str]:
     return names
 
 
+def _papermill_parameter_names(cell) -> set[str]:
+    """Parameter names papermill infers from a parameters cell (it skips lines it cannot parse)."""
+    from papermill.translators import PythonTranslator
+
+    logger = logging.getLogger("papermill")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # its "Unable to parse line" warning is reported by the caller
+    try:
+        return {parameter.name for parameter in PythonTranslator.inspect(cell)}
+    finally:
+        logger.setLevel(level)
+
+
 def check_notebook(path: str | os.PathLike, *, book_dir: str | os.PathLike | None = None) -> list[str]:
     """Problems that keep a source notebook from being committed; empty when it is fine.
 
     Checks: no outputs and no execution counts; one code cell tagged
-    ``parameters`` assigning ``profile``, ``device`` and ``output_dir``; a
+    ``parameters`` assigning ``profile``, ``device`` and ``output_dir``, every
+    line of it readable by papermill's parameter inference; a
     ``colab-badge`` cell whose link matches the repository setting; a
     ``colab-setup`` code cell.  :func:`sync_notebook_headers` fixes the last
     two, :func:`strip_outputs` the first two.
@@ -243,9 +258,14 @@ def check_notebook(path: str | os.PathLike, *, book_dir: str | os.PathLike | Non
     if not parameter_cells:
         problems.append(f"{path.name}: no code cell tagged '{PARAMETERS_TAG}' (papermill needs one)")
     else:
-        missing = [p for p in REQUIRED_PARAMETERS if p not in _assigned_names(parameter_cells[0].source)]
+        assigned = _assigned_names(parameter_cells[0].source)
+        missing = [p for p in REQUIRED_PARAMETERS if p not in assigned]
         if missing:
             problems.append(f"{path.name}: the parameters cell does not assign {missing}")
+        unreadable = sorted(assigned - _papermill_parameter_names(parameter_cells[0]))
+        if unreadable:
+            problems.append(f"{path.name}: papermill cannot read the parameter lines of {unreadable} "
+                            f"(one '=' per line: no '=' inside their comments)")
 
     badge_cells = [c for c in nb.cells if _tagged(c, BADGE_TAG)]
     expected_url = colab_url(path.stem, book_dir=book_dir)

@@ -197,7 +197,8 @@ def glm_ladder(glm, data: TaskData, *, profile: str | Profile = "demo", layer: i
                representations: Sequence[str] = ("cls", "mean", "full"),
                pooled_probes: Sequence[str] = ("linear", "mlp"), cnn_architecture: str = "rep_cnn",
                seeds: Sequence[int] | None = None, strands: str = "fwd", batch_size: int | None = None,
-               device=None, cache_dir=None, progress: bool = True) -> pd.DataFrame:
+               mean_from_full: bool = False, device=None, cache_dir=None,
+               progress: bool = True) -> pd.DataFrame:
     """The probe ladder for one gLM on one task; returns test prediction rows.
 
     Parameters
@@ -218,6 +219,12 @@ def glm_ladder(glm, data: TaskData, *, profile: str | Profile = "demo", layer: i
     strands : {"fwd", "both"}
     batch_size : int
         Embedding batch size.
+    mean_from_full : bool
+        When both ``"mean"`` and ``"full"`` are requested, take the mean
+        embedding as the nucleotide average of the cached full embedding
+        instead of a second forward pass.  For one-token-per-base models this
+        is mean pooling without special tokens; for k-mer or BPE models it
+        weights each token by the bases it covers.
     device, cache_dir, progress
         Passed to the embedding extraction and the probes.
 
@@ -227,14 +234,20 @@ def glm_ladder(glm, data: TaskData, *, profile: str | Profile = "demo", layer: i
         Prediction rows; ``model`` is ``glm.name``.
     """
     profile = get_profile(profile) if isinstance(profile, str) else profile
+    derive_mean = mean_from_full and "mean" in representations and "full" in representations
+    # the full embedding goes first so a derived mean can read it from the cache
+    order = sorted(representations, key=lambda r: r != "full") if derive_mean else representations
     rows = []
-    for representation in representations:
+    for representation in order:
         if representation == "cls" and not glm.has_cls:
             continue
-        cached = embeddings.extract(glm, data.all_seqs, layers=(layer,), pooling=representation,
+        pooling = "full" if derive_mean and representation == "mean" else representation
+        cached = embeddings.extract(glm, data.all_seqs, layers=(layer,), pooling=pooling,
                                     strands=strands, batch_size=batch_size, cache_dir=cache_dir,
                                     label=data.dataset, progress=progress)
         X = _split_views(cached.layer(layer), data)
+        if pooling != representation:
+            X = {split: np.asarray(values, dtype=np.float32).mean(axis=1) for split, values in X.items()}
         if representation == "full":
             for seed in seeds if seeds is not None else profile.seeds:
                 probe = CNNProbe(data.kind, architecture=cnn_architecture,

@@ -5,32 +5,11 @@ matplotlib.use("Agg")
 import numpy as np
 import pandas as pd
 import pytest
+from fake_glms import CompositionGLM
 
 from glmeval_utils import binding, experiments, results
 from glmeval_utils.profiles import get_profile
-from glmeval_utils.sequences import one_hot
 from glmeval_utils.stats import prediction_rows
-
-
-class CompositionGLM:
-    """A fake gLM whose embeddings are the one-hot encoding (so composition is linearly readable)."""
-
-    model_id = "local/composition"
-    revision = "test"
-    weights_fingerprint = "fixed"
-    n_layers = 1
-    hidden_size = 4
-    has_cls = False
-
-    def __init__(self, name="composition-glm"):
-        self.name = name
-        self.calls = 0
-
-    def embed(self, seqs, *, layers=(-1,), pooling="mean", strands="fwd", batch_size=32, progress=True):
-        self.calls += 1
-        x = one_hot(list(seqs)).transpose(0, 2, 1)  # (N, L, 4)
-        stacked = np.stack([x for _ in layers], axis=1)
-        return stacked if pooling == "full" else stacked.mean(axis=2)
 
 
 def _binding_table(n=200, length=32, seed=0, leak=0):
@@ -231,9 +210,10 @@ def test_per_dataset_bars_draws_one_panel_per_dataset():
 def test_mean_from_full_reuses_the_full_embedding(tmp_path):
     data, _ = binding.prepare_dataset(_binding_table(n=120), name="s", task="t", limits={})
     glm = CompositionGLM()
-    preds = binding.glm_binding_ladder(glm, data, profile=get_profile("smoke"), seeds=(0,),
-                                       representations=("mean", "full"), pooled_probes=("linear",),
-                                       mean_from_full=True, cache_dir=tmp_path)
+    preds = experiments.glm_ladder(glm, data, profile=get_profile("smoke"), seeds=(0,),
+                                   representations=("mean", "full"), pooled_probes=("linear",),
+                                   cnn_architecture="chip_cnn", mean_from_full=True,
+                                   cache_dir=tmp_path, progress=False)
     assert glm.calls == 1  # one forward pass per chunk, for the full embedding only
     assert set(zip(preds.representation, preds.probe)) == {("full", "cnn"), ("mean", "linear")}
     auroc = experiments.seed_metrics(preds, "binary").query(

@@ -97,6 +97,8 @@ def test_check_notebook_flags_outputs_and_parameters(tmp_path, write_notebook):
     no_parameters = write_notebook(folder / "01_a.ipynb", ["x = 1"], parameters=None)
     partial = write_notebook(folder / "02_b.ipynb", parameters='profile = "demo"\ndevice: str = "cpu"')
     executed = write_notebook(folder / "03_c.ipynb", ["print(1)"])
+    commented = write_notebook(folder / "04_d.ipynb", parameters=(
+        'profile = "demo"\ndevice = "cpu"\noutput_dir = "out"\nseeds = None  # None = the profile\'s seeds'))
     book.sync_notebook_headers(folder, book_dir=book_dir)
     nb = nbformat.read(executed, as_version=4)
     nb.cells[-1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
@@ -106,6 +108,9 @@ def test_check_notebook_flags_outputs_and_parameters(tmp_path, write_notebook):
     assert any("no code cell tagged 'parameters'" in p for p in book.check_notebook(no_parameters, book_dir=book_dir))
     assert [p for p in book.check_notebook(partial, book_dir=book_dir) if "does not assign" in p] == [
         "02_b.ipynb: the parameters cell does not assign ['output_dir']"]
+    assert book.check_notebook(commented, book_dir=book_dir) == [
+        "04_d.ipynb: papermill cannot read the parameter lines of ['seeds'] "
+        "(one '=' per line: no '=' inside their comments)"]
     problems = book.check_notebook(executed, book_dir=book_dir)
     assert any("have outputs" in p for p in problems) and any("execution counts" in p for p in problems)
     assert book.strip_outputs(executed) is True

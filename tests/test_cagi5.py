@@ -5,91 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from fake_glms import ToyCausalLM, ToyEmbedder, ToyMaskedLM, random_seq, saturation_table
 
 from glmeval_utils import cagi5, zeroshot
 from glmeval_utils.sequences import reverse_complement
-
-BASES = "ACGT"
-CODE = {"A": 0, "C": 1, "G": 2, "T": 3, "N": 4}
-
-
-def random_seq(rng, length):
-    return "".join(rng.choice(list(BASES), size=length))
-
-
-def saturation_table(element_seqs, offsets=None):
-    rows = []
-    for element, seq in element_seqs.items():
-        for offset in offsets if offsets is not None else range(len(seq)):
-            for alt in BASES:
-                if alt != seq[offset]:
-                    rows.append({"element": element, "offset": offset, "ref": seq[offset], "alt": alt,
-                                 "seq": seq})
-    return pd.DataFrame(rows)
-
-
-def log_softmax(x):
-    x = np.asarray(x, dtype=float)
-    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
-
-
-class ToyMaskedLM:
-    """Distribution at a masked base from its two neighbours and the position (not strand-symmetric)."""
-
-    objective = "masked"
-    name = "toy-mlm"
-    max_length = 10_000
-
-    def __init__(self, rng):
-        self.table = rng.normal(size=(5, 5, 4))
-        self.bias = rng.normal(size=(3, 4))
-
-    def masked_log_probs(self, seq, positions, *, batch_size=32):
-        out = []
-        for p in positions:
-            left = seq[p - 1] if p > 0 else "N"
-            right = seq[p + 1] if p + 1 < len(seq) else "N"
-            out.append(log_softmax(self.table[CODE[left], CODE[right]] + self.bias[p % 3]))
-        return np.stack(out)
-
-
-class ToyCausalLM:
-    objective = "causal"
-    name = "toy-clm"
-    max_length = 10_000
-
-    def __init__(self, rng):
-        self.log_probs = log_softmax(rng.normal(size=(5, 5)))
-
-    def token_log_probs(self, seqs, *, batch_size=32):
-        return [np.array([np.nan] + [self.log_probs[CODE[a], CODE[b]] for a, b in zip(s, s[1:])])
-                for s in seqs]
-
-
-class ToyEmbedder:
-    objective = None
-    name = "toy-embedder"
-    max_length = 10_000
-    hidden_size = 3
-    n_layers = 1
-    weights_fingerprint = "toy-embedder-cagi5"
-
-    def __init__(self, rng):
-        self.vectors = rng.normal(size=(5, 5, 3))
-        self.calls = []
-
-    def full(self, seq):
-        codes = [CODE[b] for b in seq]
-        right = codes[1:] + [4]
-        return np.stack([self.vectors[c, r] + 0.01 * i for i, (c, r) in enumerate(zip(codes, right))])
-
-    def embed(self, seqs, *, layers=(-1,), pooling="mean", strands="fwd", batch_size=32, progress=True):
-        self.calls.append((pooling, list(seqs)))
-        full = [self.full(s) for s in seqs]
-        if pooling == "full":
-            return np.stack(full)[:, None].astype(np.float32)
-        return np.stack([f.mean(axis=0) for f in full])[:, None].astype(np.float32)
-
 
 @pytest.fixture
 def rng():
@@ -98,7 +17,7 @@ def rng():
 
 def test_select_positions_keeps_all_alternatives_and_is_deterministic(rng):
     seqs = {"A1": random_seq(rng, 30), "B2": random_seq(rng, 8)}
-    table = saturation_table(seqs)
+    table = saturation_table(seqs, with_seq=True)
     chosen = cagi5.select_positions(table, 5, seed=1)
     assert chosen.groupby("element")["offset"].nunique().to_dict() == {"A1": 5, "B2": 5}
     assert (chosen.groupby(["element", "offset"]).size() == 3).all()
@@ -113,7 +32,7 @@ def test_select_positions_keeps_all_alternatives_and_is_deterministic(rng):
 
 def test_reverse_strand_is_an_involution_and_matches_reverse_complement(rng):
     seqs = {"E": random_seq(rng, 12)}
-    table = saturation_table(seqs, offsets=[0, 5, 11])
+    table = saturation_table(seqs, offsets=[0, 5, 11], with_seq=True)
     rc, rc_seqs = cagi5.reverse_strand(table, seqs)
     assert rc_seqs["E"] == reverse_complement(seqs["E"])
     for row, rc_row in zip(table.itertuples(), rc.itertuples()):
@@ -124,12 +43,12 @@ def test_reverse_strand_is_an_involution_and_matches_reverse_complement(rng):
     pd.testing.assert_frame_equal(back, table)
 
 
-@pytest.mark.parametrize("model_cls, method", [(ToyMaskedLM, "masked_llr"), (ToyCausalLM, "causal_llr")])
+@pytest.mark.parametrize("make_model, method", [(ToyMaskedLM.random, "masked_llr"), (ToyCausalLM, "causal_llr")])
 @pytest.mark.parametrize("window", [7, 9, 40])
-def test_strand_scores_both_equals_zeroshot_both(rng, model_cls, method, window):
+def test_strand_scores_both_equals_zeroshot_both(rng, make_model, method, window):
     seqs = {"E1": random_seq(rng, 25), "E2": random_seq(rng, 6)}
-    table = saturation_table(seqs)
-    model = model_cls(rng)
+    table = saturation_table(seqs, with_seq=True)
+    model = make_model(rng)
     scores = cagi5.strand_scores(model, table, seqs, method=method, window=window, progress=False)
     expected_both = zeroshot.score_variants(model, table, seqs, method=method, window=window,
                                             strands="both", progress=False)
@@ -142,14 +61,14 @@ def test_strand_scores_both_equals_zeroshot_both(rng, model_cls, method, window)
 def test_strand_scores_refuse_even_windows_shorter_than_an_element(rng):
     seqs = {"E": random_seq(rng, 20)}
     with pytest.raises(ValueError, match="even"):
-        cagi5.strand_scores(ToyMaskedLM(rng), saturation_table(seqs, [3]), seqs, method="masked_llr",
-                            window=8, progress=False)
+        cagi5.strand_scores(ToyMaskedLM.random(rng), saturation_table(seqs, [3], with_seq=True), seqs,
+                            method="masked_llr", window=8, progress=False)
 
 
 def test_embedding_distances_match_zeroshot_methods(rng, tmp_path):
     model = ToyEmbedder(rng)
     seqs = {"E1": random_seq(rng, 18), "E2": random_seq(rng, 7)}  # two window lengths
-    table = saturation_table(seqs)
+    table = saturation_table(seqs, with_seq=True)
     table = pd.concat([table, table.iloc[:3]], ignore_index=True)  # a repeated variant
     distances = cagi5.embedding_distances(model, table, seqs, window=11, chunk_size=8, progress=False)
     assert list(distances.columns) == list(cagi5.DISTANCE_SCORES)
@@ -162,8 +81,8 @@ def test_embedding_distances_match_zeroshot_methods(rng, tmp_path):
 
 def test_score_model_columns_follow_the_objective(rng):
     seqs = {"E": random_seq(rng, 15)}
-    table = saturation_table(seqs, offsets=[2, 7])
-    masked = cagi5.score_model(ToyMaskedLM(rng), table, seqs, window=9, distances=False, progress=False)
+    table = saturation_table(seqs, offsets=[2, 7], with_seq=True)
+    masked = cagi5.score_model(ToyMaskedLM.random(rng), table, seqs, window=9, distances=False, progress=False)
     assert list(masked.columns) == ["masked_llr_fwd", "abs_masked_llr_fwd", "masked_llr_both",
                                     "abs_masked_llr_both"]
     np.testing.assert_allclose(masked.abs_masked_llr_both, masked.masked_llr_both.abs())

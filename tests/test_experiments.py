@@ -1,31 +1,9 @@
 import numpy as np
 import pandas as pd
 import pytest
+from fake_glms import CompositionGLM
 
 from glmeval_utils import experiments, results
-from glmeval_utils.sequences import one_hot
-
-
-class CompositionGLM:
-    """A fake gLM whose embeddings are the one-hot encoding (scaled by layer + 1)."""
-
-    name = "composition-glm"
-    model_id = "local/composition"
-    revision = "test"
-    weights_fingerprint = "fixed"
-    n_layers = 2
-    hidden_size = 4
-    has_cls = True
-
-    def __init__(self):
-        self.calls = 0
-
-    def embed(self, seqs, *, layers=(-1,), pooling="mean", strands="fwd", batch_size=32, progress=True):
-        self.calls += 1
-        x = one_hot(list(seqs)).transpose(0, 2, 1)  # (N, L, 4)
-        layers = range(self.n_layers + 1) if layers == "all" else layers
-        stacked = np.stack([x * (layer % (self.n_layers + 1) + 1) for layer in layers], axis=1)
-        return stacked if pooling == "full" else stacked.mean(axis=2)
 
 
 def _table(n=240, length=40, seed=0):
@@ -53,7 +31,7 @@ def test_task_data_from_table_and_errors():
 
 def test_glm_ladder_recovers_composition_signal_and_caches(tmp_path):
     data = experiments.TaskData.from_table(_table(), target="gc", task="toy", dataset="toy", kind="regression")
-    glm = CompositionGLM()
+    glm = CompositionGLM(n_layers=2, has_cls=True)
     preds = experiments.glm_ladder(glm, data, profile="smoke", cache_dir=tmp_path, progress=False)
     assert set(zip(preds.representation, preds.probe)) == {
         ("cls", "linear"), ("cls", "mlp"), ("mean", "linear"), ("mean", "mlp"), ("full", "cnn")}
@@ -69,7 +47,8 @@ def test_glm_ladder_recovers_composition_signal_and_caches(tmp_path):
 
 def test_layer_sweep_and_layer_parsing(tmp_path):
     data = experiments.TaskData.from_table(_table(), target="gc", task="toy", dataset="toy", kind="regression")
-    preds = experiments.layer_sweep(CompositionGLM(), data, profile="smoke", cache_dir=tmp_path, progress=False)
+    preds = experiments.layer_sweep(CompositionGLM(n_layers=2, has_cls=True), data, profile="smoke",
+                                    cache_dir=tmp_path, progress=False)
     layers = sorted({experiments.layer_of(r) for r in preds.representation})
     assert layers == [0, 1, 2]
     assert experiments.layer_of("mean") is None

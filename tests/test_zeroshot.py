@@ -5,60 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from fake_glms import (BASES, ToyCausalLM, ToyEmbedder, ToyMaskedLM, log_softmax, random_seq,
+                       saturation_table)
 from scipy import stats
 
 from glmeval_utils import zeroshot as zs
 from glmeval_utils.sequences import reverse_complement
 
-BASES = "ACGT"
-CODE = {b: i for i, b in enumerate(BASES)}
-CONTEXT_CODE = {"A": 0, "C": 1, "G": 2, "T": 3, "N": 4}
-
-
-def random_seq(rng, length):
-    return "".join(rng.choice(list(BASES), size=length))
-
-
-def saturation_table(element_seqs, offsets=None):
-    """All three alternatives at the given offsets (default: every position)."""
-    rows = []
-    for element, seq in element_seqs.items():
-        for offset in offsets if offsets is not None else range(len(seq)):
-            for alt in BASES:
-                if alt != seq[offset]:
-                    rows.append({"element": element, "offset": offset, "ref": seq[offset], "alt": alt})
-    return pd.DataFrame(rows)
-
-
-def log_softmax(logits):
-    logits = np.asarray(logits, dtype=float)
-    return logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
-
-
-class ToyMaskedLM:
-    """Masked LM whose distribution at a masked base depends on its two neighbours
-    (``N`` beyond the window) and, optionally, on the position in the window."""
-
-    objective = "masked"
-    name = "toy-mlm"
-    max_length = 10_000
-
-    def __init__(self, table, position_bias=None):
-        self.table = table  # (5, 5, 4) logits indexed by left, right neighbour code
-        self.position_bias = position_bias  # (3, 4) logits added by position % 3
-        self.calls = []  # (seq, positions) per masked_log_probs call
-
-    def analytic(self, seq, position):
-        left = seq[position - 1] if position > 0 else "N"
-        right = seq[position + 1] if position + 1 < len(seq) else "N"
-        logits = self.table[CONTEXT_CODE[left], CONTEXT_CODE[right]].copy()
-        if self.position_bias is not None:
-            logits += self.position_bias[position % 3]
-        return log_softmax(logits)
-
-    def masked_log_probs(self, seq, positions, *, batch_size=32):
-        self.calls.append((seq, list(positions)))
-        return np.stack([self.analytic(seq, p) for p in positions])
+CODE = {b: i for i, b in enumerate(BASES)}  # index into a distribution over ACGT
 
 
 def rc_symmetric_table(rng):
@@ -67,59 +21,6 @@ def rc_symmetric_table(rng):
     comp = np.array([3, 2, 1, 0, 4])
     mirrored = table[comp][:, comp].transpose(1, 0, 2)[:, :, ::-1]
     return (table + mirrored) / 2
-
-
-class ToyCausalLM:
-    """Causal LM: log p(base_i | base_{i-1}) from a fixed table over ACGTN; like an
-    adapter without a BOS token it reports NaN for the first base.  ``N`` gets a
-    finite log-prob here, so the scorer must leave padding out itself."""
-
-    objective = "causal"
-    name = "toy-clm"
-    max_length = 10_000
-
-    def __init__(self, rng):
-        self.log_probs = log_softmax(rng.normal(size=(5, 5)))  # previous code -> next code (ACGTN)
-        self.scored = []
-
-    def token_log_probs(self, seqs, *, batch_size=32):
-        self.scored += list(seqs)
-        out = []
-        for seq in seqs:
-            log_p = [np.nan] + [self.log_probs[CONTEXT_CODE[p], CONTEXT_CODE[b]] for p, b in zip(seq, seq[1:])]
-            out.append(np.array(log_p))
-        return out
-
-
-class ToyEmbedder:
-    """Per-base embedding = fixed vector of (base, neighbour) + position term; H = 3."""
-
-    objective = None
-    name = "toy-embedder"
-    max_length = 10_000
-    hidden_size = 3
-    n_layers = 1
-    weights_fingerprint = "toy-embedder-v1"  # lets embeddings.extract key its cache
-
-    def __init__(self, rng):
-        self.base_vectors = rng.normal(size=(5, 5, 3))
-        self.embedded = []
-
-    def full(self, seq):
-        codes = [CONTEXT_CODE[b] for b in seq]
-        right = codes[1:] + [4]
-        return np.stack(
-            [self.base_vectors[c, r] + 0.01 * i for i, (c, r) in enumerate(zip(codes, right))]
-        )
-
-    def embed(self, seqs, *, layers=(-1,), pooling="mean", strands="fwd", batch_size=32, progress=True):
-        assert strands == "fwd" and list(layers) in ([-1], [self.n_layers])
-        self.embedded += list(seqs)
-        full = [self.full(s) for s in seqs]
-        if pooling == "full":
-            assert len({len(s) for s in seqs}) == 1, "full pooling needs one length per call"
-            return np.stack(full)[:, None].astype(np.float32)
-        return np.stack([f.mean(axis=0) for f in full])[:, None].astype(np.float32)
 
 
 class ToyOverlappingKmerMLM:
