@@ -59,25 +59,39 @@ def scaled(channels: int, width_factor: float) -> int:
 
 
 class DilatedResidualBlock(nn.Module):
-    """Residual block of dilated k3 convolutions (Koo-lab style).
+    """Residual block of dilated convolutions (Koo-lab style).
 
-    ``x + [conv(d) -> BN -> SiLU -> dropout] ... -> conv(d_last) -> BN``
-    followed by SiLU; ``same`` padding keeps the length.
+    ``x + [conv(d) -> BN -> act -> dropout] ... -> conv(d_last) -> BN``
+    followed by ``act``; ``same`` padding keeps the length.
+
+    Parameters
+    ----------
+    channels : int
+    dilations : sequence of int
+        One convolution per dilation (the ResNet baseline: 1, 2, 4, 8, 16;
+        the INSERT-seq model: 2, 4).
+    kernel_size : int
+    dropout : float
+    activation : type of torch.nn.Module
+        ``nn.SiLU`` (ResNet) or ``nn.ReLU`` (INSERT-seq model).
+    bias : bool
+        Convolution biases (redundant before batch norm; the INSERT-seq
+        model has none).
 
     Shapes: ``(B, C, L)`` -> ``(B, C, L)``.
     """
 
     def __init__(self, channels: int, dilations=(1, 2, 4, 8, 16), *, kernel_size: int = 3,
-                 dropout: float = 0.1):
+                 dropout: float = 0.1, activation: type[nn.Module] = nn.SiLU, bias: bool = True):
         super().__init__()
         layers = []
         for position, dilation in enumerate(dilations):
             layers += [nn.Conv1d(channels, channels, kernel_size, padding="same",
-                                 dilation=dilation), nn.BatchNorm1d(channels)]
+                                 dilation=dilation, bias=bias), nn.BatchNorm1d(channels)]
             if position < len(dilations) - 1:
-                layers += [nn.SiLU(), nn.Dropout(dropout)]
+                layers += [activation(), nn.Dropout(dropout)]
         self.body = nn.Sequential(*layers)
-        self.activation = nn.SiLU()
+        self.activation = activation()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activation(x + self.body(x))

@@ -204,7 +204,7 @@ def run_binding_task(dataset_names: Iterable[str], *, task: str, models: Sequenc
                      representations: Sequence[str] = ("cls", "mean", "full"),
                      pooled_probes: Sequence[str] = ("linear", "mlp"),
                      glm_seeds: Sequence[int] | None = None,
-                     mean_from_full: bool = False,
+                     mean_from_full: bool | None = None,
                      loader: Callable[[str], pd.DataFrame] | None = None,
                      glm_loader: Callable | None = None, cache_dir=None,
                      progress: bool = True) -> BindingRun:
@@ -240,11 +240,9 @@ def run_binding_task(dataset_names: Iterable[str], *, task: str, models: Sequenc
         Composition baselines (empty ``composition_ks`` skips them).
     representations, pooled_probes
         The gLM ladder (:func:`experiments.glm_ladder`, ``chip_cnn`` probe).
-    mean_from_full : bool
-        Take the ``"mean"`` embedding as the average over nucleotides of the
-        cached full embedding instead of a second forward pass (half the
-        embedding time; for single-nucleotide tokenisers the same vector as
-        mean pooling without special tokens).
+    mean_from_full : bool, optional
+        Derive the ``"mean"`` embedding from the cached full embedding (see
+        :func:`experiments.glm_ladder`); ``None``: the profile's setting.
     loader : callable, optional
         ``loader(name) -> DataFrame`` with every row of a data set; default
         ``datasets.load(name, "full")``.

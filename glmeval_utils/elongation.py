@@ -29,12 +29,12 @@ import torch
 from torch import nn
 
 from . import metrics
+from .baselines import DilatedResidualBlock
 from .probes import ExpActivation, RowSubset, TorchEstimator
 from .sequences import one_hot
 from .stats import prediction_rows
 
 __all__ = [
-    "ResidualBlock",
     "Model2CNN",
     "ElongationEstimator",
     "fraction_subset",
@@ -51,33 +51,12 @@ __all__ = [
 PAPER_FRACTIONS = tuple(round(0.1 * k, 1) for k in range(1, 11))
 
 
-class ResidualBlock(nn.Module):
-    """``x + [conv k3 d2 -> BN -> ReLU -> dropout -> conv k3 d4 -> BN]``, then ReLU.
-
-    Shapes: ``(B, C, L)`` -> ``(B, C, L)``.
-    """
-
-    def __init__(self, channels: int, dilations: Sequence[int] = (2, 4), *, kernel_size: int = 3,
-                 dropout: float = 0.1):
-        super().__init__()
-        layers: list[nn.Module] = []
-        for position, dilation in enumerate(dilations):
-            layers += [nn.Conv1d(channels, channels, kernel_size, padding="same", dilation=dilation,
-                                 bias=False), nn.BatchNorm1d(channels)]
-            if position < len(dilations) - 1:
-                layers += [nn.ReLU(), nn.Dropout(dropout)]
-        self.body = nn.Sequential(*layers)
-        self.activation = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.activation(x + self.body(x))
-
-
 class Model2CNN(nn.Module):
     """The reference's INSERT-seq model ``model_2CNN`` (our reading of its layer list).
 
     [LayerNorm over features] -> Conv 48 k1 -> Conv 96 k19 (no bias) -> BN ->
-    exponential -> dropout 0.1 -> :class:`ResidualBlock` (k3, dilations 2, 4)
+    exponential -> dropout 0.1 -> residual block (k3, dilations 2, 4, ReLU;
+    :class:`~glmeval_utils.baselines.DilatedResidualBlock`)
     -> maxpool 10 -> Conv 128 k7 -> BN -> ReLU -> global average pool ->
     Dense 128 ReLU -> dropout 0.5 -> linear output.  Convolutions use ``same``
     padding; the pool keeps a partial last window, so any length works.
@@ -111,7 +90,8 @@ class Model2CNN(nn.Module):
             nn.Conv1d(in_channels, c1, 1),
             nn.Conv1d(c1, c2, 19, padding="same", bias=False), nn.BatchNorm1d(c2), ExpActivation(),
             nn.Dropout(0.1),
-            ResidualBlock(c2), nn.MaxPool1d(10, ceil_mode=True),
+            DilatedResidualBlock(c2, (2, 4), activation=nn.ReLU, bias=False),
+            nn.MaxPool1d(10, ceil_mode=True),
             nn.Conv1d(c2, c3, 7, padding="same"), nn.BatchNorm1d(c3), nn.ReLU(),
             nn.AdaptiveAvgPool1d(1), nn.Flatten())
         self.head = nn.Sequential(nn.Linear(c3, dense), nn.ReLU(), nn.Dropout(0.5),

@@ -193,11 +193,49 @@ def _split_views(array, data: TaskData) -> dict:
     return {split: array[rows] for split, rows in data.split_rows().items()}
 
 
+def split_embeddings(glm, data: TaskData, *, representation: str, layer: int = -1,
+                     mean_from_full: bool = False, strands: str = "fwd", batch_size: int | None = None,
+                     cache_dir=None, progress: bool = True) -> dict:
+    """Cached embeddings of a task's sequences, per split.
+
+    Parameters
+    ----------
+    glm : models.GLM
+    data : TaskData
+    representation : {"cls", "mean", "full"}
+    layer : int
+        Hidden state (``-1`` = last).
+    mean_from_full : bool
+        Take ``"mean"`` as the nucleotide average of the cached full
+        embedding (no forward pass of its own).  For one-token-per-base
+        models this is mean pooling without special tokens; for k-mer or BPE
+        models it weights each token by the bases it covers.
+    strands, batch_size, cache_dir, progress
+        Passed to :func:`glmeval_utils.embeddings.extract`.
+
+    Returns
+    -------
+    dict of split → array
+        ``"full"``: read-only memory-mapped ``(N, L, H)`` float16 views;
+        ``"cls"`` / ``"mean"``: float32 ``(N, H)`` arrays.
+    """
+    pooling = "full" if mean_from_full and representation == "mean" else representation
+    cached = embeddings.extract(glm, data.all_seqs, layers=(layer,), pooling=pooling, strands=strands,
+                                batch_size=batch_size, cache_dir=cache_dir, label=data.dataset,
+                                progress=progress)
+    views = _split_views(cached.layer(layer), data)
+    if representation == "full":
+        return views
+    if pooling == "full":
+        return {split: np.asarray(values, dtype=np.float32).mean(axis=1) for split, values in views.items()}
+    return {split: np.asarray(values, dtype=np.float32) for split, values in views.items()}
+
+
 def glm_ladder(glm, data: TaskData, *, profile: str | Profile = "demo", layer: int = -1,
                representations: Sequence[str] = ("cls", "mean", "full"),
                pooled_probes: Sequence[str] = ("linear", "mlp"), cnn_architecture: str = "rep_cnn",
                seeds: Sequence[int] | None = None, strands: str = "fwd", batch_size: int | None = None,
-               mean_from_full: bool = False, device=None, cache_dir=None,
+               mean_from_full: bool | None = None, device=None, cache_dir=None,
                progress: bool = True) -> pd.DataFrame:
     """The probe ladder for one gLM on one task; returns test prediction rows.
 
@@ -219,12 +257,10 @@ def glm_ladder(glm, data: TaskData, *, profile: str | Profile = "demo", layer: i
     strands : {"fwd", "both"}
     batch_size : int
         Embedding batch size.
-    mean_from_full : bool
-        When both ``"mean"`` and ``"full"`` are requested, take the mean
-        embedding as the nucleotide average of the cached full embedding
-        instead of a second forward pass.  For one-token-per-base models this
-        is mean pooling without special tokens; for k-mer or BPE models it
-        weights each token by the bases it covers.
+    mean_from_full : bool, optional
+        When both ``"mean"`` and ``"full"`` are requested, derive the mean
+        from the cached full embedding (see :func:`split_embeddings`): one
+        forward pass serves both rungs.  ``None``: the profile's setting.
     device, cache_dir, progress
         Passed to the embedding extraction and the probes.
 
@@ -234,20 +270,18 @@ def glm_ladder(glm, data: TaskData, *, profile: str | Profile = "demo", layer: i
         Prediction rows; ``model`` is ``glm.name``.
     """
     profile = get_profile(profile) if isinstance(profile, str) else profile
+    if mean_from_full is None:
+        mean_from_full = profile.mean_from_full
     derive_mean = mean_from_full and "mean" in representations and "full" in representations
-    # the full embedding goes first so a derived mean can read it from the cache
+    # the full embedding goes first so a derived mean reads it from the cache
     order = sorted(representations, key=lambda r: r != "full") if derive_mean else representations
     rows = []
     for representation in order:
         if representation == "cls" and not glm.has_cls:
             continue
-        pooling = "full" if derive_mean and representation == "mean" else representation
-        cached = embeddings.extract(glm, data.all_seqs, layers=(layer,), pooling=pooling,
-                                    strands=strands, batch_size=batch_size, cache_dir=cache_dir,
-                                    label=data.dataset, progress=progress)
-        X = _split_views(cached.layer(layer), data)
-        if pooling != representation:
-            X = {split: np.asarray(values, dtype=np.float32).mean(axis=1) for split, values in X.items()}
+        X = split_embeddings(glm, data, representation=representation, layer=layer,
+                             mean_from_full=derive_mean, strands=strands, batch_size=batch_size,
+                             cache_dir=cache_dir, progress=progress)
         if representation == "full":
             for seed in seeds if seeds is not None else profile.seeds:
                 probe = CNNProbe(data.kind, architecture=cnn_architecture,
@@ -257,7 +291,6 @@ def glm_ladder(glm, data: TaskData, *, profile: str | Profile = "demo", layer: i
                 rows.append(_test_rows(data, probe.predict(X["test"]), model=glm.name,
                                        representation="full", probe="cnn", seed=seed))
         else:
-            X = {split: np.asarray(values) for split, values in X.items()}
             rows.append(_fit_pooled_probes(data, X, probes=pooled_probes, profile=profile,
                                            seeds=seeds, model=glm.name,
                                            representation=representation, device=device,

@@ -34,6 +34,9 @@ class Profile:
     #: width multiplier of the MLP/CNN probes (the paper's f) and the CNN probe's 1x1 reduction.
     width_factor: float = 1.0
     reduce_dim: int = 128
+    #: derive mean embeddings from the cached full embedding (one forward pass per data set,
+    #: see :func:`glmeval_utils.experiments.split_embeddings`) instead of pooling over tokens.
+    mean_from_full: bool = False
 
 
 PROFILES = {
@@ -47,6 +50,7 @@ PROFILES = {
         lr_patience=1,
         width_factor=0.25,
         reduce_dim=16,
+        mean_from_full=True,
     ),
     "demo": Profile(
         name="demo",
@@ -58,6 +62,7 @@ PROFILES = {
         lr_patience=2,
         width_factor=0.25,
         reduce_dim=32,
+        mean_from_full=True,
     ),
     "full": Profile(
         name="full",

@@ -78,3 +78,17 @@ def test_performance_table_orders_models_and_brackets_the_ensemble():
     assert (table.ci_low <= table.ensemble).all() and (table.ensemble <= table.ci_high).all()
     assert table.n_seeds.tolist() == [2, 2] and (table.sd > 0).all()
     assert table.label[0] == "good · mean → linear"
+
+
+def test_split_embeddings_derives_the_mean_from_the_cached_full_embedding(tmp_path):
+    data = experiments.TaskData.from_table(_table(n=40), target="gc", task="toy", dataset="toy", kind="regression")
+    glm = CompositionGLM(n_layers=2, has_cls=True)
+    full = experiments.split_embeddings(glm, data, representation="full", cache_dir=tmp_path, progress=False)
+    assert full["test"].shape == (10, 40, 4) and glm.calls == 1
+    derived = experiments.split_embeddings(glm, data, representation="mean", mean_from_full=True,
+                                           cache_dir=tmp_path, progress=False)
+    assert glm.calls == 1  # read from the full embedding's cache entry
+    np.testing.assert_allclose(derived["train"], np.asarray(full["train"], dtype=np.float32).mean(axis=1))
+    pooled = experiments.split_embeddings(glm, data, representation="mean", cache_dir=tmp_path, progress=False)
+    assert glm.calls == 2 and pooled["valid"].dtype == np.float32
+    np.testing.assert_allclose(pooled["valid"], derived["valid"], atol=1e-3)  # float16 cache rounding
