@@ -39,10 +39,13 @@ def test_glm_ladder_recovers_composition_signal_and_caches(tmp_path):
     assert list(table.columns) == results.COLUMNS
     linear = table.query("representation == 'mean' and probe == 'linear' and metric == 'pearson'")
     assert linear.value.item() > 0.95  # mean one-hot = composition, which sets the target exactly
-    calls = glm.calls
+    assert glm.calls == 2  # smoke derives the mean from the full embedding: CLS and full passes only
+    experiments.glm_ladder(glm, data, profile="smoke", representations=("cls",), pooled_probes=("linear",),
+                           cache_dir=tmp_path, progress=False)
+    assert glm.calls == 2  # embeddings came from the cache
     experiments.glm_ladder(glm, data, profile="smoke", representations=("mean",), pooled_probes=("linear",),
                            cache_dir=tmp_path, progress=False)
-    assert glm.calls == calls  # embeddings came from the cache
+    assert glm.calls == 3  # without the full rung the mean is pooled by the model
 
 
 def test_layer_sweep_and_layer_parsing(tmp_path):
