@@ -1,9 +1,10 @@
 """Run profiles: how much data, which models and how many seeds.
 
 * ``smoke``: seconds per notebook; what the test suite executes.
-* ``demo``: the default; offline, CPU, real data subsets; the whole book in
-  well under 30 minutes on 2 cores.  To fit, probes and baselines are
-  narrower (``width_factor``) and train for fewer epochs than the paper's.
+* ``demo``: the default; offline, CPU, real data subsets; the whole book,
+  pretraining included, in under 30 minutes on 2 cores.  To fit, probes and
+  baselines are narrower (``width_factor``), train for fewer epochs than the
+  paper's, and mean embeddings come from the cached full embedding.
 * ``full``: the paper's data and real Hugging Face checkpoints, for a GPU.
 
 Subsets are chosen deterministically by :mod:`glmeval_utils.datasets`
