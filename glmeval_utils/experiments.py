@@ -178,14 +178,48 @@ def _fit_pooled_probes(data: TaskData, X: dict, *, probes, profile: Profile, see
             if probe == "linear":
                 estimator = LinearProbe(data.kind, random_state=seed)
             elif probe == "mlp":
-                estimator = MLPProbe(data.kind, width_factor=profile.width_factor,
-                                     **_training_kwargs(profile, seed, device, progress))
+                estimator = _mlp_probe(data, profile, seed, device, progress)
             else:
                 raise ValueError(f"pooled probes are 'linear' or 'mlp', got {probe!r}")
             estimator.fit(X["train"], data.y["train"], X["valid"], data.y["valid"])
             rows.append(_test_rows(data, estimator.predict(X["test"]), model=model,
                                    representation=representation, probe=probe, seed=seed))
     return pd.concat(rows, ignore_index=True)
+
+
+def _mlp_probe(data: TaskData, profile: Profile, seed: int, device, progress: bool, *,
+               whiten: bool = True) -> MLPProbe:
+    return MLPProbe(data.kind, width_factor=profile.width_factor, lr=profile.mlp_lr, whiten=whiten,
+                    **_training_kwargs(profile, seed, device, progress))
+
+
+def mlp_whitening_check(X: dict, data: TaskData, *, profile: str | Profile = "demo",
+                        seeds: Sequence[int] | None = None, device=None) -> pd.DataFrame:
+    """Test score of the MLP probe with and without PCA whitening of its input, per seed.
+
+    Parameters
+    ----------
+    X : dict split -> array ``(N, H)``
+        Pooled embeddings (e.g. from :func:`split_embeddings`).
+    data : TaskData
+    profile, seeds, device
+        As in :func:`glm_ladder`.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``whiten`` (bool), ``seed`` and ``score`` (test Pearson r for
+        regression, AUROC for binary tasks).
+    """
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    rows = []
+    for whiten in (False, True):
+        for seed in seeds if seeds is not None else profile.seeds:
+            probe = _mlp_probe(data, profile, seed, device, False, whiten=whiten)
+            probe.fit(X["train"], data.y["train"], X["valid"], data.y["valid"])
+            rows.append({"whiten": whiten, "seed": seed,
+                         "score": probe.score(X["test"], data.y["test"])})
+    return pd.DataFrame(rows)
 
 
 def _split_views(array, data: TaskData) -> dict:

@@ -144,6 +144,30 @@ def layer_curve(
     return ax
 
 
+def variance_spectrum(spectra: dict[str, np.ndarray], *, ax: Axes | None = None,
+                      title: str | None = None) -> Axes:
+    """Cumulative share of variance against the number of principal components, one line per entry.
+
+    ``spectra`` maps a label (e.g. a gLM) to variance shares sorted largest
+    first (:func:`glmeval_utils.probes.variance_spectrum`). A line that
+    reaches 1 within a few components marks a strongly anisotropic embedding.
+    """
+    if not spectra:
+        raise ValueError("variance_spectrum: no spectra to draw")
+    ax = _axes(ax)
+    for label, shares in spectra.items():
+        shares = np.asarray(shares, dtype=float)
+        ax.plot(np.arange(1, len(shares) + 1), np.cumsum(shares), marker=".", label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("principal components (largest first)")
+    ax.set_ylabel("cumulative share of variance")
+    ax.set_ylim(0, 1.02)
+    ax.legend(frameon=False)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
 def heatmap(
     table: pd.DataFrame,
     *,

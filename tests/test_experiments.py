@@ -1,9 +1,12 @@
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 from fake_glms import CompositionGLM
 
 from glmeval_utils import experiments, results
+from glmeval_utils.profiles import get_profile
 
 
 def _table(n=240, length=40, seed=0):
@@ -95,3 +98,26 @@ def test_split_embeddings_derives_the_mean_from_the_cached_full_embedding(tmp_pa
     pooled = experiments.split_embeddings(glm, data, representation="mean", cache_dir=tmp_path, progress=False)
     assert glm.calls == 2 and pooled["valid"].dtype == np.float32
     np.testing.assert_allclose(pooled["valid"], derived["valid"], atol=1e-3)  # float16 cache rounding
+
+
+def test_pooled_mlp_probes_train_at_the_profiles_learning_rate(monkeypatch):
+    data = experiments.TaskData.from_table(_table(), target="label", task="toy", dataset="toy", kind="binary")
+    learning_rates = []
+    original_fit = experiments.MLPProbe.fit
+
+    def recording_fit(self, *args, **kwargs):
+        learning_rates.append(self.lr)
+        return original_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(experiments.MLPProbe, "fit", recording_fit)
+    fast = replace(get_profile("smoke"), mlp_lr=3e-3)
+    experiments.composition_baselines(data, ks=(1,), probes=("mlp",), profile=fast, progress=False)
+    assert learning_rates == [3e-3]
+
+
+def test_mlp_whitening_check_scores_both_variants_per_seed():
+    data = experiments.TaskData.from_table(_table(), target="gc", task="toy", dataset="toy", kind="regression")
+    X = {split: experiments.composition_features(data.seqs[split], k=1) for split in experiments.SPLITS}
+    table = experiments.mlp_whitening_check(X, data, profile="smoke", seeds=(0, 1))
+    assert list(table.whiten) == [False, False, True, True] and list(table.seed) == [0, 1, 0, 1]
+    assert table.score.between(-1, 1).all()

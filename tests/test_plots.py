@@ -84,6 +84,16 @@ def test_layer_curve_draws_one_line_per_model_with_seed_means():
     assert ax.get_xlabel().startswith("layer") and ax.get_ylabel() == "Pearson r (test)"
 
 
+def test_variance_spectrum_draws_cumulative_shares():
+    ax = plots.variance_spectrum({"loud": np.array([0.9, 0.09, 0.01]), "flat": np.full(4, 0.25)})
+    curves = {line.get_label(): line.get_ydata() for line in ax.get_lines()}
+    np.testing.assert_allclose(curves["loud"], [0.9, 0.99, 1.0])
+    np.testing.assert_allclose(curves["flat"], [0.25, 0.5, 0.75, 1.0])
+    assert ax.get_xscale() == "log" and "variance" in ax.get_ylabel()
+    with pytest.raises(ValueError, match="no spectra"):
+        plots.variance_spectrum({})
+
+
 def test_heatmap_pivots_and_centres():
     table = pd.DataFrame({"model": ["a", "a", "b", "b"], "task": ["x", "y", "x", "y"],
                           "delta": [0.1, -0.2, 0.3, 0.0]})

@@ -2,10 +2,12 @@ import tracemalloc
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 
 from glmeval_utils import metrics
-from glmeval_utils.probes import CNNProbe, LinearProbe, MLPProbe, RowSubset, holdout_split
+from glmeval_utils.probes import (CNNProbe, LinearProbe, MLPProbe, PCAWhitening, RowSubset,
+                                  holdout_split, variance_spectrum)
 from toy_models import one_torch_thread  # noqa: F401  (autouse fixture)
 
 
@@ -61,6 +63,49 @@ def test_mlp_probe_learns_and_is_deterministic():
     np.testing.assert_array_equal(first.predict(X[350:]), second.predict(X[350:]))
     assert first.history_.n_epochs <= 8 and first.n_outputs_ == 1
     assert first.model_.training is False  # left in eval mode
+
+
+def anisotropic_binary(n=1200, hidden=32, seed=0):
+    """Pooled-embedding look-alike: three loud nuisance directions, the label in a quiet one."""
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.normal(size=(hidden, hidden)))[0]
+    scales = np.full(hidden, 0.05)
+    scales[:3] = [10.0, 6.0, 4.0]
+    latent = rng.normal(size=(n, hidden))
+    labels = (latent[:, 5] + 0.3 * rng.normal(size=n) > 0).astype(float)
+    return ((latent * scales) @ basis.T + 0.5).astype(np.float32), labels
+
+
+def test_pca_whitening_gives_unit_covariance_and_drops_degenerate_directions():
+    X, _ = anisotropic_binary(n=500)
+    X = np.concatenate([X, X[:, :2].sum(axis=1, keepdims=True)], axis=1)  # one dependent column
+    whitening = PCAWhitening.from_data(RowSubset(X, np.arange(len(X))), chunk_rows=128)
+    assert whitening.n_components == X.shape[1] - 1
+    with torch.no_grad():
+        Z = whitening(torch.as_tensor(X)).numpy().astype(float)
+    np.testing.assert_allclose(np.cov(Z, rowvar=False), np.eye(Z.shape[1]), atol=1e-3)
+    np.testing.assert_allclose(Z.mean(axis=0), 0.0, atol=1e-3)
+    with pytest.raises(ValueError, match="constant"):
+        PCAWhitening.from_data(np.ones((10, 4), dtype=np.float32))
+
+
+def test_variance_spectrum_is_sorted_and_sums_to_one():
+    X, _ = anisotropic_binary(n=500)
+    shares = variance_spectrum(X)
+    assert shares.shape == (32,) and np.isclose(shares.sum(), 1.0)
+    assert np.all(np.diff(shares) <= 1e-12)
+    assert shares[:3].sum() > 0.99  # the three loud directions
+
+
+def test_whitening_lets_the_mlp_reach_a_signal_in_a_low_variance_direction():
+    X, y = anisotropic_binary()
+    settings = dict(task="binary", lr=1e-3, max_epochs=10, patience=10, width_factor=0.25,
+                    progress=False, random_state=0)
+    fit = dict(X=X[:800], y=y[:800], X_valid=X[800:1000], y_valid=y[800:1000])
+    whitened = MLPProbe(**settings).fit(**fit)
+    raw = MLPProbe(whiten=False, **settings).fit(**fit)
+    assert whitened.score(X[1000:], y[1000:]) > 0.9
+    assert raw.score(X[1000:], y[1000:]) < 0.7
 
 
 def test_cnn_probe_learns_from_a_float16_memmap(tmp_path):
