@@ -67,6 +67,11 @@ class BindingRun:
         ``composition`` or a gLM name).
     profile : Profile
         The settings actually used (after chapter overrides).
+    datasets : list of str
+    whitening : DataFrame
+        With ``whitening_check``: ``dataset, model, whiten, seed, score`` (test
+        AUROC of the mean-embedding MLP with and without PCA whitening, see
+        :func:`experiments.mlp_whitening_check`); otherwise empty.
     """
 
     task: str
@@ -75,6 +80,7 @@ class BindingRun:
     timings: pd.DataFrame
     profile: Profile
     datasets: list = field(default_factory=list)
+    whitening: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def seed_metrics(self) -> pd.DataFrame:
         """Per-seed AUROC and AUPR rows for :func:`glmeval_utils.results.write_results`."""
@@ -205,6 +211,7 @@ def run_binding_task(dataset_names: Iterable[str], *, task: str, models: Sequenc
                      pooled_probes: Sequence[str] = ("linear", "mlp"),
                      glm_seeds: Sequence[int] | None = None,
                      mean_from_full: bool | None = None,
+                     whitening_check: bool = False,
                      loader: Callable[[str], pd.DataFrame] | None = None,
                      glm_loader: Callable | None = None, cache_dir=None,
                      progress: bool = True) -> BindingRun:
@@ -243,6 +250,9 @@ def run_binding_task(dataset_names: Iterable[str], *, task: str, models: Sequenc
     mean_from_full : bool, optional
         Derive the ``"mean"`` embedding from the cached full embedding (see
         :func:`experiments.glm_ladder`); ``None``: the profile's setting.
+    whitening_check : bool
+        Also fit every gLM's mean-embedding MLP with and without PCA whitening
+        (:attr:`BindingRun.whitening`); needs ``"mean"`` in ``representations``.
     loader : callable, optional
         ``loader(name) -> DataFrame`` with every row of a data set; default
         ``datasets.load(name, "full")``.
@@ -272,8 +282,13 @@ def run_binding_task(dataset_names: Iterable[str], *, task: str, models: Sequenc
     if glm_loader is None and any(isinstance(m, str) for m in models):
         from .models import load_glm as glm_loader
     glms = [glm_loader(m, device=device) if isinstance(m, str) else m for m in models]
+    if whitening_check and "mean" not in representations:
+        raise ValueError("run_binding_task: whitening_check needs the 'mean' representation")
+    # the same cache key as the ladder's mean rung, so the check reads cached embeddings
+    derive_mean = ((settings.mean_from_full if mean_from_full is None else mean_from_full)
+                   and "full" in representations)
 
-    predictions, reports, timings = [], [], []
+    predictions, reports, timings, whitening = [], [], [], []
 
     def timed(dataset, stage, function):
         start = time.perf_counter()
@@ -300,6 +315,13 @@ def run_binding_task(dataset_names: Iterable[str], *, task: str, models: Sequenc
                     pooled_probes=pooled_probes, cnn_architecture="chip_cnn", seeds=glm_seeds,
                     mean_from_full=mean_from_full, device=device, cache_dir=cache_dir,
                     progress=False)))
+                if whitening_check:
+                    X = experiments.split_embeddings(glm, data, representation="mean",
+                                                     mean_from_full=derive_mean, cache_dir=cache_dir,
+                                                     progress=False)
+                    whitening.append(experiments.mlp_whitening_check(
+                        X, data, profile=settings, seeds=glm_seeds, device=device
+                    ).assign(dataset=name, model=glm.name))
 
     bar = tqdm(names, desc=f"{task} data sets", disable=not progress)
     with warnings.catch_warnings():
@@ -310,11 +332,27 @@ def run_binding_task(dataset_names: Iterable[str], *, task: str, models: Sequenc
         raise ValueError("run_binding_task: nothing to train (no models, baselines or composition)")
     return BindingRun(task=task, predictions=pd.concat(predictions, ignore_index=True),
                       dedup_report=pd.DataFrame(reports), timings=pd.DataFrame(timings),
-                      profile=settings, datasets=names)
+                      profile=settings, datasets=names,
+                      whitening=pd.concat(whitening, ignore_index=True) if whitening else pd.DataFrame())
 
 
 # ----------------------------------------------------------------------------------------------
 # summaries
+
+
+def whitening_gain(run: BindingRun) -> pd.DataFrame:
+    """Seed-mean test AUROC of each gLM's mean-embedding MLP, raw vs PCA-whitened, per data set.
+
+    Returns a frame indexed by ``(model, dataset)`` with columns ``raw``,
+    ``whitened`` and ``gain`` (whitened - raw), from :attr:`BindingRun.whitening`.
+    """
+    if run.whitening.empty:
+        raise ValueError("whitening_gain: the run has no whitening check (run_binding_task(..., "
+                         "whitening_check=True))")
+    table = run.whitening.groupby(["model", "dataset", "whiten"]).score.mean().unstack("whiten")
+    table = table.rename(columns={False: "raw", True: "whitened"})[["raw", "whitened"]]
+    table.columns.name = None
+    return table.assign(gain=table.whitened - table.raw)
 
 
 def performance_by_dataset(predictions: pd.DataFrame, metrics: Sequence[str] = ("auroc", "aupr"), *,

@@ -568,6 +568,35 @@ def mapsy_variants(table: pd.DataFrame) -> pd.DataFrame:
                          "alt": alts, "seq": table["wt_seq"].to_numpy()}, index=table.index)
 
 
+def substitution_means(train: pd.DataFrame, test: pd.DataFrame, target: str) -> np.ndarray:
+    """Context-free Δ baseline: the training mean of ``target`` per ref>alt substitution.
+
+    Each test pair is scored by the mean effect of the training pairs with
+    the same substitution (e.g. every G>T); a substitution absent from
+    training gets the overall training mean. Whatever a sequence model adds
+    beyond this baseline comes from context, not from the substitution type.
+
+    Parameters
+    ----------
+    train, test : DataFrame
+        MaPSy pairs (``variant_id``, ``wt_seq``, ``mut_seq``, ``target``).
+    target : str
+
+    Returns
+    -------
+    ndarray ``(len(test),)``
+    """
+    def substitution(table: pd.DataFrame) -> pd.Series:
+        variants = mapsy_variants(table)
+        return variants["ref"] + ">" + variants["alt"]
+
+    effects = pd.Series(train[target].to_numpy(dtype=float), index=substitution(train).to_numpy())
+    if not np.isfinite(effects).all():
+        raise ValueError(f"substitution_means: training column {target!r} has missing values")
+    means = effects.groupby(level=0).mean()
+    return substitution(test).map(means).fillna(effects.mean()).to_numpy(dtype=float)
+
+
 class SiameseDelta(nn.Module):
     """Δ model for (wild type, mutant) pairs: ``encoder(mutant) - encoder(wild type)``.
 

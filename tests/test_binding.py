@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -102,6 +104,32 @@ def test_run_binding_task_overrides_epochs_and_glm_seeds(tmp_path):
         loader=lambda name: tables[name].copy(), cache_dir=tmp_path, progress=False)
     assert run.profile.max_epochs == 1
     assert sorted(run.predictions.seed.unique()) == [0]
+
+
+def test_run_binding_task_whitening_check_reads_the_cached_mean_embedding(tmp_path):
+    tables = {"s": _binding_table(n=120)}
+    glm = CompositionGLM()
+    run = binding.run_binding_task(
+        ["s"], task="t", models=[glm], profile="smoke", seeds=(0, 1), onehot=(), composition_ks=(),
+        representations=("mean", "full"), pooled_probes=("linear",), whitening_check=True,
+        loader=lambda name: tables[name].copy(), cache_dir=tmp_path, progress=False)
+    assert glm.calls == 1  # one full pass serves the ladder's mean rung and the check
+    table = run.whitening
+    assert list(zip(table.whiten, table.seed)) == [(False, 0), (False, 1), (True, 0), (True, 1)]
+    gain = binding.whitening_gain(run)
+    assert list(gain.columns) == ["raw", "whitened", "gain"] and gain.index.tolist() == [(glm.name, "s")]
+    assert gain.gain.iloc[0] == pytest.approx(table[table.whiten].score.mean()
+                                              - table[~table.whiten].score.mean())
+    assert set(table.dataset) == {"s"} and set(table.model) == {glm.name}
+    assert binding.run_binding_task(["s"], task="t", onehot=(), composition_ks=(), models=[glm],
+                                    profile="smoke", representations=("full",), cache_dir=tmp_path,
+                                    loader=lambda name: tables[name].copy(),
+                                    progress=False).whitening.empty
+    with pytest.raises(ValueError, match="no whitening check"):
+        binding.whitening_gain(replace(run, whitening=pd.DataFrame()))
+    with pytest.raises(ValueError, match="needs the 'mean'"):
+        binding.run_binding_task(["s"], task="t", representations=("full",), whitening_check=True,
+                                 profile="smoke", loader=lambda name: tables[name].copy())
 
 
 def _synthetic_predictions(noise, datasets=("d1", "d2", "d3"), seeds=(0, 1), n=200):

@@ -193,6 +193,22 @@ def test_mapsy_variants_and_siamese():
     assert torch.allclose(model(x_wt, x_mut), -model(x_mut, x_wt))
 
 
+def test_substitution_means_scores_test_pairs_by_their_substitution_type():
+    wt = "ACGTACGTAC"
+
+    def pairs(muts, effects):
+        return pd.DataFrame({"variant_id": [f"v{k}" for k in range(len(muts))], "wt_seq": wt,
+                             "mut_seq": muts, "y": effects})
+
+    # T>A at offset 3 (twice, means 1.0), C>G at offset 9 (-2.0)
+    train = pairs(["ACGAACGTAC", "ACGTACGAAC", "ACGTACGTAG"], [0.5, 1.5, -2.0])
+    # a T>A elsewhere, a C>G, and an unseen A>T (gets the overall training mean, 0.0)
+    test = pairs(["ACGTACGAAC", "ACGTACGTAG", "TCGTACGTAC"], [0.0, 0.0, 0.0])
+    np.testing.assert_allclose(splicing.substitution_means(train, test, "y"), [1.0, -2.0, 0.0])
+    with pytest.raises(ValueError, match="missing values"):
+        splicing.substitution_means(train.assign(y=[0.5, np.nan, 1.0]), test, "y")
+
+
 def test_fit_siamese_onehot_runs():
     rng = np.random.default_rng(0)
     seqs = ["".join(rng.choice(list("ACGT"), 30)) for _ in range(24)]
