@@ -316,11 +316,15 @@ def run_binding_task(dataset_names: Iterable[str], *, task: str, models: Sequenc
                     mean_from_full=mean_from_full, device=device, cache_dir=cache_dir,
                     progress=False)))
                 if whitening_check:
+                    ladder = predictions[-1]
+                    # the ladder's mean -> mlp rows are the whitened fits: only the raw side is new
+                    whitened = ladder[(ladder.representation == "mean") & (ladder.probe == "mlp")]
                     X = experiments.split_embeddings(glm, data, representation="mean",
                                                      mean_from_full=derive_mean, cache_dir=cache_dir,
                                                      progress=False)
                     whitening.append(experiments.mlp_whitening_check(
-                        X, data, profile=settings, seeds=glm_seeds, device=device
+                        X, data, profile=settings, seeds=glm_seeds, device=device,
+                        whitened_predictions=whitened if len(whitened) else None,
                     ).assign(dataset=name, model=glm.name))
 
     bar = tqdm(names, desc=f"{task} data sets", disable=not progress)

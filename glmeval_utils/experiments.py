@@ -23,7 +23,7 @@ import pandas as pd
 
 from . import embeddings, metrics, results
 from .baselines import OneHotEstimator, composition_features
-from .probes import CNNProbe, LinearProbe, MLPProbe
+from .probes import CNNProbe, LinearProbe, MLPProbe, score_outputs
 from .profiles import Profile, get_profile
 from .stats import bootstrap_ci, metric_value, prediction_matrix, prediction_rows, seed_metric_values
 
@@ -194,7 +194,8 @@ def _mlp_probe(data: TaskData, profile: Profile, seed: int, device, progress: bo
 
 
 def mlp_whitening_check(X: dict, data: TaskData, *, profile: str | Profile = "demo",
-                        seeds: Sequence[int] | None = None, device=None) -> pd.DataFrame:
+                        seeds: Sequence[int] | None = None, device=None,
+                        whitened_predictions: pd.DataFrame | None = None) -> pd.DataFrame:
     """Test score of the MLP probe with and without PCA whitening of its input, per seed.
 
     Parameters
@@ -204,6 +205,10 @@ def mlp_whitening_check(X: dict, data: TaskData, *, profile: str | Profile = "de
     data : TaskData
     profile, seeds, device
         As in :func:`glm_ladder`.
+    whitened_predictions : DataFrame, optional
+        Test prediction rows of the whitened MLP already trained on ``X`` with
+        these settings (the ladder's ``mean -> mlp`` rows, one ``seed`` each);
+        given, the whitened side is scored from them instead of refitted.
 
     Returns
     -------
@@ -212,9 +217,15 @@ def mlp_whitening_check(X: dict, data: TaskData, *, profile: str | Profile = "de
         regression, AUROC for binary tasks).
     """
     profile = get_profile(profile) if isinstance(profile, str) else profile
+    seeds = tuple(seeds if seeds is not None else profile.seeds)
     rows = []
     for whiten in (False, True):
-        for seed in seeds if seeds is not None else profile.seeds:
+        if whiten and whitened_predictions is not None:
+            for seed, part in whitened_predictions.groupby("seed", sort=True):
+                rows.append({"whiten": True, "seed": seed,
+                             "score": score_outputs(part.y_true, part.y_score, data.kind)})
+            continue
+        for seed in seeds:
             probe = _mlp_probe(data, profile, seed, device, False, whiten=whiten)
             probe.fit(X["train"], data.y["train"], X["valid"], data.y["valid"])
             rows.append({"whiten": whiten, "seed": seed,

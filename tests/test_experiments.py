@@ -115,9 +115,18 @@ def test_pooled_mlp_probes_train_at_the_profiles_learning_rate(monkeypatch):
     assert learning_rates == [3e-3]
 
 
-def test_mlp_whitening_check_scores_both_variants_per_seed():
+def test_mlp_whitening_check_scores_both_variants_per_seed(tmp_path):
     data = experiments.TaskData.from_table(_table(), target="gc", task="toy", dataset="toy", kind="regression")
     X = {split: experiments.composition_features(data.seqs[split], k=1) for split in experiments.SPLITS}
     table = experiments.mlp_whitening_check(X, data, profile="smoke", seeds=(0, 1))
     assert list(table.whiten) == [False, False, True, True] and list(table.seed) == [0, 1, 0, 1]
     assert table.score.between(-1, 1).all()
+    ladder = experiments.glm_ladder(CompositionGLM(), data, profile="smoke", seeds=(0, 1),
+                                    representations=("mean",), pooled_probes=("mlp",), cache_dir=tmp_path,
+                                    progress=False)
+    reused = experiments.mlp_whitening_check(X, data, profile="smoke", seeds=(0, 1),
+                                             whitened_predictions=ladder)
+    refitted = experiments.mlp_whitening_check(experiments.split_embeddings(
+        CompositionGLM(), data, representation="mean", cache_dir=tmp_path, progress=False), data,
+        profile="smoke", seeds=(0, 1))
+    np.testing.assert_allclose(reused[reused.whiten].score, refitted[refitted.whiten].score)
