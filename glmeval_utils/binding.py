@@ -285,8 +285,7 @@ def run_binding_task(dataset_names: Iterable[str], *, task: str, models: Sequenc
     if whitening_check and "mean" not in representations:
         raise ValueError("run_binding_task: whitening_check needs the 'mean' representation")
     # the same cache key as the ladder's mean rung, so the check reads cached embeddings
-    derive_mean = ((settings.mean_from_full if mean_from_full is None else mean_from_full)
-                   and "full" in representations)
+    derive_mean = experiments.derives_mean(settings, representations, mean_from_full)
 
     predictions, reports, timings, whitening = [], [], [], []
 

@@ -226,7 +226,7 @@ def mlp_whitening_check(X: dict, data: TaskData, *, profile: str | Profile = "de
                              "score": score_outputs(part.y_true, part.y_score, data.kind)})
             continue
         for seed in seeds:
-            probe = _mlp_probe(data, profile, seed, device, False, whiten=whiten)
+            probe = _mlp_probe(data, profile, seed, device, progress=False, whiten=whiten)
             probe.fit(X["train"], data.y["train"], X["valid"], data.y["valid"])
             rows.append({"whiten": whiten, "seed": seed,
                          "score": probe.score(X["test"], data.y["test"])})
@@ -276,6 +276,19 @@ def split_embeddings(glm, data: TaskData, *, representation: str, layer: int = -
     return {split: np.asarray(values, dtype=np.float32) for split, values in views.items()}
 
 
+def derives_mean(profile: Profile, representations: Sequence[str],
+                 mean_from_full: bool | None = None) -> bool:
+    """Whether :func:`glm_ladder` derives its ``"mean"`` rung from the cached full embedding.
+
+    True when both rungs are requested and ``mean_from_full`` (``None``: the
+    profile's setting) allows it; pass the result to :func:`split_embeddings`
+    to read the ladder's mean embedding from the same cache entry.
+    """
+    if mean_from_full is None:
+        mean_from_full = profile.mean_from_full
+    return bool(mean_from_full and "mean" in representations and "full" in representations)
+
+
 def glm_ladder(glm, data: TaskData, *, profile: str | Profile = "demo", layer: int = -1,
                representations: Sequence[str] = ("cls", "mean", "full"),
                pooled_probes: Sequence[str] = ("linear", "mlp"), cnn_architecture: str = "rep_cnn",
@@ -315,9 +328,7 @@ def glm_ladder(glm, data: TaskData, *, profile: str | Profile = "demo", layer: i
         Prediction rows; ``model`` is ``glm.name``.
     """
     profile = get_profile(profile) if isinstance(profile, str) else profile
-    if mean_from_full is None:
-        mean_from_full = profile.mean_from_full
-    derive_mean = mean_from_full and "mean" in representations and "full" in representations
+    derive_mean = derives_mean(profile, representations, mean_from_full)
     # the full embedding goes first so a derived mean reads it from the cache
     order = sorted(representations, key=lambda r: r != "full") if derive_mean else representations
     rows = []

@@ -130,3 +130,12 @@ def test_mlp_whitening_check_scores_both_variants_per_seed(tmp_path):
         CompositionGLM(), data, representation="mean", cache_dir=tmp_path, progress=False), data,
         profile="smoke", seeds=(0, 1))
     np.testing.assert_allclose(reused[reused.whiten].score, refitted[refitted.whiten].score)
+
+
+def test_derives_mean_needs_both_rungs_and_the_setting():
+    smoke, full = get_profile("smoke"), get_profile("full")
+    assert experiments.derives_mean(smoke, ("mean", "full"))
+    assert not experiments.derives_mean(smoke, ("mean",))
+    assert not experiments.derives_mean(smoke, ("mean", "full"), mean_from_full=False)
+    assert not experiments.derives_mean(full, ("cls", "mean", "full"))
+    assert experiments.derives_mean(full, ("mean", "full"), mean_from_full=True)
