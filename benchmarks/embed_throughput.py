@@ -26,7 +26,8 @@ import time
 import numpy as np
 import torch
 
-from glmeval_utils import datasets, embeddings
+from glmeval_utils import embeddings
+from glmeval_utils.data import registry
 from glmeval_utils.models import load_glm, teaching_tokenizer
 from glmeval_utils.models.registry import teaching_model_dir
 
@@ -78,7 +79,7 @@ def main(argv=None):
     name = "teaching-mlm" if (teaching_model_dir("mlm") / "config.json").exists() else "teaching-mlm-random"
     glm = load_glm(name, device="cpu")
     hf_tokenizer = teaching_tokenizer("mlm")
-    seqs = list(datasets.load("lentimpra_hepg2", profile="demo", progress=False)["seq"])
+    seqs = list(registry.load("lentimpra_hepg2", profile="demo", progress=False)["seq"])
     if args.n_sequences:
         seqs = seqs[:args.n_sequences]
     n = len(seqs)

@@ -1,4 +1,4 @@
-"""Masked-LLR throughput: glmeval_utils.zeroshot against a naive per-variant loop.
+"""Masked-LLR throughput: glmeval_utils.score.zeroshot against a naive per-variant loop.
 
 Both sides score the same CAGI5 variants with the same gLM and the same
 windows.  The naive loop runs one masked forward pass per variant (three per
@@ -24,7 +24,8 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from glmeval_utils import datasets, zeroshot
+from glmeval_utils.data import registry
+from glmeval_utils.score import zeroshot
 from glmeval_utils.models import load_glm
 
 
@@ -68,7 +69,7 @@ def main() -> None:
 
     glm = load_model(args.device)
     window = args.window or glm.max_length
-    table = datasets.load("cagi5", profile="full", progress=False)
+    table = registry.load("cagi5", profile="full", progress=False)
     if args.all:
         elements = sorted(table.element.unique())
     else:

@@ -12,26 +12,26 @@ import sys
 
 import pandas as pd
 
-from .profiles import PROFILE_NAMES
+from glmeval_utils.profiles import PROFILE_NAMES
 
 #: Errors our modules raise for bad input or missing files; shown without a traceback.
 EXPECTED_ERRORS = (ValueError, FileNotFoundError, RuntimeError)
 
 
 def _fetch(args: argparse.Namespace) -> None:
-    from .datasets import summarize
+    from glmeval_utils.data.registry import summarize
 
     _print_table(summarize(profile=args.profile))
 
 
 def _pretrain(args: argparse.Namespace) -> None:
-    from .pretrain import pretrain_all
+    from glmeval_utils.pretrain import pretrain_all
 
     _print_table(pretrain_all(args.profile, seed=args.seed))
 
 
 def _run(args: argparse.Namespace) -> None:
-    from .book import run_notebooks
+    from glmeval_utils.book import run_notebooks
 
     timings = run_notebooks(args.profile, device=args.device, kernel=args.kernel, only=args.only,
                             progress=not args.quiet)
@@ -39,7 +39,7 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _build(args: argparse.Namespace) -> None:
-    from .book import build_book
+    from glmeval_utils.book import build_book
 
     html_dir = build_book(args.book_dir)
     print(f"The book is in {html_dir}; open {html_dir / 'index.html'} in a browser.")

@@ -5,14 +5,14 @@ TF or RBP): does a probe on frozen gLM embeddings separate bound from
 unbound windows better than a CNN trained on one-hot sequence, and better
 than sequence composition alone?  Per data set, :func:`run_binding_task`
 
-1. loads every row (``datasets.load(name, "full")``), removes sequences that
-   occur in two splits (:func:`glmeval_utils.datasets.drop_cross_split_duplicates`)
+1. loads every row (``registry.load(name, "full")``), removes sequences that
+   occur in two splits (:func:`glmeval_utils.data.registry.drop_cross_split_duplicates`)
    and only then caps each split (:func:`cap_rows`: label-stratified,
    seeded), so the leakage count describes the whole upstream set;
 2. trains the one-hot binary CNN (the reference's ``chip_cnn`` on one-hot),
    the composition baselines (mono-/dinucleotide frequencies → logistic
    regression / MLP) and, per gLM, the probe ladder
-   (:func:`glmeval_utils.experiments.glm_ladder` with the ``chip_cnn`` probe);
+   (:func:`glmeval_utils.learn.ladder.glm_ladder` with the ``chip_cnn`` probe);
 3. returns every test prediction in one tidy table (:class:`BindingRun`).
 
 The summaries turn predictions into per-data-set performance with bootstrap
@@ -37,13 +37,16 @@ import pandas as pd
 from scipy import stats as sps
 from sklearn.exceptions import ConvergenceWarning
 
-from . import datasets, embeddings, experiments, stats
-from .experiments import TaskData
-from .profiles import Profile, get_profile
+from glmeval_utils import embeddings
+from glmeval_utils.data import registry
+from glmeval_utils.learn import ladder
+from glmeval_utils.eval import stats
+from glmeval_utils.learn.ladder import TaskData
+from glmeval_utils.profiles import Profile, get_profile
 
-SPLITS = experiments.SPLITS
+SPLITS = ladder.SPLITS
 #: The one-hot baseline every representation is compared with (same architecture as the CNN probe).
-ONEHOT_BASELINE = {"model": experiments.ONEHOT_MODEL, "representation": "onehot", "probe": "binary_cnn"}
+ONEHOT_BASELINE = {"model": ladder.ONEHOT_MODEL, "representation": "onehot", "probe": "binary_cnn"}
 COMPOSITION_MODEL = "composition"
 KEYS = ["model", "representation", "probe"]
 
@@ -58,7 +61,7 @@ class BindingRun:
         Results-table task (``"tf_binding"`` or ``"rbp_binding"``).
     predictions : DataFrame
         Test prediction rows of every model on every data set
-        (:data:`glmeval_utils.stats.PREDICTION_COLUMNS`).
+        (:data:`glmeval_utils.eval.stats.PREDICTION_COLUMNS`).
     dedup_report : DataFrame
         One row per data set: upstream rows, cross-split duplicates removed,
         rows repeated within a split (kept), rows used per split, positive fraction.
@@ -71,7 +74,7 @@ class BindingRun:
     whitening : DataFrame
         With ``whitening_check``: ``dataset, model, whiten, seed, score`` (test
         AUROC of the mean-embedding MLP with and without PCA whitening, see
-        :func:`experiments.mlp_whitening_check`); otherwise empty.
+        :func:`ladder.mlp_whitening_check`); otherwise empty.
     """
 
     task: str
@@ -83,8 +86,8 @@ class BindingRun:
     whitening: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def seed_metrics(self) -> pd.DataFrame:
-        """Per-seed AUROC and AUPR rows for :func:`glmeval_utils.results.write_results`."""
-        return experiments.seed_metrics(self.predictions, "binary")
+        """Per-seed AUROC and AUPR rows for :func:`glmeval_utils.eval.results.write_results`."""
+        return ladder.seed_metrics(self.predictions, "binary")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -177,7 +180,7 @@ def prepare_dataset(table: pd.DataFrame, *, name: str, task: str, limits: Mappin
     report["repeated_within_split"] = int(table.duplicated(["split", "seq"]).sum())
     removed = 0
     if dedup:
-        table, removed = datasets.drop_cross_split_duplicates(table)
+        table, removed = registry.drop_cross_split_duplicates(table)
     report["cross_split_removed"] = removed
     capped = cap_rows(table, limits, seed=seed, stratify=target)
     for split in SPLITS:
@@ -192,7 +195,7 @@ def prepare_dataset(table: pd.DataFrame, *, name: str, task: str, limits: Mappin
 
 
 def _load_full(name: str) -> pd.DataFrame:
-    return datasets.load(name, profile="full", progress=False)
+    return registry.load(name, profile="full", progress=False)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -242,20 +245,20 @@ def run_binding_task(dataset_names: Iterable[str], *, task: str, models: Sequenc
     max_epochs : int, optional
         Chapter cap on training epochs (default: the profile's).
     onehot : sequence of str
-        One-hot architectures (:func:`experiments.onehot_baselines`).
+        One-hot architectures (:func:`ladder.onehot_baselines`).
     composition_ks, composition_probes
         Composition baselines (empty ``composition_ks`` skips them).
     representations, pooled_probes
-        The gLM ladder (:func:`experiments.glm_ladder`, ``chip_cnn`` probe).
+        The gLM ladder (:func:`ladder.glm_ladder`, ``chip_cnn`` probe).
     mean_from_full : bool, optional
         Derive the ``"mean"`` embedding from the cached full embedding (see
-        :func:`experiments.glm_ladder`); ``None``: the profile's setting.
+        :func:`ladder.glm_ladder`); ``None``: the profile's setting.
     whitening_check : bool
         Also fit every gLM's mean-embedding MLP with and without PCA whitening
         (:attr:`BindingRun.whitening`); needs ``"mean"`` in ``representations``.
     loader : callable, optional
         ``loader(name) -> DataFrame`` with every row of a data set; default
-        ``datasets.load(name, "full")``.
+        ``registry.load(name, "full")``.
     glm_loader : callable, optional
         ``glm_loader(name, device=...)``.
     cache_dir : path, optional
@@ -280,12 +283,12 @@ def run_binding_task(dataset_names: Iterable[str], *, task: str, models: Sequenc
     if not names:
         raise ValueError("run_binding_task: no data sets given")
     if glm_loader is None and any(isinstance(m, str) for m in models):
-        from .models import load_glm as glm_loader
+        from glmeval_utils.models import load_glm as glm_loader
     glms = [glm_loader(m, device=device) if isinstance(m, str) else m for m in models]
     if whitening_check and "mean" not in representations:
         raise ValueError("run_binding_task: whitening_check needs the 'mean' representation")
     # the same cache key as the ladder's mean rung, so the check reads cached embeddings
-    derive_mean = experiments.derives_mean(settings, representations, mean_from_full)
+    derive_mean = ladder.derives_mean(settings, representations, mean_from_full)
 
     predictions, reports, timings, whitening = [], [], [], []
 
@@ -302,26 +305,26 @@ def run_binding_task(dataset_names: Iterable[str], *, task: str, models: Sequenc
                 loader(name), name=name, task=task, limits=limits, dedup=dedup))
             reports.append(report)
             if onehot:
-                predictions.append(timed(name, "one-hot", lambda: experiments.onehot_baselines(
+                predictions.append(timed(name, "one-hot", lambda: ladder.onehot_baselines(
                     data, onehot, profile=settings, seeds=seeds, device=device, progress=False)))
             if composition_ks:
-                predictions.append(timed(name, "composition", lambda: experiments.composition_baselines(
+                predictions.append(timed(name, "composition", lambda: ladder.composition_baselines(
                     data, ks=composition_ks, probes=composition_probes, profile=settings, seeds=seeds,
                     device=device, progress=False)))
             for glm in glms:
-                predictions.append(timed(name, glm.name, lambda: experiments.glm_ladder(
+                predictions.append(timed(name, glm.name, lambda: ladder.glm_ladder(
                     glm, data, profile=settings, representations=representations,
                     pooled_probes=pooled_probes, cnn_architecture="chip_cnn", seeds=glm_seeds,
                     mean_from_full=mean_from_full, device=device, cache_dir=cache_dir,
                     progress=False)))
                 if whitening_check:
-                    ladder = predictions[-1]
+                    ladder_rows = predictions[-1]
                     # the ladder's mean -> mlp rows are the whitened fits: only the raw side is new
-                    whitened = ladder[(ladder.representation == "mean") & (ladder.probe == "mlp")]
-                    X = experiments.split_embeddings(glm, data, representation="mean",
+                    whitened = ladder_rows[(ladder_rows.representation == "mean") & (ladder_rows.probe == "mlp")]
+                    X = ladder.split_embeddings(glm, data, representation="mean",
                                                      mean_from_full=derive_mean, cache_dir=cache_dir,
                                                      progress=False)
-                    whitening.append(experiments.mlp_whitening_check(
+                    whitening.append(ladder.mlp_whitening_check(
                         X, data, profile=settings, seeds=glm_seeds, device=device,
                         whitened_predictions=whitened if len(whitened) else None,
                     ).assign(dataset=name, model=glm.name))
@@ -375,19 +378,19 @@ def performance_by_dataset(predictions: pd.DataFrame, metrics: Sequence[str] = (
     Returns
     -------
     DataFrame
-        :func:`experiments.performance_table` columns for every metric, stacked.
+        :func:`ladder.performance_table` columns for every metric, stacked.
     """
     tables = []
     for metric in metrics:
         for _, group in predictions.groupby("dataset", sort=False):
             if metric in ci_metrics:
-                tables.append(experiments.performance_table(group, metric, n_boot=n_boot))
+                tables.append(ladder.performance_table(group, metric, n_boot=n_boot))
                 continue
             rows = []
-            for labels, part in group.groupby(experiments.MODEL_KEYS, sort=False):
+            for labels, part in group.groupby(ladder.MODEL_KEYS, sort=False):
                 per_seed = stats.seed_metric_values(part, metric).to_numpy()
-                row = dict(zip(experiments.MODEL_KEYS, labels))
-                row.update(label=experiments.model_label(row["model"], row["representation"], row["probe"]),
+                row = dict(zip(ladder.MODEL_KEYS, labels))
+                row.update(label=ladder.model_label(row["model"], row["representation"], row["probe"]),
                            metric=metric, mean=float(np.mean(per_seed)),
                            sd=float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else float("nan"),
                            n_seeds=len(per_seed),
@@ -430,7 +433,7 @@ def mean_over_datasets(performance: pd.DataFrame, metric: str = "auroc", *,
         sd = float(np.std(values, ddof=1)) if n > 1 else float("nan")
         half = float(sps.t.ppf(0.5 + ci / 2, n - 1) * sd / np.sqrt(n)) if n > 1 else float("nan")
         mean = float(values.mean())
-        out.append({**dict(zip(KEYS, labels)), "label": experiments.model_label(*labels),
+        out.append({**dict(zip(KEYS, labels)), "label": ladder.model_label(*labels),
                     "mean": mean, "sd": sd, "n_datasets": n,
                     "ci_low": mean - half, "ci_high": mean + half})
     return pd.DataFrame(out).sort_values("mean", ascending=False, ignore_index=True)
@@ -453,14 +456,14 @@ def compare_per_dataset(predictions: pd.DataFrame, metric: str = "auroc", *,
     Returns
     -------
     DataFrame
-        :func:`glmeval_utils.stats.compare_to_baseline` rows (baseline rows
+        :func:`glmeval_utils.eval.stats.compare_to_baseline` rows (baseline rows
         excluded) plus ``label`` and ``verdict`` (better / worse / tie from the
         95% CI of the difference).
     """
     table = stats.compare_to_baseline(predictions, dict(baseline), metric, n_boot=n_boot)
     is_baseline = np.logical_and.reduce([table[c] == v for c, v in baseline.items() if c in table])
     table = table[~is_baseline].reset_index(drop=True)
-    table["label"] = [experiments.model_label(*r) for r in table[KEYS].itertuples(index=False)]
+    table["label"] = [ladder.model_label(*r) for r in table[KEYS].itertuples(index=False)]
     table["verdict"] = [verdict(lo, hi) for lo, hi in zip(table.ci_low, table.ci_high)]
     return table
 
@@ -484,7 +487,7 @@ def tally_verdicts(comparison: pd.DataFrame) -> pd.DataFrame:
         positive = int((effects > 0).sum())
         p_sign = (float(sps.binomtest(positive, len(effects), 0.5).pvalue) if len(effects)
                   else float("nan"))
-        out.append({**dict(zip(KEYS, labels)), "label": experiments.model_label(*labels),
+        out.append({**dict(zip(KEYS, labels)), "label": ladder.model_label(*labels),
                     "better": int(counts.get("better", 0)), "tie": int(counts.get("tie", 0)),
                     "worse": int(counts.get("worse", 0)), "n_datasets": len(group),
                     "mean_effect": float(group["effect"].mean()), "p_sign": p_sign})
@@ -521,7 +524,7 @@ def control_comparison(predictions: pd.DataFrame, metric: str = "auroc", *,
 
 
 def _is_glm(model: str) -> bool:
-    return model not in (experiments.ONEHOT_MODEL, COMPOSITION_MODEL)
+    return model not in (ladder.ONEHOT_MODEL, COMPOSITION_MODEL)
 
 
 #: The paper's supervised control is not a gLM; it is left out of "best gLM" rows.
@@ -543,7 +546,7 @@ def paper_side_by_side(mean_table: pd.DataFrame, task: str, *,
         From :func:`mean_over_datasets` (AUROC).
     task : {"tf_binding", "rbp_binding"}
     paper : DataFrame, optional
-        Default :func:`glmeval_utils.paper.paper_results`.
+        Default :func:`glmeval_utils.eval.paper.paper_results`.
 
     Returns
     -------
@@ -551,13 +554,13 @@ def paper_side_by_side(mean_table: pd.DataFrame, task: str, *,
         ``role, ours_model, ours, paper_model, paper``.
     """
     if paper is None:
-        from .paper import paper_results
+        from glmeval_utils.eval.paper import paper_results
         paper = paper_results()
     paper = paper[(paper.task == task) & (paper.metric == "auroc")]
     if paper.empty:
         raise ValueError(f"the paper reports no AUROC for task {task!r}")
     glm_ours = mean_table[mean_table.model.map(_is_glm)]
-    glm_paper = paper[~paper.model.isin([experiments.ONEHOT_MODEL, *PAPER_SUPERVISED])
+    glm_paper = paper[~paper.model.isin([ladder.ONEHOT_MODEL, *PAPER_SUPERVISED])
                       & (paper.representation != "composition")]
 
     def best(table, mask, value):
@@ -567,13 +570,13 @@ def paper_side_by_side(mean_table: pd.DataFrame, task: str, *,
         row = table.sort_values(value, ascending=False).iloc[0]
         label = row.get("label") if "label" in row else None
         if label is None or (isinstance(label, float) and np.isnan(label)):
-            label = experiments.model_label(row.model, row.representation, row.probe)
+            label = ladder.model_label(row.model, row.representation, row.probe)
         return label, float(row[value])
 
     roles = [
         ("one-hot CNN",
-         best(mean_table, (mean_table.model == experiments.ONEHOT_MODEL), "mean"),
-         best(paper, (paper.model == experiments.ONEHOT_MODEL), "value")),
+         best(mean_table, (mean_table.model == ladder.ONEHOT_MODEL), "mean"),
+         best(paper, (paper.model == ladder.ONEHOT_MODEL), "value")),
         ("best gLM, full embedding → CNN",
          best(glm_ours, (glm_ours.representation == "full"), "mean"),
          best(glm_paper, (glm_paper.representation == "full"), "value")),
@@ -602,7 +605,7 @@ def conclusion_statements(mean_table: pd.DataFrame, tally: pd.DataFrame, *, unit
     unit : str
         What one data set is ("TF", "RBP").
     """
-    onehot = mean_table[mean_table.model == experiments.ONEHOT_MODEL]
+    onehot = mean_table[mean_table.model == ladder.ONEHOT_MODEL]
     glms = mean_table[mean_table.model.map(_is_glm)]
     composition = mean_table[mean_table.model == COMPOSITION_MODEL]
     statements = []

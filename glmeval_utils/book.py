@@ -32,8 +32,8 @@ import nbformat
 import pandas as pd
 import yaml
 
-from .paths import project_root
-from .profiles import PROFILE_NAMES
+from glmeval_utils.paths import project_root
+from glmeval_utils.profiles import PROFILE_NAMES
 
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
 EXECUTED_DIRNAME = "executed"

@@ -1,6 +1,6 @@
 """CAGI5 zero-shot chapter: which variant-effect score to trust.
 
-Builds on :mod:`glmeval_utils.zeroshot` (windows, likelihood ratios,
+Builds on :mod:`glmeval_utils.score.zeroshot` (windows, likelihood ratios,
 distances, evaluation) and adds what a side-by-side comparison of *every*
 score needs:
 
@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from glmeval_utils import zeroshot
+from glmeval_utils.score import zeroshot
 from glmeval_utils.sequences import reverse_complement
 
 #: Cell line of each element's MPRA (Kircher et al., Nat Commun 2019, Table 1;
@@ -377,7 +377,7 @@ def result_rows(metric_table: pd.DataFrame, *, task: str = "cagi5", split: str =
     ``metric_table`` needs ``element, model, score, probe, seed, metric,
     value``; ``dataset`` = element and ``representation`` = score name.
     """
-    from glmeval_utils import results
+    from glmeval_utils.eval import results
 
     table = metric_table.dropna(subset=["value"])
     out = pd.DataFrame({

@@ -28,11 +28,11 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import metrics
-from .baselines import DilatedResidualBlock
-from .probes import ExpActivation, RowSubset, TorchEstimator
-from .sequences import one_hot
-from .stats import prediction_rows
+from glmeval_utils.eval import metrics
+from glmeval_utils.learn.baselines import DilatedResidualBlock
+from glmeval_utils.learn.probes import ExpActivation, RowSubset, TorchEstimator
+from glmeval_utils.sequences import one_hot
+from glmeval_utils.eval.stats import prediction_rows
 
 __all__ = [
     "Model2CNN",
@@ -56,7 +56,7 @@ class Model2CNN(nn.Module):
 
     [LayerNorm over features] -> Conv 48 k1 -> Conv 96 k19 (no bias) -> BN ->
     exponential -> dropout 0.1 -> residual block (k3, dilations 2, 4, ReLU;
-    :class:`~glmeval_utils.baselines.DilatedResidualBlock`)
+    :class:`~glmeval_utils.learn.baselines.DilatedResidualBlock`)
     -> maxpool 10 -> Conv 128 k7 -> BN -> ReLU -> global average pool ->
     Dense 128 ReLU -> dropout 0.5 -> linear output.  Convolutions use ``same``
     padding; the pool keeps a partial last window, so any length works.
@@ -255,7 +255,7 @@ def data_fraction_curve(
     Returns
     -------
     pandas.DataFrame
-        Prediction rows (:func:`glmeval_utils.stats.prediction_rows`);
+        Prediction rows (:func:`glmeval_utils.eval.stats.prediction_rows`);
         ``seed`` is the replicate.
     """
     from tqdm.auto import tqdm

@@ -1,7 +1,7 @@
 """Glue of the attribution chapter: top sequences, agreement tables, motif reports, recall, GIA.
 
-Everything here composes :mod:`glmeval_utils.attribution` and
-:mod:`glmeval_utils.motifs` into tidy tables for one or several predictors:
+Everything here composes :mod:`glmeval_utils.score.attribution` and
+:mod:`glmeval_utils.score.motifs` into tidy tables for one or several predictors:
 
 * :func:`top_sequences` — the highest-scoring test sequences (optionally
   positives only), the reference's ``top_selection``;
@@ -28,8 +28,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import attribution, motifs
-from .sequences import ALPHABET
+from glmeval_utils.score import attribution
+from glmeval_utils.score import motifs
+from glmeval_utils.sequences import ALPHABET
 
 __all__ = [
     "top_sequences",

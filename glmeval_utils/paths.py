@@ -2,7 +2,7 @@
 
 ``GLMEVAL_DATA`` overrides the cache root.  Without it, a source checkout
 uses ``<checkout>/data/cache`` (git-ignored) and an installed package uses
-``~/.cache/glmeval``.  ``GLMEVAL_MIRROR`` (read by :mod:`glmeval_utils.datasets`)
+``~/.cache/glmeval``.  ``GLMEVAL_MIRROR`` (read by :mod:`glmeval_utils.data.registry`)
 points at an offline mirror of the upstream files.
 """
 

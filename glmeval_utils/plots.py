@@ -2,7 +2,7 @@
 
 Every function draws on ``ax`` (a new figure when None), labels both axes
 (with units where the quantity has one) and returns the matplotlib ``Axes``.
-Tables are the tidy frames of :mod:`glmeval_utils.results` or summaries of them.
+Tables are the tidy frames of :mod:`glmeval_utils.eval.results` or summaries of them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 
-from .metrics import pearson
+from glmeval_utils.eval.metrics import pearson
 
 #: Colour-blind-safe palette shared by every chapter.
 PALETTE = "colorblind"
@@ -149,7 +149,7 @@ def variance_spectrum(spectra: dict[str, np.ndarray], *, ax: Axes | None = None,
     """Cumulative share of variance against the number of principal components, one line per entry.
 
     ``spectra`` maps a label (e.g. a gLM) to variance shares sorted largest
-    first (:func:`glmeval_utils.probes.variance_spectrum`). A line that
+    first (:func:`glmeval_utils.learn.probes.variance_spectrum`). A line that
     reaches 1 within a few components marks a strongly anisotropic embedding.
     """
     if not spectra:

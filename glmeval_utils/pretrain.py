@@ -228,11 +228,11 @@ def load_corpus_tables() -> dict[str, pd.DataFrame]:
     The full tables are used, whatever the book's profile, so that no test
     sequence of any profile can enter training.
     """
-    from glmeval_utils import datasets
+    from glmeval_utils.data import registry
 
     names = ["lentimpra_hepg2", *[f"gue_tf{i}" for i in range(5)],
-             *[name for name in datasets.list_datasets() if name.startswith("eclip_")], "vexseq", "mapsy", "cagi5"]
-    return {name: datasets.load(name, profile="full") for name in names}
+             *[name for name in registry.list_datasets() if name.startswith("eclip_")], "vexseq", "mapsy", "cagi5"]
+    return {name: registry.load(name, profile="full") for name in names}
 
 
 # --------------------------------------------------------------------------

@@ -8,7 +8,7 @@
   embeddings come from the cached full embedding.
 * ``full``: the paper's data and real Hugging Face checkpoints, for a GPU.
 
-Subsets are chosen deterministically by :mod:`glmeval_utils.datasets`
+Subsets are chosen deterministically by :mod:`glmeval_utils.data.registry`
 (seeded, grouped by element) from ``max_rows`` per split.
 """
 
@@ -40,7 +40,7 @@ class Profile:
     #: 10^4-10^5 rows; a few hundred demo steps at 1e-4 leave the MLP near its initialisation.
     mlp_lr: float = 1e-4
     #: derive mean embeddings from the cached full embedding (one forward pass per data set,
-    #: see :func:`glmeval_utils.experiments.split_embeddings`) instead of pooling over tokens.
+    #: see :func:`glmeval_utils.learn.ladder.split_embeddings`) instead of pooling over tokens.
     mean_from_full: bool = False
 
 

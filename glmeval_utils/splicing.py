@@ -3,7 +3,7 @@
 **Full profile (the paper's Task 4).**  ASCOT exon inclusion (PSI) across 56
 GTEx tissues in the MTSplice splits.  Each exon is seen through two 400-nt
 windows (300 nt of intron + 100 nt of exon at the acceptor side, and the
-mirror image at the donor side, see :func:`glmeval_utils.datasets.exon_windows`).
+mirror image at the donor side, see :func:`glmeval_utils.data.registry.exon_windows`).
 The target is the *tissue-specific* part of PSI on the logit scale::
 
     mean_logit  = mean over observed tissues of logit(PSI_t)
@@ -15,7 +15,7 @@ The target is the *tissue-specific* part of PSI on the logit scale::
 measured one as a Bernoulli KL divergence that skips unobserved tissues; the
 score is Spearman's rho per tissue on ``delta_t`` over the filtered test exons
 (observed in at least 10 tissues, max |ΔPSI| >= 0.2), averaged over tissues
-(:func:`per_tissue_spearman`).  Targets travel to :func:`glmeval_utils.train.fit_torch`
+(:func:`per_tissue_spearman`).  Targets travel to :func:`glmeval_utils.learn.train.fit_torch`
 as one ``(N, T + 1)`` array (``delta`` columns, then ``mean_logit``), so the
 stock training loop, early stopping and two-input batching apply unchanged.
 
@@ -35,7 +35,7 @@ import torch
 from scipy import stats as sps
 from torch import nn
 
-from .sequences import one_hot, pad_or_crop
+from glmeval_utils.sequences import one_hot, pad_or_crop
 
 #: PSI is clipped to [EPS, 1 - EPS] before taking logits.
 EPS = 1e-3
@@ -310,7 +310,7 @@ def train_mtsplice(train_inputs: tuple, train_targets: DeltaLogitTargets, valid_
     -------
     (MTSpliceCNN, train.TrainHistory)
     """
-    from .train import fit_torch
+    from glmeval_utils.learn.train import fit_torch
 
     acceptor = train_inputs[0]
     in_channels, length = (acceptor.shape[2], acceptor.shape[1]) if channels_last else acceptor.shape[1:3]
@@ -348,13 +348,13 @@ def ascot_splits(table: pd.DataFrame, fasta_path=None, *, flank: int = 300, half
         coordinates, one PSI column per tissue (0-1, NaN missing), ``split``.
         A table that already holds ``acceptor_seq``/``donor_seq`` needs no FASTA.
     fasta_path : path, optional
-        Uncompressed hg38 FASTA, cut with :func:`glmeval_utils.datasets.exon_windows`.
+        Uncompressed hg38 FASTA, cut with :func:`glmeval_utils.data.registry.exon_windows`.
 
     Returns
     -------
     dict of split -> SplicingData
     """
-    from .loaders import ascot_tissues, exon_windows
+    from glmeval_utils.data.loaders import ascot_tissues, exon_windows
 
     tissues = ascot_tissues(table.drop(columns=["acceptor_seq", "donor_seq"], errors="ignore"))
     if "acceptor_seq" not in table.columns:
@@ -388,8 +388,8 @@ def fetch_hg38(*, progress: bool = True):
     import shutil
     from pathlib import Path
 
-    from .loaders import DataError
-    from .paths import data_dir
+    from glmeval_utils.data.loaders import DataError
+    from glmeval_utils.paths import data_dir
 
     mirror = os.environ.get("GLMEVAL_MIRROR")
     target = data_dir() / "ucsc" / "hg38" / "hg38.fa"
@@ -445,8 +445,8 @@ def ascot_ladder(splits: dict, glms: Sequence = (), *, seeds: Sequence[int] = (0
         tissue, spearman, n``.  ``.groupby([... , "seed"]).spearman.mean()``
         gives the paper's score.
     """
-    from . import embeddings
-    from .train import predict_torch
+    from glmeval_utils import embeddings
+    from glmeval_utils.learn.train import predict_torch
 
     order = ("train", "valid", "test")
     test = splits["test"]
@@ -540,7 +540,7 @@ def variant_deltas(table: pd.DataFrame, predictions: pd.DataFrame, *,
 
 # --------------------------------------------------------------------------- MaPSy
 def mapsy_variants(table: pd.DataFrame) -> pd.DataFrame:
-    """MaPSy pairs as a zero-shot variant table (:mod:`glmeval_utils.zeroshot` columns).
+    """MaPSy pairs as a zero-shot variant table (:mod:`glmeval_utils.score.zeroshot` columns).
 
     Each pair becomes its own element (``element`` = ``variant_id``, ``seq`` =
     the wild type); ``offset`` is the one position where wild type and mutant
@@ -624,8 +624,8 @@ def fit_siamese_onehot(train: pd.DataFrame, valid: pd.DataFrame, target: str, *,
     -------
     (SiameseDelta, train.TrainHistory)
     """
-    from .baselines import OneHotCNN
-    from .train import fit_torch
+    from glmeval_utils.learn.baselines import OneHotCNN
+    from glmeval_utils.learn.train import fit_torch
 
     length = len(train["wt_seq"].iloc[0])
     model = SiameseDelta(OneHotCNN(length, 1, width_factor=width_factor))
@@ -639,7 +639,7 @@ def fit_siamese_onehot(train: pd.DataFrame, valid: pd.DataFrame, target: str, *,
 
 def predict_pairs(model: nn.Module, table: pd.DataFrame, *, device=None) -> np.ndarray:
     """``(N,)`` Δ predictions of a pair model on ``wt_seq``/``mut_seq``."""
-    from .train import predict_torch
+    from glmeval_utils.learn.train import predict_torch
 
     X = (one_hot(table["wt_seq"].tolist()), one_hot(table["mut_seq"].tolist()))
     return predict_torch(model, X, device=device)[:, 0]

@@ -1,9 +1,9 @@
 """The book's answer: every chapter's results side by side, with statistics.
 
 Chapters write two kinds of files into one results folder (see
-:mod:`glmeval_utils.results`): ``<task>.csv`` (tidy metric rows, one per seed)
+:mod:`glmeval_utils.eval.results`): ``<task>.csv`` (tidy metric rows, one per seed)
 and ``<task>_predictions.csv.gz`` (tidy test predictions,
-:data:`glmeval_utils.stats.PREDICTION_COLUMNS`).  This module reads them back
+:data:`glmeval_utils.eval.stats.PREDICTION_COLUMNS`).  This module reads them back
 and asks, per task and data set, whether the best probe on each gLM beats the
 best one-hot model on the same test examples.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .paper import paper_results
-from .stats import paired_comparison, prediction_matrix, seed_metric_values
+from glmeval_utils.eval.paper import paper_results
+from glmeval_utils.eval.stats import paired_comparison, prediction_matrix, seed_metric_values
 
 #: headline metric of each supervised task (the paper's choice).
 TASK_METRICS = {

@@ -1,10 +1,10 @@
-"""Tests for glmeval_utils.attribution with hand-weighted toy models."""
+"""Tests for glmeval_utils.score.attribution with hand-weighted toy models."""
 
 import numpy as np
 import pytest
 import torch
 
-from glmeval_utils import attribution as at
+from glmeval_utils.score import attribution as at
 from glmeval_utils.sequences import ALPHABET, one_hot
 
 LENGTH = 12

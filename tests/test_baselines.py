@@ -3,10 +3,9 @@ import pandas as pd
 import pytest
 import torch
 
-from glmeval_utils import metrics
-from glmeval_utils.baselines import (ARCHITECTURES, MPRAnn, OneHotCNN, OneHotEstimator,
-                                     composition_features)
-from glmeval_utils.probes import LinearProbe, RepCNN
+from glmeval_utils.eval import metrics
+from glmeval_utils.learn.baselines import ARCHITECTURES, MPRAnn, OneHotCNN, OneHotEstimator, composition_features
+from glmeval_utils.learn.probes import LinearProbe, RepCNN
 from glmeval_utils.sequences import one_hot, reverse_complement
 from toy_models import one_torch_thread  # noqa: F401  (autouse fixture)
 
@@ -106,7 +105,7 @@ def test_composition_baseline_separates_gc_rich_sequences():
 
 
 def test_width_factor_shrinks_resnet_and_mprann():
-    from glmeval_utils.baselines import MPRAnn, ResNet
+    from glmeval_utils.learn.baselines import MPRAnn, ResNet
     for cls in (ResNet, MPRAnn):
         full = sum(p.numel() for p in cls(230).parameters())
         small = sum(p.numel() for p in cls(230, width_factor=0.25).parameters())
@@ -115,7 +114,7 @@ def test_width_factor_shrinks_resnet_and_mprann():
 
 
 def test_estimator_passes_its_width_factor_to_the_network():
-    from glmeval_utils.baselines import OneHotEstimator
+    from glmeval_utils.learn.baselines import OneHotEstimator
     rng = np.random.default_rng(0)
     seqs = ["".join(rng.choice(list("ACGT"), 60)) for _ in range(40)]
     y = rng.normal(size=40)

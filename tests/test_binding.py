@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 from fake_glms import CompositionGLM
 
-from glmeval_utils import binding, experiments, results
+from glmeval_utils import binding
+from glmeval_utils.learn import ladder
+from glmeval_utils.eval import results
 from glmeval_utils.profiles import get_profile
-from glmeval_utils.stats import prediction_rows
+from glmeval_utils.eval.stats import prediction_rows
 
 
 def _binding_table(n=200, length=32, seed=0, leak=0):
@@ -238,12 +240,12 @@ def test_per_dataset_bars_draws_one_panel_per_dataset():
 def test_mean_from_full_reuses_the_full_embedding(tmp_path):
     data, _ = binding.prepare_dataset(_binding_table(n=120), name="s", task="t", limits={})
     glm = CompositionGLM()
-    preds = experiments.glm_ladder(glm, data, profile=get_profile("smoke"), seeds=(0,),
+    preds = ladder.glm_ladder(glm, data, profile=get_profile("smoke"), seeds=(0,),
                                    representations=("mean", "full"), pooled_probes=("linear",),
                                    cnn_architecture="chip_cnn", mean_from_full=True,
                                    cache_dir=tmp_path, progress=False)
     assert glm.calls == 1  # one forward pass per chunk, for the full embedding only
     assert set(zip(preds.representation, preds.probe)) == {("full", "cnn"), ("mean", "linear")}
-    auroc = experiments.seed_metrics(preds, "binary").query(
+    auroc = ladder.seed_metrics(preds, "binary").query(
         "representation == 'mean' and metric == 'auroc'").value.item()
     assert auroc > 0.85  # the nucleotide average of one-hot rows is the base composition

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from fake_glms import ToyCausalLM, ToyEmbedder, ToyMaskedLM, random_seq, saturation_table
 
-from glmeval_utils import cagi5, zeroshot
+from glmeval_utils import cagi5
+from glmeval_utils.score import zeroshot
 from glmeval_utils.sequences import reverse_complement
 
 @pytest.fixture

@@ -42,7 +42,7 @@ def test_missing_subcommand_is_an_error(capsys):
 
 
 def test_fetch_prints_the_summary_of_the_profile(fake_module, capsys):
-    calls = fake_module("datasets", "summarize", pd.DataFrame({"dataset": ["lentimpra_hepg2"], "rows": [1234]}))
+    calls = fake_module("data.registry", "summarize", pd.DataFrame({"dataset": ["lentimpra_hepg2"], "rows": [1234]}))
     assert cli.main(["fetch", "--profile", "smoke"]) == 0
     assert calls == [((), {"profile": "smoke"})]
     out = capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""Tests for glmeval_utils.datasets and glmeval_utils.loaders.
+"""Tests for glmeval_utils.data.registry and glmeval_utils.data.loaders.
 
 Synthetic tests write tiny files in each upstream layout into ``tmp_path``.
 Mirror tests read the real upstream files through ``GLMEVAL_MIRROR`` and are
@@ -22,8 +22,9 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from glmeval_utils import datasets, loaders
-from glmeval_utils.datasets import DataError, DatasetSpec, RemoteFile
+from glmeval_utils.data import registry
+from glmeval_utils.data import loaders
+from glmeval_utils.data.registry import DataError, DatasetSpec, RemoteFile
 from glmeval_utils.profiles import get_profile
 from glmeval_utils.sequences import SequenceError, one_hot, reverse_complement
 
@@ -79,31 +80,31 @@ MIRROR_NAMES = (["lentimpra_hepg2", "cagi5", "ascot_gtex_test", "vexseq", "mapsy
 
 def test_registry_declares_every_mirror_dataset_with_pinned_hashed_files():
     for name in MIRROR_NAMES:
-        spec = datasets.DATASETS[name]
+        spec = registry.DATASETS[name]
         assert spec.name == name and "demo" in spec.profiles and spec.files
         for remote in spec.files:
             assert remote.source == "github" and re.fullmatch(r"[0-9a-f]{40}", remote.revision)
             assert re.fullmatch(r"[0-9a-f]{64}", remote.sha256)
             assert remote.url == f"https://raw.githubusercontent.com/{remote.repo}/{remote.revision}/{remote.path}"
-    assert datasets.list_datasets(task="tf_binding", profile="demo") == [f"gue_tf{i}" for i in range(5)]
-    paper = datasets.list_datasets(profile="full")
-    assert "paper_chip_CTCF" in paper and "paper_chip_CTCF" not in datasets.list_datasets(profile="demo")
-    hf = datasets.DATASETS["paper_lentimpra_hepg2_hf"].files[0]
+    assert registry.list_datasets(task="tf_binding", profile="demo") == [f"gue_tf{i}" for i in range(5)]
+    paper = registry.list_datasets(profile="full")
+    assert "paper_chip_CTCF" in paper and "paper_chip_CTCF" not in registry.list_datasets(profile="demo")
+    hf = registry.DATASETS["paper_lentimpra_hepg2_hf"].files[0]
     assert hf.url.startswith("https://huggingface.co/datasets/gonzalobenegas/tang_koo_eval/resolve/")
 
 
 def test_unknown_dataset_name_lists_known_ones():
     with pytest.raises(KeyError, match="known data sets: .*gue_tf0"):
-        datasets.fetch("no_such_set")
+        registry.fetch("no_such_set")
     with pytest.raises(KeyError, match="lentimpra_hepg2"):
-        datasets.load("no_such_set")
+        registry.load("no_such_set")
 
 
 # --------------------------------------------------------------------------- fetching
 def test_mirror_fetch_reads_in_place_and_verifies(mirror):
     files = {"d/a.txt": b"hello"}
     write_mirror(mirror, files)
-    paths = datasets.fetch(make_spec(files, parser=None))
+    paths = registry.fetch(make_spec(files, parser=None))
     assert paths == {"a.txt": mirror / "github/toy/repo" / COMMIT / "d/a.txt"}
 
 
@@ -111,7 +112,7 @@ def test_mirror_hash_mismatch_names_file_and_both_hashes(mirror):
     write_mirror(mirror, {"d/a.txt": b"corrupt"})
     spec = make_spec({"d/a.txt": b"hello"}, parser=None)
     with pytest.raises(DataError) as err:
-        datasets.fetch(spec)
+        registry.fetch(spec)
     message = str(err.value)
     assert "a.txt" in message and sha(b"hello") in message and sha(b"corrupt") in message
 
@@ -120,7 +121,7 @@ def test_mirror_missing_file_names_where_it_looked(mirror):
     spec = make_spec({"d/missing.txt": b"x"}, parser=None)
     expected = mirror / "github/toy/repo" / COMMIT / "d/missing.txt"
     with pytest.raises(DataError, match=re.escape(str(expected))):
-        datasets.fetch(spec)
+        registry.fetch(spec)
 
 
 def test_archive_member_is_unpacked_into_the_cache(mirror, tmp_path):
@@ -137,11 +138,11 @@ def test_archive_member_is_unpacked_into_the_cache(mirror, tmp_path):
     archive.parent.mkdir(parents=True)
     archive.write_bytes(buffer.getvalue())
     remote = RemoteFile("zenodo", "123", "", "data.tar.gz", None, member="data/chip/CTCF_200.h5")
-    path = datasets.fetch_file(remote)
+    path = registry.fetch_file(remote)
     assert path.read_bytes() == content and path.is_relative_to(tmp_path / "cache") and remote.name == "CTCF_200.h5"
     missing = RemoteFile("zenodo", "123", "", "data.tar.gz", None, member="data/chip/NOPE_200.h5")
     with pytest.raises(DataError, match="no member 'data/chip/NOPE_200.h5'"):
-        datasets.fetch_file(missing)
+        registry.fetch_file(missing)
 
 
 @pytest.fixture
@@ -175,13 +176,13 @@ def test_download_is_cached_and_truncated_download_is_rejected(http_root, tmp_pa
     content = b"ACGT" * 1000
     (root / "good.txt").write_bytes(content)
     good = LocalFile("github", "toy/repo", COMMIT, "good.txt", sha(content))
-    path = datasets.fetch_file(good, progress=False)
+    path = registry.fetch_file(good, progress=False)
     assert path.read_bytes() == content and str(path).startswith(str(tmp_path / "cache"))
 
     (root / "short.txt").write_bytes(content[:100])  # truncated upstream copy
     short = LocalFile("github", "toy/repo", COMMIT, "short.txt", sha(content))
     with pytest.raises(DataError) as err:
-        datasets.fetch_file(short, progress=False)
+        registry.fetch_file(short, progress=False)
     assert "short.txt" in str(err.value) and sha(content) in str(err.value)
     assert sha(content[:100]) in str(err.value)
     leftovers = [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()]
@@ -211,7 +212,7 @@ def lenti_files(n_elements=20, *, lower_first=False) -> dict[str, bytes]:
 def test_lentimpra_tidy_table_keeps_orientations_together(mirror):
     files = lenti_files(lower_first=True)
     write_mirror(mirror, files)
-    table = datasets.load(make_spec(files, loaders.parse_lentimpra_tsv, targets=("activity",),
+    table = registry.load(make_spec(files, loaders.parse_lentimpra_tsv, targets=("activity",),
                                     target_kind="regression"), profile="full")
     assert len(table) == 80 and set(table["split"]) == {"train", "valid", "test"}
     assert table["seq"].str.len().eq(230).all() and table["seq"].str.isupper().all()
@@ -232,14 +233,14 @@ def test_bad_character_names_file_and_row(mirror):
     files[key] = "\n".join(lines).encode()
     write_mirror(mirror, files)
     with pytest.raises(SequenceError, match=r"test_HepG2\.tsv: row 2 .*'X' at position 50"):
-        datasets.load(make_spec(files, loaders.parse_lentimpra_tsv), profile="full")
+        registry.load(make_spec(files, loaders.parse_lentimpra_tsv), profile="full")
 
 
 def test_empty_file_is_named(mirror):
     files = {**split_csvs({"train": [("ACGT", 1)], "dev": [("ACGA", 0)]}), "d/test.csv": b""}
     write_mirror(mirror, files)
     with pytest.raises(DataError, match=r"test\.csv: the file is empty"):
-        datasets.load(make_spec(files, loaders.parse_split_csvs), profile="full")
+        registry.load(make_spec(files, loaders.parse_split_csvs), profile="full")
 
 
 # --------------------------------------------------------------------------- GUE / eCLIP
@@ -250,11 +251,11 @@ def test_split_csvs_with_crlf_and_cross_split_duplicates(mirror):
             "test": [(shared_test, 1), (random_seq(101), 0)]}
     files = split_csvs(rows, newline="\r\n")
     write_mirror(mirror, files)
-    table = datasets.load(make_spec(files, loaders.parse_split_csvs), profile="full")
+    table = registry.load(make_spec(files, loaders.parse_split_csvs), profile="full")
     assert table["split"].value_counts().to_dict() == {"train": 4, "valid": 3, "test": 2}
     assert table["label"].dtype.kind == "i" and table["row_id"].iloc[4] == "dev:0"
     assert table["seq"].str.len().eq(101).all()  # no trailing \r
-    deduplicated, removed = datasets.drop_cross_split_duplicates(table)
+    deduplicated, removed = registry.drop_cross_split_duplicates(table)
     # train: the test sequence; dev: the train copy and the test copy
     assert removed == 3 and len(deduplicated) == 6
     test_seqs = set(deduplicated.loc[deduplicated["split"] == "test", "seq"])
@@ -265,7 +266,7 @@ def test_split_csv_rejects_bad_label(mirror):
     files = split_csvs({"train": [("ACGT", 2)], "dev": [("ACGA", 0)], "test": [("ACGA", 1)]})
     write_mirror(mirror, files)
     with pytest.raises(DataError, match=r"train\.csv: row 0: label"):
-        datasets.load(make_spec(files, loaders.parse_split_csvs), profile="full")
+        registry.load(make_spec(files, loaders.parse_split_csvs), profile="full")
 
 
 # --------------------------------------------------------------------------- CAGI5
@@ -303,7 +304,7 @@ def test_cagi5_rebuilds_elements_and_unifies_names(mirror):
     element_seq = random_seq(9)
     files = cagi_files(element_seq)
     write_mirror(mirror, files)
-    table = datasets.load(make_spec(files, loaders.parse_cagi5, targets=("effect",), target_kind="regression"),
+    table = registry.load(make_spec(files, loaders.parse_cagi5, targets=("effect",), target_kind="regression"),
                           profile="full")
     assert set(table["element"]) == {"MYCrs6983267", "F9"} and len(table) == 3 * (9 + 3)
     myc = table[table["element"] == "MYCrs6983267"]
@@ -312,7 +313,7 @@ def test_cagi5_rebuilds_elements_and_unifies_names(mirror):
     assert [element_seq[o] for o in myc["offset"]] == myc["ref"].tolist()
     assert set(table["chrom"]) == {"chr8", "chrX"}
     assert dict(zip(table["set"], table["split"])) == {"release": "train", "challenge": "test"}
-    elements = datasets.cagi5_elements(table)
+    elements = registry.cagi5_elements(table)
     assert elements.set_index("element").loc["MYCrs6983267", ["start", "end", "seq"]].tolist() == [
         1000, 1008, element_seq]
 
@@ -323,7 +324,7 @@ def test_cagi5_inconsistent_reference_is_reported(mirror, problem, message):
     files = cagi_files("ACGTACGTA", **{problem: True})
     write_mirror(mirror, files)
     with pytest.raises(DataError, match=message):
-        datasets.load(make_spec(files, loaders.parse_cagi5), profile="full")
+        registry.load(make_spec(files, loaders.parse_cagi5), profile="full")
 
 
 # --------------------------------------------------------------------------- ASCOT and exon windows
@@ -333,7 +334,7 @@ def test_ascot_scales_psi_and_masks_missing(mirror):
     body = "0,chr2,101,150,1,400,GT_1,+,50,chr2:1-400,-1.0,50.0\n1,chr3,201,260,1,500,GT_2,-,60,x,100.0,0.0\n"
     files = {"data/ascot_gtex_test.csv.gz": gzip.compress((header + body).encode())}
     write_mirror(mirror, files)
-    table = datasets.load(make_spec(files, loaders.parse_ascot), profile="full")
+    table = registry.load(make_spec(files, loaders.parse_ascot), profile="full")
     assert np.isnan(table.loc[0, "Tissue A"]) and table.loc[0, "Tissue B"] == 0.5
     assert table.loc[1, ["Tissue A", "Tissue B"]].tolist() == [1.0, 0.0]
     assert set(table["split"]) == {"test"} and loaders.ascot_tissues(table)[:2] == ["Tissue A", "Tissue B"]
@@ -346,7 +347,7 @@ def test_exon_windows_cut_acceptor_and_donor_halves(tmp_path):
                              + "\n" for name, seq in genome.items()))
     exons = pd.DataFrame({"chrom": ["chrA", "chrB"], "exon_start": [701, 501], "exon_end": [780, 900],
                           "strand": ["+", "-"], "exon_id": ["e1", "e2"]})
-    windows = datasets.exon_windows(exons, fasta, flank=300, half=400)
+    windows = registry.exon_windows(exons, fasta, flank=300, half=400)
     plus, minus = genome["chrA"], genome["chrB"]
     assert windows.loc[0, "acceptor_seq"] == plus[400:800]        # 300 nt before base 701 (0-based 700)
     assert windows.loc[0, "donor_seq"] == plus[680:1080]          # ends 300 nt after base 780
@@ -354,7 +355,7 @@ def test_exon_windows_cut_acceptor_and_donor_halves(tmp_path):
     assert windows.loc[1, "donor_seq"] == reverse_complement(minus[200:600])
     assert windows["acceptor_seq"].str.len().eq(400).all()
     with pytest.raises(DataError, match="exon e3"):
-        datasets.exon_windows(exons.assign(exon_id=["e3", "e2"], exon_start=[101, 501]), fasta)
+        registry.exon_windows(exons.assign(exon_id=["e3", "e2"], exon_start=[101, 501]), fasta)
 
 
 # --------------------------------------------------------------------------- Vex-seq
@@ -391,7 +392,7 @@ def vexseq_files() -> dict[str, bytes]:
 def test_vexseq_places_exons_and_averages_replicates(mirror):
     files = vexseq_files()
     write_mirror(mirror, files)
-    table = datasets.load(make_spec(files, loaders.parse_vexseq), profile="full").set_index("variant_id")
+    table = registry.load(make_spec(files, loaders.parse_vexseq), profile="full").set_index("variant_id")
     assert len(table) == 4 and table["exon_id"].nunique() == 2
     wild_type = table.loc["chr1_100_Control_Original"]
     assert (wild_type.exon_start, wild_type.exon_end) == (32, 52) and wild_type.is_control
@@ -419,7 +420,7 @@ def test_mapsy_infinite_ratios_become_nan_and_split_by_exon(mirror):
         lines.append(f"W{i}_M{i},W{i},M{i},{wt},{mut},chr1,+,{1000 + i // 3},{1050 + i // 3},{vivo},-0.25,0,TRUE")
     files = {"data/mapsy/mapsy.txt": ("\n".join(lines) + "\n").encode()}
     write_mirror(mirror, files)
-    table = datasets.load(make_spec(files, loaders.parse_mapsy), profile="full")
+    table = registry.load(make_spec(files, loaders.parse_mapsy), profile="full")
     assert table["log2_vivo_ratio"].notna().sum() == 7 and np.isfinite(table["log2_vivo_ratio"].dropna()).all()
     assert (table["seq"] == table["mut_seq"]).all()
     assert all(sum(a != b for a, b in zip(wt, mut)) == 1 for wt, mut in zip(table["wt_seq"], table["mut_seq"]))
@@ -484,17 +485,17 @@ def test_subsample_keeps_whole_groups_deterministically():
     groups = np.repeat(np.arange(3000), 2)
     table = pd.DataFrame({"element_id": groups, "split": "train", "seq": "A"})
     limit = get_profile("smoke").max_rows["train"]
-    first = datasets.subsample(table, "smoke", group_col="element_id", seed=0)
-    again = datasets.subsample(table, "smoke", group_col="element_id", seed=0)
-    other = datasets.subsample(table, "smoke", group_col="element_id", seed=1)
+    first = registry.subsample(table, "smoke", group_col="element_id", seed=0)
+    again = registry.subsample(table, "smoke", group_col="element_id", seed=0)
+    other = registry.subsample(table, "smoke", group_col="element_id", seed=1)
     assert len(first) == limit and first.equals(again) and not first.equals(other)
     assert first.groupby("element_id").size().eq(2).all()
-    assert len(datasets.subsample(table, "full", group_col="element_id")) == len(table)
+    assert len(registry.subsample(table, "full", group_col="element_id")) == len(table)
 
 
 def test_subsample_per_group_keeps_every_group():
     table = pd.DataFrame({"element": np.repeat(list("ABCDE"), 100), "split": "test"})
-    subset = datasets.subsample(table, "smoke", group_col="element", per_group=True)
+    subset = registry.subsample(table, "smoke", group_col="element", per_group=True)
     assert set(subset["element"]) == set("ABCDE")
     assert len(subset) <= get_profile("smoke").max_rows["test"]
 
@@ -504,7 +505,7 @@ def test_summarize_reports_upstream_and_profile_rows(mirror):
             "dev": [(random_seq(11), 1) for _ in range(10)], "test": [(random_seq(10), 0) for _ in range(60)]}
     files = split_csvs(rows)
     write_mirror(mirror, files)
-    summary = datasets.summarize("smoke", names=[make_spec(files, loaders.parse_split_csvs)], progress=False)
+    summary = registry.summarize("smoke", names=[make_spec(files, loaders.parse_split_csvs)], progress=False)
     by_split = summary.set_index("split")
     assert by_split["rows_upstream"].to_dict() == {"train": 300, "valid": 10, "test": 60}
     assert by_split["rows_in_profile"].to_dict() == {"train": 160, "valid": 10, "test": 48}
@@ -516,14 +517,14 @@ def test_summarize_reports_upstream_and_profile_rows(mirror):
 @pytest.fixture(scope="module")
 def real_tables():
     names = ["lentimpra_hepg2", "gue_tf4", "cagi5", "vexseq", "mapsy", "ascot_gtex_test"]
-    return {name: datasets.load(name, profile="full", progress=False) for name in names}
+    return {name: registry.load(name, profile="full", progress=False) for name in names}
 
 
 @pytest.fixture(scope="module")
 def full_summary(real_tables):
     # After real_tables, so that those parsed tables are reused from the in-process memo.
     names = list(real_tables) + [name for name in MIRROR_NAMES if name not in real_tables]
-    return datasets.summarize("full", names=names, progress=False)
+    return registry.summarize("full", names=names, progress=False)
 
 
 README_ROWS = {
@@ -560,7 +561,7 @@ def test_mirror_summary_matches_readme_counts(full_summary):
 
 @needs_mirror
 def test_mirror_demo_summary_subsets_lentimpra():
-    summary = datasets.summarize("demo", names=["lentimpra_hepg2"], progress=False).set_index("split")
+    summary = registry.summarize("demo", names=["lentimpra_hepg2"], progress=False).set_index("split")
     limits = get_profile("demo").max_rows
     assert summary["rows_upstream"].sum() == 24590
     for split, row in summary.iterrows():
@@ -579,7 +580,7 @@ def test_mirror_lentimpra(real_tables):
 
 @needs_mirror
 def test_mirror_gue_duplicates(real_tables):
-    table, removed = datasets.drop_cross_split_duplicates(real_tables["gue_tf4"])
+    table, removed = registry.drop_cross_split_duplicates(real_tables["gue_tf4"])
     assert removed >= 358
     for a, b in (("train", "test"), ("valid", "test"), ("valid", "train")):
         assert not set(table.loc[table["split"] == a, "seq"]) & set(table.loc[table["split"] == b, "seq"])
@@ -593,11 +594,11 @@ def test_mirror_cagi5_facts(real_tables):
     tert = table[(table["element"] == "TERT-GBM") & (table["pos"] == 1295228) & (table["alt"] == "A")]
     assert tert["chrom"].item() == "chr5" and tert["ref"].item() == "G" and tert["effect"].item() == 2.87
     assert set(table.loc[(table["chrom"] == "chr8") & (table["pos"] == 128413305), "ref"]) == {"G"}
-    elements = datasets.cagi5_elements(table).set_index("element")
+    elements = registry.cagi5_elements(table).set_index("element")
     assert elements.loc["F9", ["chrom", "start", "end"]].tolist() == ["chrX", 138612621, 138612924]
     assert elements["seq"].str.len().to_dict()["IRF6"] == 602
     assert elements.loc["TERT-GBM", "seq"] == elements.loc["TERT-HEK293T", "seq"]
-    smoke = datasets.subsample(table, "smoke", group_col="element", per_group=True)
+    smoke = registry.subsample(table, "smoke", group_col="element", per_group=True)
     assert smoke["element"].nunique() == 15
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from glmeval_utils import elongation
-from glmeval_utils.simulate import simulate_elongation
+from glmeval_utils.data.simulate import simulate_elongation
 
 
 def test_model_2cnn_shapes_for_onehot_and_embeddings():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from glmeval_utils import metrics
+from glmeval_utils.eval import metrics
 
 
 def test_correlations_known_values_and_nan_handling():

@@ -7,9 +7,7 @@ import pytest
 import torch
 from toy_glms import LOOKALIKES, random_dna, save_hyenadna_like, save_nt_like, save_teaching
 
-from glmeval_utils.models import (
-    REGISTRY, build_teaching_model, from_local, get_family, list_glms, load_glm, teaching_tokenizer, token_to_bases,
-)
+from glmeval_utils.models import REGISTRY, build_teaching_model, from_local, get_family, list_glms, load_glm, teaching_tokenizer, token_to_bases
 from glmeval_utils.models.tokenization import nt_vocabulary
 from glmeval_utils.sequences import SequenceError, reverse_complement
 

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from glmeval_utils import motif_workflow, motifs
+from glmeval_utils import motif_workflow
+from glmeval_utils.score import motifs
 from glmeval_utils.sequences import one_hot
 
 
@@ -113,7 +114,7 @@ def test_match_all_labels_predictors():
 
 
 def test_windowed_ism_matches_full_ism_inside_the_window():
-    from glmeval_utils import attribution
+    from glmeval_utils.score import attribution
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv1d(4, 3, 5, padding=2), torch.nn.ReLU(),

@@ -1,4 +1,4 @@
-"""Tests for glmeval_utils.motifs, ending with the planted-motif recovery pipeline."""
+"""Tests for glmeval_utils.score.motifs, ending with the planted-motif recovery pipeline."""
 
 import warnings
 
@@ -11,7 +11,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from glmeval_utils import attribution, motifs, simulate  # noqa: E402
+from glmeval_utils.data import simulate  # noqa: E402
+from glmeval_utils.score import attribution
+from glmeval_utils.score import motifs
 from glmeval_utils.sequences import one_hot  # noqa: E402
 
 PLANTED = {"MA0139.2": "CTCF", "MA0080.7": "SPI1"}

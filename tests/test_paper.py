@@ -1,4 +1,4 @@
-from glmeval_utils.paper import paper_results
+from glmeval_utils.eval.paper import paper_results
 
 
 def test_paper_table_is_tidy_and_has_every_task():

@@ -5,9 +5,8 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from glmeval_utils import metrics
-from glmeval_utils.probes import (CNNProbe, LinearProbe, MLPProbe, PCAWhitening, RowSubset,
-                                  holdout_split, variance_spectrum)
+from glmeval_utils.eval import metrics
+from glmeval_utils.learn.probes import CNNProbe, LinearProbe, MLPProbe, PCAWhitening, RowSubset, holdout_split, variance_spectrum
 from toy_models import one_torch_thread  # noqa: F401  (autouse fixture)
 
 

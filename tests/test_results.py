@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from glmeval_utils import results
+from glmeval_utils.eval import results
 
 
 def _rows(value, seed=0):

@@ -1,10 +1,10 @@
-"""Tests for glmeval_utils.simulate."""
+"""Tests for glmeval_utils.data.simulate."""
 
 import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression
 
-from glmeval_utils import simulate
+from glmeval_utils.data import simulate
 from glmeval_utils.sequences import one_hot
 
 MOTIFS = {

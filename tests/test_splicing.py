@@ -6,9 +6,10 @@ import pytest
 import torch
 from scipy import stats as sps
 
-from glmeval_utils import datasets, splicing
+from glmeval_utils import splicing
+from glmeval_utils.data import registry
 from glmeval_utils.sequences import one_hot, reverse_complement
-from glmeval_utils.stats import prediction_rows
+from glmeval_utils.eval.stats import prediction_rows
 
 
 def _psi(n=30, t=6, seed=0, missing=0.2):
@@ -135,7 +136,7 @@ def _toy_ascot(n_tissues=3):
 def test_sequence_path_through_exon_windows(tmp_path):
     genome, fasta = _toy_genome(tmp_path)
     table = _toy_ascot()
-    windows = datasets.exon_windows(table, fasta, flank=300, half=400)
+    windows = registry.exon_windows(table, fasta, flank=300, half=400)
     # + strand: acceptor starts 300 nt before the exon's first base
     assert windows.acceptor_seq[0] == genome[400 - 300:400 - 300 + 400]
     assert windows.donor_seq[0] == genome[500 + 300 - 400:500 + 300]

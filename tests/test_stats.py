@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from glmeval_utils import metrics, stats
+from glmeval_utils.eval import metrics
+from glmeval_utils.eval import stats
 
 
 def noisy_scores(n, noise, seed=0):
@@ -151,7 +152,7 @@ def test_compare_to_baseline():
 
 
 def test_paired_comparison_with_undefined_metric_returns_nan():
-    from glmeval_utils.stats import paired_comparison
+    from glmeval_utils.eval.stats import paired_comparison
     y = np.arange(20.0)
     result = paired_comparison(y, np.ones(20), np.ones(20), "pearson", n_boot=50)
     assert np.isnan(result.ci_low) and np.isnan(result.p_value)

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from glmeval_utils import summary
-from glmeval_utils.stats import prediction_rows
+from glmeval_utils.eval.stats import prediction_rows
 
 
 def _predictions():
@@ -64,7 +64,7 @@ def test_pretrained_vs_random_uses_the_same_configuration():
 
 
 def test_probe_comparison_from_results():
-    from glmeval_utils.experiments import seed_metrics
+    from glmeval_utils.learn.ladder import seed_metrics
     table = summary.probe_comparison(seed_metrics(_predictions(), "regression")).set_index("model")
     assert table.loc["glm-a", "pooled_config"] == "mean → linear"
     assert table.loc["glm-a", "difference"] > 0

@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from glmeval_utils import metrics
-from glmeval_utils.train import TrainHistory, fit_torch, masked_loss, predict_torch, set_seed
+from glmeval_utils.eval import metrics
+from glmeval_utils.learn.train import TrainHistory, fit_torch, masked_loss, predict_torch, set_seed
 from toy_models import one_torch_thread  # noqa: F401  (autouse fixture)
 
 

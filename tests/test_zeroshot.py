@@ -1,15 +1,14 @@
-"""Tests for glmeval_utils.zeroshot with tiny duck-typed toy gLMs."""
+"""Tests for glmeval_utils.score.zeroshot with tiny duck-typed toy gLMs."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-from fake_glms import (BASES, ToyCausalLM, ToyEmbedder, ToyMaskedLM, log_softmax, random_seq,
-                       saturation_table)
+from fake_glms import BASES, ToyCausalLM, ToyEmbedder, ToyMaskedLM, log_softmax, random_seq, saturation_table
 from scipy import stats
 
-from glmeval_utils import zeroshot as zs
+from glmeval_utils.score import zeroshot as zs
 from glmeval_utils.sequences import reverse_complement
 
 CODE = {b: i for i, b in enumerate(BASES)}  # index into a distribution over ACGT

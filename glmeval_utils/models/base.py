@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..sequences import reverse_complement, validate_sequences
-from .families import Family, logits_of
-from .tokenization import DNATokenizer
+from glmeval_utils.sequences import reverse_complement, validate_sequences
+from glmeval_utils.models.families import Family, logits_of
+from glmeval_utils.models.tokenization import DNATokenizer
 
 POOLINGS = ("mean", "cls", "full")
 STRANDS = ("fwd", "both")

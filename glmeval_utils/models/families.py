@@ -17,7 +17,7 @@ from typing import Callable
 
 import torch
 
-from .tokenization import TOKENIZER_KINDS
+from glmeval_utils.models.tokenization import TOKENIZER_KINDS
 
 #: How a family may be padded.
 #: ``"mask"``: bidirectional or causal model that takes an attention mask;

@@ -19,10 +19,10 @@ import importlib.resources
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from ..paths import models_dir
-from .base import GLM
-from .families import get_family, load_backbone
-from .teaching import build_teaching_model, model_from_config
+from glmeval_utils.paths import models_dir
+from glmeval_utils.models.base import GLM
+from glmeval_utils.models.families import get_family, load_backbone
+from glmeval_utils.models.teaching import build_teaching_model, model_from_config
 
 TIERS = ("demo", "full")
 RANDOM_SUFFIX = "-random"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from .tokenization import char_hf_tokenizer
+from glmeval_utils.models.tokenization import char_hf_tokenizer
 
 KINDS = ("mlm", "clm")
 

@@ -20,7 +20,7 @@ computed some AUROCs from hard 0/1 predictions (reference section 8.4).
 outputs when K > 1.
 
 The torch modules (:class:`DenseHead`, :class:`RepCNN`, :class:`ChipCNN`)
-are reused by :mod:`glmeval_utils.baselines` for the one-hot models, and the
+are reused by :mod:`glmeval_utils.learn.baselines` for the one-hot models, and the
 estimator base class :class:`TorchEstimator` by its ``OneHotEstimator``.
 """
 
@@ -37,8 +37,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from . import metrics
-from .train import TASKS, as_inputs, as_targets, fit_torch, predict_torch, set_seed
+from glmeval_utils.eval import metrics
+from glmeval_utils.learn.train import TASKS, as_inputs, as_targets, fit_torch, predict_torch, set_seed
 
 #: Inputs of the exponential activation are clamped here: exp(10) ~ 2.2e4 is
 #: far beyond what batch-normalised pre-activations reach, and the clamp keeps
@@ -361,7 +361,7 @@ class TorchEstimator(ScoresMixin, BaseEstimator):
     :meth:`_prepare_inputs` and :meth:`_train_settings`.
 
     Fitted attributes: ``model_`` (the torch module, best epoch's weights),
-    ``history_`` (:class:`~glmeval_utils.train.TrainHistory`), ``n_outputs_``.
+    ``history_`` (:class:`~glmeval_utils.learn.train.TrainHistory`), ``n_outputs_``.
     """
 
     #: fraction of training rows held out when no validation data is given.
@@ -376,7 +376,7 @@ class TorchEstimator(ScoresMixin, BaseEstimator):
         return X
 
     def _train_settings(self) -> dict:
-        """Keyword arguments for :func:`~glmeval_utils.train.fit_torch`."""
+        """Keyword arguments for :func:`~glmeval_utils.learn.train.fit_torch`."""
         return dict(lr=self.lr, batch_size=self.batch_size, min_lr=self.min_lr)
 
     def _transform(self):
@@ -454,7 +454,7 @@ class MLPProbe(TorchEstimator):
         anisotropic that the unwhitened MLP scores near chance where a linear
         probe does not (see :class:`PCAWhitening`).
     lr, batch_size, max_epochs, patience, lr_patience, min_lr, weight_decay
-        Training settings for :func:`~glmeval_utils.train.fit_torch`
+        Training settings for :func:`~glmeval_utils.learn.train.fit_torch`
         (reference: Adam 1e-4, batch 64, 100 epochs, patience 10/5, min lr 1e-8).
     random_state : int
     device : str, optional

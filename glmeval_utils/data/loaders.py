@@ -1,10 +1,10 @@
 """Parsers that turn each upstream file format into a tidy table.
 
-Every parser takes the local paths returned by :func:`glmeval_utils.datasets.fetch`
+Every parser takes the local paths returned by :func:`glmeval_utils.data.registry.fetch`
 (a ``dict`` from file key to :class:`pathlib.Path`) and returns a
 :class:`pandas.DataFrame` with at least ``seq`` (upper case, validated over
 ``ACGTN``), the target column(s), ``split`` in ``{"train", "valid", "test"}``
-and an id column.  The registry (:mod:`glmeval_utils.datasets`) says which
+and an id column.  The registry (:mod:`glmeval_utils.data.registry`) says which
 parser reads which data set; the file formats are described in ``data/README.md``.
 
 Errors name the offending file and, where there is one, the row or element.
@@ -18,7 +18,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .sequences import decode_one_hot, grouped_split, reverse_complement, validate_sequences
+from glmeval_utils.sequences import decode_one_hot, grouped_split, reverse_complement, validate_sequences
 
 SPLITS = ("train", "valid", "test")
 #: Upstream split names (file stems, h5 key suffixes, parquet files) → ours.

@@ -9,7 +9,7 @@ gLM the ladder trains, on frozen embeddings from the cache
 
 and, on the same splits, one-hot baselines (CNN, ResNet, MPRAnn or the
 binary CNN) and, for binary tasks, composition baselines.  Every trained
-model contributes tidy prediction rows (:func:`glmeval_utils.stats.prediction_rows`);
+model contributes tidy prediction rows (:func:`glmeval_utils.eval.stats.prediction_rows`);
 :func:`seed_metrics` turns them into results-table rows.
 """
 
@@ -21,11 +21,13 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from . import embeddings, metrics, results
-from .baselines import OneHotEstimator, composition_features
-from .probes import CNNProbe, LinearProbe, MLPProbe, score_outputs
-from .profiles import Profile, get_profile
-from .stats import bootstrap_ci, metric_value, prediction_matrix, prediction_rows, seed_metric_values
+from glmeval_utils import embeddings
+from glmeval_utils.eval import metrics
+from glmeval_utils.eval import results
+from glmeval_utils.learn.baselines import OneHotEstimator, composition_features
+from glmeval_utils.learn.probes import CNNProbe, LinearProbe, MLPProbe, score_outputs
+from glmeval_utils.profiles import Profile, get_profile
+from glmeval_utils.eval.stats import bootstrap_ci, metric_value, prediction_matrix, prediction_rows, seed_metric_values
 
 SPLITS = ("train", "valid", "test")
 ONEHOT_MODEL = "one-hot"

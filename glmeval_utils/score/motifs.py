@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .sequences import ALPHABET
+from glmeval_utils.sequences import ALPHABET
 
 __all__ = [
     "Motif",

@@ -41,13 +41,7 @@ from tangermeme.saliency import saliency as tangermeme_saliency
 from tangermeme.saturation_mutagenesis import saturation_mutagenesis
 from tqdm.auto import tqdm
 
-from .sequences import (
-    decode_one_hot,
-    dinucleotide_shuffle,
-    one_hot,
-    reverse_complement_one_hot,
-    validate_sequences,
-)
+from glmeval_utils.sequences import decode_one_hot, dinucleotide_shuffle, one_hot, reverse_complement_one_hot, validate_sequences
 
 __all__ = [
     "OneHotPredictor",
@@ -170,7 +164,7 @@ class OneHotPredictor(torch.nn.Module):
             Either a torch module applied to the float32 embedding tensor
             ``(N, L, H)`` (``pooling="full"``) or ``(N, H)`` (mean/cls), or a
             fitted estimator whose ``probe_method`` takes that numpy array
-            (e.g. a ``glmeval_utils.probes`` estimator, ``predict``).
+            (e.g. a ``glmeval_utils.learn.probes`` estimator, ``predict``).
         layer : int
             Hidden state passed to the probe (index as in ``glm.embed``).
         pooling, strands : str

@@ -24,7 +24,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .sequences import ALPHABET
+from glmeval_utils.sequences import ALPHABET
 
 __all__ = ["simulate_planted_motifs", "simulate_elongation", "ELONGATION_EFFECTS"]
 
@@ -105,7 +105,7 @@ def simulate_planted_motifs(
         Number and length of sequences.
     motifs : mapping name → array ``(W, 4)``
         PFMs (counts or probabilities, ``ACGT`` columns), e.g. from
-        :func:`glmeval_utils.motifs.load_jaspar`.
+        :func:`glmeval_utils.score.motifs.load_jaspar`.
     effect_sizes : mapping name → float, optional
         Effect of each planted motif on the linear predictor (default 1).
     motif_probability : float

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from . import metrics
+from glmeval_utils.eval import metrics
 
 PREDICTION_COLUMNS = ["task", "dataset", "model", "representation", "probe", "seed", "index",
                       "output", "y_true", "y_score"]
@@ -263,7 +263,7 @@ def bootstrap_ci(y_true, y_score, metric: str | Callable, *, n_boot: int = 1000,
         ``(N, K)``: the metric is averaged over columns; examples (rows) are
         resampled jointly.  Non-finite pairs are ignored.
     metric : str or callable
-        A name from :data:`glmeval_utils.metrics.METRICS` or
+        A name from :data:`glmeval_utils.eval.metrics.METRICS` or
         ``metric(y_true, y_score) -> float``.
     n_boot : int
     ci : float

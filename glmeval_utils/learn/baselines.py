@@ -1,8 +1,8 @@
 """One-hot baselines: torch modules on ``(N, 4, L)`` and an estimator wrapper.
 
-* :class:`OneHotCNN` - the probes' ``rep_cnn`` trunk (:class:`~glmeval_utils.probes.RepCNN`)
+* :class:`OneHotCNN` - the probes' ``rep_cnn`` trunk (:class:`~glmeval_utils.learn.probes.RepCNN`)
   on the 4 one-hot channels, without input norm or 1x1 reduction.
-* :class:`BinaryCNN` - the ``chip_cnn`` trunk (:class:`~glmeval_utils.probes.ChipCNN`)
+* :class:`BinaryCNN` - the ``chip_cnn`` trunk (:class:`~glmeval_utils.learn.probes.ChipCNN`)
   on one-hot, for the binding tasks.
 * :class:`ResNet` - the reference's dilated residual network (lentiMPRA's best).
 * :class:`MPRAnn` - the MPRAnn architecture of Agarwal et al. (2023, lentiMPRA).
@@ -10,7 +10,7 @@
   them, taking DNA strings or one-hot arrays.
 * :func:`composition_features` - nucleotide / dinucleotide composition, the
   sequence-content control of the binding chapters (fed to
-  :class:`~glmeval_utils.probes.LinearProbe` or ``MLPProbe``).
+  :class:`~glmeval_utils.learn.probes.LinearProbe` or ``MLPProbe``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .probes import ChipCNN, RepCNN, TorchEstimator, pooled_length
-from .sequences import one_hot, reverse_complement_one_hot
+from glmeval_utils.learn.probes import ChipCNN, RepCNN, TorchEstimator, pooled_length
+from glmeval_utils.sequences import one_hot, reverse_complement_one_hot
 
 
 class OneHotCNN(RepCNN):
@@ -190,7 +190,7 @@ def random_reverse_complement(generator: torch.Generator):
     Returns
     -------
     callable
-        ``transform(x (B, 4, L)) -> (x',)`` for :func:`~glmeval_utils.train.fit_torch`.
+        ``transform(x (B, 4, L)) -> (x',)`` for :func:`~glmeval_utils.learn.train.fit_torch`.
     """
 
     def transform(x: torch.Tensor):

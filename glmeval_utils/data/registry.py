@@ -3,7 +3,7 @@
 Every data set is a :class:`DatasetSpec` in :data:`DATASETS`: its upstream
 files (a GitHub repository at a pinned commit, the paper's Zenodo record or
 a Hugging Face dataset), their sha256, licence, citation, how it differs from
-the paper's data, and the parser in :mod:`glmeval_utils.loaders` that turns
+the paper's data, and the parser in :mod:`glmeval_utils.data.loaders` that turns
 the upstream format into a tidy table.
 
 * :func:`fetch` downloads with pooch into ``paths.data_dir()`` and checks
@@ -25,10 +25,10 @@ from typing import Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from . import loaders
-from .loaders import DataError, drop_cross_split_duplicates, exon_windows
-from .paths import data_dir
-from .profiles import get_profile
+from glmeval_utils.data import loaders
+from glmeval_utils.data.loaders import DataError, drop_cross_split_duplicates, exon_windows
+from glmeval_utils.paths import data_dir
+from glmeval_utils.profiles import get_profile
 
 __all__ = [
     "RemoteFile", "DatasetSpec", "DATASETS", "DataError", "list_datasets", "get_spec", "fetch",
@@ -102,7 +102,7 @@ class DatasetSpec:
         ``rbp_binding``, ``splicing_psi``, ``splicing_variant``, ``pol2_elongation``).
     files : tuple of RemoteFile
     parser : callable
-        ``parser(paths: dict[str, Path]) -> DataFrame`` from :mod:`glmeval_utils.loaders`.
+        ``parser(paths: dict[str, Path]) -> DataFrame`` from :mod:`glmeval_utils.data.loaders`.
     targets : tuple of str
         Target columns; the first is the one :func:`summarize` describes.
     target_kind : {"binary", "regression"}
@@ -533,7 +533,7 @@ def load(dataset: str | DatasetSpec, profile: str = "demo", *, seed: int = 0,
     pandas.DataFrame
         ``seq`` (upper case; absent for ``ascot_gtex_test``), target column(s),
         ``split`` in {train, valid, test}, ids and task columns (see the parser
-        in :mod:`glmeval_utils.loaders`).  ``attrs`` holds ``dataset``,
+        in :mod:`glmeval_utils.data.loaders`).  ``attrs`` holds ``dataset``,
         ``profile``, ``rows_upstream`` and, where relevant, ``split_note``.
     """
     spec = get_spec(dataset)

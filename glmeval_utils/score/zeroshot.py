@@ -9,7 +9,7 @@ comparators, the change in prediction of models trained on lentiMPRA.
 Everything here works on a variant table with one row per SNV and the columns
 ``element``, ``offset`` (0-based position inside the element), ``ref`` and
 ``alt`` (single bases on the + strand), as returned by
-``glmeval_utils.datasets.load("cagi5")``, together with the element reference
+``glmeval_utils.data.registry.load("cagi5")``, together with the element reference
 sequences.
 
 Offline, only the assayed element sequences exist (188-602 nt); the hg19
@@ -35,7 +35,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from glmeval_utils import metrics, stats
+from glmeval_utils.eval import metrics
+from glmeval_utils.eval import stats
 from glmeval_utils.sequences import ALPHABET, pad_or_crop, reverse_complement
 
 METHODS = ("masked_llr", "causal_llr", "cosine_full", "cosine_mean", "l2_full", "l2_mean")
@@ -528,7 +529,7 @@ def evaluate_scores(
       only when the ``confidence`` column exists.
 
     Confidence intervals are 95 % percentile bootstraps over the variants of
-    each group (:func:`glmeval_utils.stats.bootstrap_ci`, vectorised).
+    each group (:func:`glmeval_utils.eval.stats.bootstrap_ci`, vectorised).
 
     Parameters
     ----------
