@@ -5,8 +5,6 @@ Everything here composes :mod:`glmeval_utils.score.attribution` and
 
 * :func:`top_sequences` — the highest-scoring test sequences (optionally
   positives only), the reference's ``top_selection``;
-* :func:`windowed_ism` — saturation mutagenesis of a window only, in large
-  batches (cheap enough to run through a gLM);
 * :func:`per_sequence_agreement`, :func:`agreement_table` — agreement of
   several maps with a reference map, per sequence and as a mean with a
   bootstrap CI per map;
@@ -16,7 +14,11 @@ Everything here composes :mod:`glmeval_utils.score.attribution` and
   after which modisco-lite compiles its kernels in-process (slow);
 * :func:`planted_recall` — which planted JASPAR matrices were recovered;
 * :func:`consensus` and :func:`gia_table` — global importance of a motif
-  against a shuffled-motif control.
+  against a shuffled-motif control;
+* :func:`paper_agreement` — the reference study's map agreement, for comparison.
+
+Saturation mutagenesis of a window (cheap enough through a gLM) is
+:func:`attribution.ism` with ``start``/``end``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
 from glmeval_utils.score import attribution
 from glmeval_utils.score import motifs
@@ -34,7 +35,6 @@ from glmeval_utils.sequences import ALPHABET
 
 __all__ = [
     "top_sequences",
-    "windowed_ism",
     "per_sequence_agreement",
     "agreement_table",
     "discover_all",
@@ -83,74 +83,6 @@ def top_sequences(scores, n: int, *, mask=None) -> np.ndarray:
     candidates = np.flatnonzero(eligible)
     order = np.argsort(-scores[candidates], kind="stable")
     return candidates[order[:n]]
-
-
-def windowed_ism(model, X, *, start: int = 0, end: int | None = None, target: int = 0,
-                 batch_size: int = 512, progress: bool = False) -> np.ndarray:
-    """In-silico saturation mutagenesis restricted to positions ``start:end``.
-
-    Same values as :func:`attribution.ism` inside the window
-    (``f(mutant) - f(reference)``, zero at the observed base) and zeros
-    outside it.  Mutants are predicted ``batch_size`` at a time without
-    gradients and without model capture, which suits a gLM + probe wrapper
-    (:meth:`attribution.OneHotPredictor.from_glm`, whose cost is one gLM
-    pass per mutant: ``3 (end - start)`` per sequence).
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        One-hot ``(B, 4, L)`` → ``(B,)`` or ``(B, K)`` predictor.
-    X : array ``(N, 4, L)``
-    start, end : int
-        Window (``end=None``: to the end).
-    target : int
-        Output column.
-    batch_size : int
-    progress : bool
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(N, 4, L)`` float32.
-    """
-    from tqdm.auto import tqdm
-
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 3 or X.shape[1] != 4:
-        raise ValueError(f"expected one-hot sequences (N, 4, L), got {X.shape}")
-    length = X.shape[2]
-    end = length if end is None else end
-    if not 0 <= start < end <= length:
-        raise ValueError(f"window {start}:{end} does not fit sequences of length {length}")
-    positions = np.arange(start, end)
-    out = np.zeros_like(X)
-
-    def predict(batch: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            y = model(torch.from_numpy(batch))
-        y = y.detach().cpu().numpy()
-        return (y[:, None] if y.ndim == 1 else y.reshape(len(y), -1))[:, target]
-
-    for row in tqdm(range(len(X)), desc="windowed ISM", disable=not progress):
-        reference = X[row]
-        mutants, where = [], []
-        for position in positions:
-            for base in range(4):
-                if reference[base, position] == 1:
-                    continue
-                mutant = reference.copy()
-                mutant[:, position] = 0
-                mutant[base, position] = 1
-                mutants.append(mutant)
-                where.append((base, position))
-        mutants = np.stack(mutants)
-        values = np.concatenate([predict(np.concatenate([reference[None], mutants[:batch_size - 1]]))]
-                                + [predict(mutants[i:i + batch_size])
-                                   for i in range(batch_size - 1, len(mutants), batch_size)])
-        y0, deltas = values[0], values[1:] - values[0]
-        for (base, position), delta in zip(where, deltas):
-            out[row, base, position] = delta
-    return out
 
 
 def per_sequence_agreement(maps: Mapping[str, np.ndarray], reference: np.ndarray) -> pd.DataFrame:
@@ -298,14 +230,16 @@ def gia_table(model, backgrounds, patterns: Mapping[str, str], *, n_shuffles: in
 
     For each pattern: :func:`attribution.gia_motif_effect` of the motif and
     of :func:`attribution.shuffle_motif` of it (same ``random_state`` → same
-    backgrounds), compared with a one-sided Mann–Whitney test
-    (:func:`attribution.gia_test`).
+    backgrounds), compared with a paired two-sided Wilcoxon signed-rank test
+    of the per-background differences (:func:`attribution.gia_test`), so a
+    repressive motif is found as well as an activating one.
 
     Returns
     -------
     pandas.DataFrame
         ``label, motif, control, effect, ci_low, ci_high, control_effect,
-        difference, p_value, n``.
+        difference, p_value, n``: ``difference`` is the mean per-background
+        motif effect minus control effect, ``n`` the number of backgrounds.
     """
     rows = []
     for offset, (label, motif) in enumerate(patterns.items()):
@@ -318,6 +252,6 @@ def gia_table(model, backgrounds, patterns: Mapping[str, str], *, n_shuffles: in
         rows.append({"label": label, "motif": motif, "control": control, "effect": with_motif.mean,
                      "ci_low": with_motif.ci_low, "ci_high": with_motif.ci_high,
                      "control_effect": with_control.mean, "difference": test.mean_difference,
-                     "p_value": test.p_value, "n": len(with_motif.effects)})
+                     "p_value": test.p_value, "n": test.n})
     return pd.DataFrame(rows, columns=["label", "motif", "control", "effect", "ci_low", "ci_high",
                                        "control_effect", "difference", "p_value", "n"])

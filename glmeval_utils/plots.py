@@ -225,3 +225,96 @@ def paper_vs_ours(
     ax.set_ylabel(label)
     ax.legend(frameon=False)
     return ax
+
+
+#: one colour per model role, the same in every chapter.
+ROLE_COLOURS = dict(zip(("one-hot", "pretrained", "random-init", "fine-tuned", "composition", "supervised"),
+                        sns.color_palette(PALETTE, 6)))
+
+
+def _role_legend(ax: Axes, roles) -> None:
+    handles = [plt.Line2D([], [], marker="s", linestyle="", color=ROLE_COLOURS.get(r, "grey"), label=r)
+               for r in dict.fromkeys(roles)]
+    ax.legend(handles=handles, title="role", frameon=False, loc="best")
+
+
+def performance_ranking(performance: pd.DataFrame, *, xlabel: str, ax: Axes | None = None,
+                        title: str | None = None) -> Axes:
+    """Horizontal bars of each configuration's test metric (seed ensemble) with its bootstrap 95% CI.
+
+    ``performance`` is :func:`glmeval_utils.eval.performance.performance_table`
+    output of one data set; bars are coloured by role, best on top.
+    """
+    _require_columns(performance, ["label", "role", "ensemble", "ci_low", "ci_high"], "performance_ranking")
+    rows = performance.sort_values("ensemble", ascending=True, na_position="first")
+    ax = _axes(ax, figsize=(7, 0.8 + 0.32 * len(rows)))
+    positions = np.arange(len(rows))
+    error = np.vstack([rows["ensemble"] - rows["ci_low"], rows["ci_high"] - rows["ensemble"]])
+    ax.barh(positions, rows["ensemble"], xerr=np.nan_to_num(error), color=[ROLE_COLOURS.get(r, "grey") for r in rows.role],
+            error_kw={"elinewidth": 0.8, "capsize": 2})
+    ax.set_yticks(positions, rows["label"])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("model · representation → probe")
+    _role_legend(ax, rows.role)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def versus_onehot(comparisons: pd.DataFrame, *, xlabel: str, label: str = "label", ax: Axes | None = None,
+                  title: str | None = None) -> Axes:
+    """Forest plot: each row's difference against the best one-hot model with its paired 95% CI.
+
+    ``comparisons`` is :func:`glmeval_utils.eval.compare.versus_best_onehot`
+    output (columns ``label``, ``role``, ``effect``, ``ci_low``, ``ci_high``);
+    left of the line at 0 the one-hot model is better.
+    """
+    _require_columns(comparisons, [label, "role", "effect", "ci_low", "ci_high"], "versus_onehot")
+    rows = comparisons.reset_index(drop=True)
+    ax = _axes(ax, figsize=(7, 0.8 + 0.32 * len(rows)))
+    positions = np.arange(len(rows))
+    for position, row in zip(positions, rows.itertuples()):
+        colour = ROLE_COLOURS.get(row.role, "grey")
+        ax.errorbar(row.effect, position, xerr=[[row.effect - row.ci_low], [row.ci_high - row.effect]], fmt="o",
+                    color=colour, ecolor=colour, capsize=3)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(positions, rows[label])
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("")
+    _role_legend(ax, rows.role)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def measured_vs_predicted(predictions: pd.DataFrame, configurations, *, xlabel: str, ylabel: str,
+                          split: str = "test"):
+    """One scatter per configuration of seed-averaged predictions against measurements.
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        Prediction rows (:mod:`glmeval_utils.predictions`).
+    configurations : sequence of mapping
+        Each selects one configuration, e.g. ``{"model": "one-hot", "probe": "resnet"}``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    configurations = list(configurations)
+    fig, axes = plt.subplots(1, len(configurations), figsize=(4.6 * len(configurations), 4.4), squeeze=False,
+                             sharex=True, sharey=True)
+    for ax, selector in zip(axes[0], configurations):
+        keep = predictions["split"] == split
+        for column, value in selector.items():
+            keep &= predictions[column] == value
+        rows = predictions[keep]
+        if rows.empty:
+            raise ValueError(f"measured_vs_predicted: no {split} predictions for {dict(selector)}")
+        averaged = rows.groupby("index")[["y_true", "y_score"]].mean()
+        first = rows.iloc[0]
+        prediction_scatter(averaged.y_true, averaged.y_score, ax=ax, xlabel=xlabel, ylabel=ylabel,
+                           title=f"{first.model} · {first.representation} → {first.probe}")
+    return fig

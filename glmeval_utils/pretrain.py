@@ -2,13 +2,24 @@
 
 The teaching gLMs stand in for the paper's large gLMs on a CPU: the same
 question (do pre-trained representations beat one-hot?) asked of models small
-enough to train in minutes.  Their training data are the human sequences of
-the book's own data sets, with everything a chapter evaluates on held out:
+enough to train in minutes.  Their corpus is chosen without looking at any
+label, target or score:
 
-* only ``train`` splits are used;
+* the sources (:func:`corpus_sources`) are the book's sequence-carrying human
+  data sets whose registry spec says every row is genomic
+  (``DatasetSpec.genomic_rows``): lentiMPRA HepG2 (200-nt elements without
+  the adapters), the eight eCLIP sets (binding sites *and* their genomic
+  background windows), Vex-seq (inserts), MaPSy (wild types) and CAGI5
+  (element references);
+* the GUE TF sets are left out entirely, positives included: their negatives
+  are mononucleotide shuffles, not genome, and keeping only the positives
+  would be choosing training data by label (the ChIP peaks of the very TFs
+  chapter 02 probes);
+* every row of a source's ``train`` split enters, whatever its label;
 * any sequence identical to, or the reverse complement of, any ``valid`` or
-  ``test`` sequence of *any* data set is removed (and counted);
-* the ``valid`` splits supply the held-out evaluation set.
+  ``test`` sequence of *any* of the book's data sets (GUE included) is removed
+  (and counted);
+* the sources' ``valid`` splits supply the held-out evaluation set.
 
 Training: random crops of ``crop_length`` nucleotides, random reverse
 complement, BERT-style masking (15 % of bases; 80 % ``[MASK]``, 10 % random
@@ -29,7 +40,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -99,16 +110,16 @@ def _strip_lentimpra_adapters(seq: str, row) -> str:
 def training_view(name: str, table: pd.DataFrame) -> pd.Series:
     """The human sequence each row of a data set contributes to pre-training.
 
-    lentiMPRA: the 200-nt element without adapters; GUE: positives only (the
-    negatives are shuffles, not genome); MaPSy: the wild type; CAGI5: the
-    element reference; others (eCLIP, Vex-seq inserts): ``seq``.  Rows
-    contributing nothing are dropped; missing values come back as NaN.
+    One value per row, read from sequence columns only (never a label,
+    target or score column): lentiMPRA: the 200-nt element without adapters;
+    MaPSy: the wild type (``wt_seq``); others (eCLIP sites and background
+    windows, Vex-seq inserts, CAGI5 element references): ``seq``.  Missing
+    values come back as NaN.  Whether a data set enters the corpus at all is
+    decided by :func:`corpus_sources`, not here.
     """
     if name == "lentimpra_hepg2":
         return pd.Series([_strip_lentimpra_adapters(s, i) for i, s in zip(table.index, table["seq"])],
                          index=table.index, dtype=object)
-    if name.startswith("gue_tf"):
-        return table.loc[table["label"] == 1, "seq"]
     if name == "mapsy":
         return table["wt_seq"]
     return table["seq"]
@@ -125,10 +136,9 @@ def _held_out_forms(name: str, table: pd.DataFrame) -> set[str]:
     for column in ("seq", "wt_seq", "mut_seq"):
         if column in table:
             forms.update(_canonical(s.upper()) for s in table[column].dropna())
-    if name == "lentimpra_hepg2" or name.startswith("gue_tf"):
-        # the views of *all* rows (GUE negatives included): cheap and strictly safer.
-        view_rows = table if name == "lentimpra_hepg2" else table.assign(label=1)
-        forms.update(_canonical(s.upper()) for s in training_view(name, view_rows))
+    if name == "lentimpra_hepg2":
+        # the element without its adapters, as the training view sees it.
+        forms.update(_canonical(s.upper()) for s in training_view(name, table))
     return forms
 
 
@@ -141,10 +151,12 @@ class Corpus:
     train : list of str
         Training sequences (upper case, unique, each ≥ the crop length).
     valid : list of str
-        Held-out sequences from the valid splits, cropped to the crop length.
+        Held-out sequences from the training sources' valid splits, cropped to
+        the crop length.
     counts : pandas.DataFrame
-        Per data set: ``train_rows``, ``excluded_overlap`` (identical to or the
-        reverse complement of a valid/test sequence), ``too_short``, ``train_used``,
+        Per training source: ``train_rows`` (every train row, whatever its
+        label), ``excluded_overlap`` (identical to or the reverse complement
+        of a valid/test sequence), ``too_short``, ``train_used``,
         ``valid_candidates``.
     sha256 : str
         Digest of the ordered training-sequence list.
@@ -160,15 +172,37 @@ class Corpus:
         return int(self.counts["excluded_overlap"].sum())
 
 
+def is_genomic(name: str) -> bool:
+    """Whether every row of a data set is genomic sequence (``DatasetSpec.genomic_rows``).
+
+    Names the registry does not know (in-memory tables of tests and
+    experiments) count as genomic: their caller vouches for them, or passes
+    ``train_sources`` to :func:`build_corpus`.
+    """
+    from glmeval_utils.data import registry
+
+    spec = registry.DATASETS.get(name)
+    return True if spec is None else spec.genomic_rows
+
+
 def build_corpus(tables: Mapping[str, pd.DataFrame], *, crop_length: int, max_train_per_dataset: int | None,
-                 n_valid: int, seed: int = 0) -> Corpus:
+                 n_valid: int, seed: int = 0, train_sources: Iterable[str] | None = None) -> Corpus:
     """Assemble training and held-out sequences from data-set tables.
+
+    No label, target or score column is read: the training rows of a source
+    are all its ``train`` rows, whatever their label.
 
     Parameters
     ----------
     tables : mapping of str to pandas.DataFrame
         Data set name → full table with a ``split`` column (``train``,
-        ``valid``, ``test``) and the sequence columns of that data set.
+        ``valid``, ``test``) and the sequence columns of that data set.  The
+        ``valid`` and ``test`` rows of *every* table are held out.
+    train_sources : iterable of str, optional
+        The tables whose ``train`` rows enter the corpus (and whose ``valid``
+        rows supply the held-out evaluation set); the others only add to the
+        held-out set.  By default every table :func:`is_genomic` accepts
+        (the GUE TF sets, with shuffled negatives, are left out).
     crop_length : int
         Training crop; shorter sequences are dropped (and counted).
     max_train_per_dataset : int or None
@@ -180,7 +214,15 @@ def build_corpus(tables: Mapping[str, pd.DataFrame], *, crop_length: int, max_tr
     Returns
     -------
     Corpus
+        ``counts`` has one row per training source.
     """
+    if train_sources is None:
+        sources = [name for name in tables if is_genomic(name)]
+    else:
+        sources = list(dict.fromkeys(train_sources))
+        unknown = [name for name in sources if name not in tables]
+        if unknown:
+            raise ValueError(f"train_sources not among the tables: {unknown}")
     rng = np.random.default_rng(seed)
     held_out: set[str] = set()
     for name, table in tables.items():
@@ -193,7 +235,8 @@ def build_corpus(tables: Mapping[str, pd.DataFrame], *, crop_length: int, max_tr
 
     train, valid_candidates, rows = [], [], []
     seen: set[str] = set()
-    for name, table in tables.items():
+    for name in sources:
+        table = tables[name]
         view = training_view(name, table[table["split"] == "train"]).dropna().str.upper()
         overlapping = np.array([_canonical(s) in held_out for s in view], dtype=bool)
         short = view.str.len().to_numpy() < crop_length
@@ -222,17 +265,44 @@ def _center_crop(seq: str, length: int) -> str:
     return seq[start:start + length]
 
 
-def load_corpus_tables() -> dict[str, pd.DataFrame]:
-    """Every registry data set with human sequences, loaded in full (``profile="full"``).
+#: Tasks whose book tables carry no sequence (ASCOT: exon coordinates and PSI only).
+SEQUENCE_FREE_TASKS = ("splicing_psi",)
 
-    The full tables are used, whatever the book's profile, so that no test
-    sequence of any profile can enter training.
+
+def book_sequence_datasets() -> list[str]:
+    """The book's own data sets with human sequences, in registry order.
+
+    Those of every profile (the ``paper_*`` sets, full profile only, need the
+    network) whose task carries sequences.  The GUE TF sets are among them:
+    they add to the held-out set but not to training (see :func:`corpus_sources`).
     """
     from glmeval_utils.data import registry
 
-    names = ["lentimpra_hepg2", *[f"gue_tf{i}" for i in range(5)],
-             *[name for name in registry.list_datasets() if name.startswith("eclip_")], "vexseq", "mapsy", "cagi5"]
-    return {name: registry.load(name, profile="full") for name in names}
+    return [name for name, spec in registry.DATASETS.items()
+            if "smoke" in spec.profiles and spec.task not in SEQUENCE_FREE_TASKS]
+
+
+def corpus_sources() -> list[str]:
+    """The data sets whose ``train`` rows (every one, whatever its label) form the corpus.
+
+    The book's sequence data sets whose registry spec says every row is
+    genomic (``DatasetSpec.genomic_rows``): lentiMPRA HepG2, CAGI5, Vex-seq,
+    MaPSy and the eCLIP sets; not the GUE TF sets (shuffled negatives).
+    """
+    return [name for name in book_sequence_datasets() if is_genomic(name)]
+
+
+def load_corpus_tables() -> dict[str, pd.DataFrame]:
+    """The tables :func:`build_corpus` needs, loaded in full (``profile="full"``).
+
+    Every data set of :func:`book_sequence_datasets`: the :func:`corpus_sources`
+    for training, and the GUE TF sets only so that their ``valid``/``test``
+    sequences are held out too.  The full tables are used, whatever the
+    book's profile, so that no test sequence of any profile can enter training.
+    """
+    from glmeval_utils.data import registry
+
+    return {name: registry.load(name, profile="full") for name in book_sequence_datasets()}
 
 
 # --------------------------------------------------------------------------
@@ -560,7 +630,7 @@ def registry_corpus(settings: PretrainSettings, seed: int = 0) -> Corpus:
     if key not in _CORPUS_CACHE:
         _CORPUS_CACHE[key] = build_corpus(load_corpus_tables(), crop_length=settings.crop_length,
                                           max_train_per_dataset=settings.max_train_per_dataset,
-                                          n_valid=settings.n_valid, seed=seed)
+                                          n_valid=settings.n_valid, seed=seed, train_sources=corpus_sources())
     return _CORPUS_CACHE[key]
 
 

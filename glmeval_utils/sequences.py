@@ -1,4 +1,4 @@
-"""DNA sequence utilities: validation, one-hot encoding, reverse complement,
+"""DNA sequence utilities: validation, one-hot encoding, (reverse) complement,
 padding/cropping, dinucleotide shuffling and element-grouped splits.
 
 Conventions
@@ -161,11 +161,18 @@ def decode_one_hot(x: np.ndarray) -> str | list[str]:
     return ["".join(letters[row]) for row in index]
 
 
+def complement(seq: str | Sequence[str]) -> str | list[str]:
+    """Complement, not reversed, of one sequence (or base) or of each in a list (case kept)."""
+    if isinstance(seq, str):
+        return seq.translate(_COMPLEMENT)
+    return [s.translate(_COMPLEMENT) for s in seq]
+
+
 def reverse_complement(seq: str | Sequence[str]) -> str | list[str]:
     """Reverse complement of one sequence or of each sequence in a list (case kept)."""
     if isinstance(seq, str):
-        return seq.translate(_COMPLEMENT)[::-1]
-    return [s.translate(_COMPLEMENT)[::-1] for s in seq]
+        return complement(seq)[::-1]
+    return [s[::-1] for s in complement(seq)]
 
 
 def reverse_complement_one_hot(x: np.ndarray):

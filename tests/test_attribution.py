@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 
 from glmeval_utils.score import attribution as at
 from glmeval_utils.sequences import ALPHABET, one_hot
@@ -34,6 +35,38 @@ class MotifDetector(torch.nn.Module):
     def forward(self, X):
         score = self.conv(X).amax(dim=-1)  # (N, 1)
         return torch.relu(score - 0.7) / 0.3
+
+
+class Negated(torch.nn.Module):
+    """-f(x): turns an activating motif detector into a repressive one."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, X):
+        return -self.model(X)
+
+
+class CompositionPlusMotif(torch.nn.Module):
+    """Base-composition score plus a small bonus for ``motif`` exactly at ``start``.
+
+    The composition term makes the effect of inserting any motif vary a lot
+    from background to background (it depends on the bases replaced), while a
+    motif and its shuffle (same composition) differ by exactly ``bonus``.
+    """
+
+    def __init__(self, motif: str, start: int, bonus: float = 0.05):
+        super().__init__()
+        self.register_buffer("base_weights", torch.tensor([2.0, -1.0, 0.5, -1.5]))
+        self.register_buffer("motif", torch.as_tensor(one_hot(motif)))
+        self.start, self.bonus = start, bonus
+
+    def forward(self, X):
+        composition = torch.einsum("nbl,b->n", X, self.base_weights)
+        window = X[:, :, self.start : self.start + self.motif.shape[1]]
+        match = (window * self.motif).sum(dim=(1, 2)) == self.motif.shape[1]
+        return composition + self.bonus * match.float()
 
 
 class ToyGLM:
@@ -104,6 +137,23 @@ def test_ism_of_linear_model_is_weight_differences(linear_model):
     assert np.allclose(delta[X.astype(bool)], 0)
 
 
+def test_windowed_ism_equals_full_ism_inside_the_window():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv1d(4, 3, 5, padding=2), torch.nn.ReLU(),
+                                torch.nn.AdaptiveAvgPool1d(1), torch.nn.Flatten(), torch.nn.Linear(3, 2)).eval()
+    X = random_one_hot(3, length=20, seed=4)
+    full = at.ism(model, X, target=1, device="cpu", progress=False)
+    window = at.ism(model, X, start=5, end=12, target=1, batch_size=7, device="cpu", progress=False)
+    assert window.shape == X.shape and window.dtype == np.float32
+    np.testing.assert_allclose(window[:, :, 5:12], full[:, :, 5:12], atol=1e-5)
+    assert not window[:, :, :5].any() and not window[:, :, 12:].any()
+    assert not (window * X).any()  # zero at the observed base
+    assert np.count_nonzero(window[:, :, 5:12]) == 3 * 3 * 7  # every substitution was predicted
+    for start, end in ((10, 30), (-1, 5), (8, 8)):
+        with pytest.raises(ValueError, match="window"):
+            at.ism(model, X, start=start, end=end, device="cpu", progress=False)
+
+
 def test_attribution_at_observed_mean_centres(linear_model):
     _, weights = linear_model
     X = random_one_hot(2)
@@ -155,6 +205,9 @@ def test_ism_runs_through_glm_wrapper():
     changed = wrapper(torch.from_numpy(one_hot(["".join(mutant)])))[0, 0].item()
     assert delta[1, 0, 4] == pytest.approx(changed - base[1], abs=1e-5)
     assert delta.shape == (2, 4, len(seqs[0]))
+    window = at.ism(wrapper, seqs, start=3, end=6, batch_size=5, device="cpu", progress=False)
+    np.testing.assert_allclose(window[:, :, 3:6], delta[:, :, 3:6], atol=1e-5)
+    assert not window[:, :, :3].any() and not window[:, :, 6:].any()
 
 
 def test_embedding_gradient_norm_and_combination():
@@ -221,6 +274,7 @@ def test_gia_detects_planted_motif_and_not_its_shuffle():
     assert abs(control.mean) < 0.1
     test = at.gia_test(effect, control)
     assert test.p_value < 1e-6 and test.mean_difference > 0.5
+    assert test.n == 60 and "Wilcoxon" in test.test
     assert effect.starts == ((40 - 7) // 2,)
 
     pair = at.gia_pair_effect(model, one_hot(backgrounds), "GATT", "ACA", spacing=0, position=5,
@@ -228,3 +282,44 @@ def test_gia_detects_planted_motif_and_not_its_shuffle():
     assert pair.starts == (5, 9) and pair.mean > 0.9
     with pytest.raises(ValueError, match="does not fit"):
         at.gia_motif_effect(model, backgrounds, motif, position=38, device="cpu")
+
+
+def test_gia_test_finds_a_repressive_motif():
+    motif = "GATTACA"
+    model = at.OneHotPredictor(Negated(MotifDetector(motif)))
+    rng = np.random.default_rng(3)
+    backgrounds = ["".join(rng.choice(list(ALPHABET), 40)) for _ in range(10)]
+    kwargs = dict(n_shuffles=2, random_state=7, device="cpu")
+    effect = at.gia_motif_effect(model, backgrounds, motif, **kwargs)
+    control = at.gia_motif_effect(model, backgrounds, at.shuffle_motif(motif, random_state=1), **kwargs)
+    test = at.gia_test(effect, control)
+    assert effect.mean < -0.9 and test.mean_difference < -0.5
+    assert test.p_value < 0.05
+
+
+def test_gia_test_pairs_motif_and_control_on_each_background():
+    motif, start = "GATTACA", 16
+    model = at.OneHotPredictor(CompositionPlusMotif(motif, start, bonus=0.05))
+    rng = np.random.default_rng(0)
+    backgrounds = ["".join(rng.choice(list(ALPHABET), 40)) for _ in range(20)]
+    kwargs = dict(position=start, random_state=5, device="cpu")
+    effect = at.gia_motif_effect(model, backgrounds, motif, **kwargs)
+    control = at.gia_motif_effect(model, backgrounds, at.shuffle_motif(motif, random_state=2), **kwargs)
+    # large background-to-background variation of the effects, a small consistent motif effect
+    assert effect.effects.std() > 1.0
+    np.testing.assert_allclose(effect.effects - control.effects, 0.05, atol=1e-5)
+    paired = at.gia_test(effect, control)
+    unpaired = stats.mannwhitneyu(effect.effects, control.effects, alternative="two-sided")
+    assert paired.p_value < 1e-3 and paired.mean_difference == pytest.approx(0.05, abs=1e-5)
+    assert unpaired.pvalue > 0.5
+
+
+def test_gia_test_needs_paired_results():
+    def result(effects):
+        effects = np.asarray(effects, dtype=float)
+        return at.GIAResult("ACGT", (0,), effects, effects.mean(), np.nan, np.nan)
+
+    with pytest.raises(ValueError, match="same backgrounds"):
+        at.gia_test(result([0.1, 0.2, 0.3]), result([0.1, 0.2]))
+    same = at.gia_test(result([0.1, 0.2, 0.3]), result([0.1, 0.2, 0.3]))  # e.g. a shuffle equal to the motif
+    assert same.p_value == 1.0 and same.mean_difference == 0.0 and same.n == 3

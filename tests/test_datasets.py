@@ -25,6 +25,7 @@ import pytest
 from glmeval_utils.data import registry
 from glmeval_utils.data import loaders
 from glmeval_utils.data.registry import DataError, DatasetSpec, RemoteFile
+from glmeval_utils.data.splits import subsample
 from glmeval_utils.profiles import get_profile
 from glmeval_utils.sequences import SequenceError, one_hot, reverse_complement
 
@@ -485,17 +486,17 @@ def test_subsample_keeps_whole_groups_deterministically():
     groups = np.repeat(np.arange(3000), 2)
     table = pd.DataFrame({"element_id": groups, "split": "train", "seq": "A"})
     limit = get_profile("smoke").max_rows["train"]
-    first = registry.subsample(table, "smoke", group_col="element_id", seed=0)
-    again = registry.subsample(table, "smoke", group_col="element_id", seed=0)
-    other = registry.subsample(table, "smoke", group_col="element_id", seed=1)
+    first = subsample(table, get_profile("smoke").max_rows, group_col="element_id", seed=0)
+    again = subsample(table, get_profile("smoke").max_rows, group_col="element_id", seed=0)
+    other = subsample(table, get_profile("smoke").max_rows, group_col="element_id", seed=1)
     assert len(first) == limit and first.equals(again) and not first.equals(other)
     assert first.groupby("element_id").size().eq(2).all()
-    assert len(registry.subsample(table, "full", group_col="element_id")) == len(table)
+    assert len(subsample(table, get_profile("full").max_rows, group_col="element_id")) == len(table)
 
 
 def test_subsample_per_group_keeps_every_group():
     table = pd.DataFrame({"element": np.repeat(list("ABCDE"), 100), "split": "test"})
-    subset = registry.subsample(table, "smoke", group_col="element", per_group=True)
+    subset = subsample(table, get_profile("smoke").max_rows, group_col="element", per_group=True)
     assert set(subset["element"]) == set("ABCDE")
     assert len(subset) <= get_profile("smoke").max_rows["test"]
 
@@ -598,7 +599,7 @@ def test_mirror_cagi5_facts(real_tables):
     assert elements.loc["F9", ["chrom", "start", "end"]].tolist() == ["chrX", 138612621, 138612924]
     assert elements["seq"].str.len().to_dict()["IRF6"] == 602
     assert elements.loc["TERT-GBM", "seq"] == elements.loc["TERT-HEK293T", "seq"]
-    smoke = registry.subsample(table, "smoke", group_col="element", per_group=True)
+    smoke = subsample(table, get_profile("smoke").max_rows, group_col="element", per_group=True)
     assert smoke["element"].nunique() == 15
 
 

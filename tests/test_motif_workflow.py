@@ -111,19 +111,3 @@ def test_match_all_labels_predictors():
         table = motif_workflow.match_all({"cnn": [query], "probe": []}, database, n_best=2)
     assert list(table.predictor) == ["cnn", "cnn"] and set(table.n_seqlets) == {25}
     assert table.iloc[0].match_id == "MA_X"
-
-
-def test_windowed_ism_matches_full_ism_inside_the_window():
-    from glmeval_utils.score import attribution
-
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv1d(4, 3, 5, padding=2), torch.nn.ReLU(),
-                                torch.nn.AdaptiveAvgPool1d(1), torch.nn.Flatten(), torch.nn.Linear(3, 2)).eval()
-    X = one_hot(["".join(np.random.default_rng(i).choice(list("ACGT"), 20)) for i in range(3)])
-    full = attribution.ism(model, X, target=1, device="cpu", progress=False)
-    window = motif_workflow.windowed_ism(model, X, start=5, end=12, target=1, batch_size=7)
-    np.testing.assert_allclose(window[:, :, 5:12], full[:, :, 5:12], atol=1e-5)
-    assert not window[:, :, :5].any() and not window[:, :, 12:].any()
-    assert not (window * X).any()  # zero at the observed base
-    with pytest.raises(ValueError, match="window"):
-        motif_workflow.windowed_ism(model, X, start=10, end=30)

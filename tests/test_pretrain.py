@@ -34,44 +34,138 @@ def single_thread():
 
 
 def synthetic_tables(rng):
+    """Small tables shaped like the real ones: sequence columns, ``split``, and label/target columns."""
     cores = [random_seq(rng, 40) for _ in range(6)]
     lenti = pd.DataFrame({
         "seq": [LEFT + c + RIGHT for c in cores],
+        "activity": rng.normal(size=6),
         "split": ["train", "train", "train", "valid", "test", "test"],
     })
     test_core = cores[4]
+    # GUE-like: shuffled negatives, so flagged non-genomic in the registry (held out, never trained on)
     gue = pd.DataFrame({
-        # train: a positive equal to the RC of a lentiMPRA test core; a negative; two plain positives
-        "seq": [reverse_complement(test_core), random_seq(rng, 40), random_seq(rng, 40), random_seq(rng, 40),
-                random_seq(rng, 40), random_seq(rng, 40)],
+        "seq": [random_seq(rng, 40) for _ in range(6)],
         "label": [1, 0, 1, 1, 1, 0],
         "split": ["train", "train", "train", "train", "valid", "test"],
     })
-    gue.loc[3, "seq"] = gue.loc[5, "seq"]  # a train positive identical to a test negative
+    eclip = pd.DataFrame({
+        # train: a site equal to the RC of a lentiMPRA test core; a background window identical to a GUE
+        # test negative; a plain site and a plain background window
+        "seq": [reverse_complement(test_core), gue.seq[5], random_seq(rng, 40), random_seq(rng, 40),
+                random_seq(rng, 40), random_seq(rng, 40)],
+        "label": [1, 0, 1, 0, 1, 0],
+        "split": ["train", "train", "train", "train", "valid", "test"],
+    })
     wt = [random_seq(rng, 50) for _ in range(3)]
     mapsy = pd.DataFrame({"wt_seq": wt, "mut_seq": [w[:10] + "A" + w[11:] for w in wt],
+                          "seq": [w[:10] + "A" + w[11:] for w in wt],
+                          "log2_vivo_ratio": rng.normal(size=3), "log2_vitro_ratio": rng.normal(size=3),
                           "split": ["train", "train", "test"]})
     mapsy.loc[1, "wt_seq"] = mapsy.loc[2, "mut_seq"].lower()  # equals a test mutant (case-insensitive)
-    short = pd.DataFrame({"seq": ["ACGTACGT"], "split": ["train"]})
-    return {"lentimpra_hepg2": lenti, "gue_tf0": gue, "mapsy": mapsy, "eclip_TOY_CELL": short}
+    short = pd.DataFrame({"seq": ["ACGTACGT"], "label": [1], "split": ["train"]})
+    return {"lentimpra_hepg2": lenti, "gue_tf0": gue, "eclip_TOY_K562": eclip, "mapsy": mapsy,
+            "eclip_TOY_CELL": short}
+
+
+#: The label, target and score columns of :func:`synthetic_tables`.
+LABEL_COLUMNS = ("label", "activity", "log2_vivo_ratio", "log2_vitro_ratio")
 
 
 def test_corpus_excludes_every_held_out_sequence_and_counts_them():
     tables = synthetic_tables(np.random.default_rng(0))
     corpus = pretrain.build_corpus(tables, crop_length=20, max_train_per_dataset=None, n_valid=10)
     lenti_train = [s[len(LEFT):-len(RIGHT)] for s in tables["lentimpra_hepg2"].query("split == 'train'").seq]
-    gue = tables["gue_tf0"]
-    expected = lenti_train + [gue.seq[2]] + [tables["mapsy"].wt_seq[0]]
+    eclip = tables["eclip_TOY_K562"]
+    expected = lenti_train + [eclip.seq[2], eclip.seq[3]] + [tables["mapsy"].wt_seq[0]]  # site and background
     assert corpus.train == expected
     counts = corpus.counts.set_index("dataset")
-    assert counts.loc["gue_tf0", "excluded_overlap"] == 2  # RC of a lenti test core, copy of a test negative
+    assert "gue_tf0" not in counts.index  # shuffled negatives: not a training source
+    assert counts.loc["eclip_TOY_K562", "excluded_overlap"] == 2  # RC of a lenti test core, a GUE test negative
     assert counts.loc["mapsy", "excluded_overlap"] == 1
     assert counts.loc["eclip_TOY_CELL", "too_short"] == 1
     assert corpus.n_excluded == 3
-    assert len(corpus.valid) == 2  # the lentiMPRA and GUE valid positives
+    assert len(corpus.valid) == 2  # the lentiMPRA and eCLIP valid rows (not GUE's)
     assert all(len(s) == 20 for s in corpus.valid)
     assert corpus.sha256 == pretrain.build_corpus(tables, crop_length=20, max_train_per_dataset=None,
                                                   n_valid=10).sha256
+
+
+def _with_labels(tables, change):
+    """The tables with every label/target column changed by ``change(column) -> column or None (drop)``."""
+    changed = {}
+    for name, table in tables.items():
+        table = table.copy()
+        for column in LABEL_COLUMNS:
+            if column in table:
+                new = change(table[column])
+                table = table.drop(columns=column) if new is None else table.assign(**{column: new})
+        changed[name] = table
+    return changed
+
+
+@pytest.mark.parametrize("change", ["permute", "invert", "all_positive", "drop"])
+def test_labels_do_not_influence_the_corpus(change):
+    rng = np.random.default_rng(3)
+    tables = synthetic_tables(rng)
+    # more rows, so that a label-driven choice could not go unnoticed
+    extra = pd.DataFrame({"seq": [random_seq(rng, 40) for _ in range(40)], "label": [1, 0] * 20,
+                          "split": ["train"] * 30 + ["valid"] * 5 + ["test"] * 5})
+    tables["eclip_TOY_HepG2"] = extra
+    tables["gue_tf1"] = extra.assign(seq=[random_seq(rng, 40) for _ in range(40)])
+    changes = {
+        "permute": lambda c: c.to_numpy()[np.random.default_rng(7).permutation(len(c))],
+        "invert": lambda c: 1 - c if set(c.unique()) <= {0, 1} else -c,
+        "all_positive": lambda c: np.ones(len(c), dtype=c.dtype),
+        "drop": lambda c: None,
+    }
+    run = dict(crop_length=20, max_train_per_dataset=25, n_valid=8, seed=0)
+    reference = pretrain.build_corpus(tables, **run)
+    other = pretrain.build_corpus(_with_labels(tables, changes[change]), **run)
+    assert other.train == reference.train
+    assert other.sha256 == reference.sha256
+    assert other.valid == reference.valid
+    pd.testing.assert_frame_equal(other.counts, reference.counts)
+    # and both label classes of a genomic source are trained on
+    used = set(reference.train)
+    assert used & set(extra.query("split == 'train' and label == 1").seq)
+    assert used & set(extra.query("split == 'train' and label == 0").seq)
+
+
+def test_non_genomic_data_set_is_held_out_but_never_trained_on():
+    rng = np.random.default_rng(5)
+    genomic = pd.DataFrame({"seq": [random_seq(rng, 40) for _ in range(8)], "label": [1, 0] * 4,
+                            "split": ["train"] * 6 + ["valid", "test"]})
+    shuffled = pd.DataFrame({"seq": [random_seq(rng, 40) for _ in range(6)], "label": [1, 0] * 3,
+                             "split": ["train", "train", "train", "train", "valid", "test"]})
+    genomic.loc[0, "seq"] = reverse_complement(shuffled.seq[5])  # RC of the shuffled set's test row
+    genomic.loc[1, "seq"] = shuffled.seq[4]  # its valid row
+    run = dict(crop_length=20, max_train_per_dataset=None, n_valid=10)
+    for tables, sources in [({"eclip_TOY_CELL": genomic, "gue_tf0": shuffled}, None),  # flagged in the registry
+                            ({"eclip_TOY_CELL": genomic, "toy_shuffled": shuffled}, ["eclip_TOY_CELL"])]:
+        corpus = pretrain.build_corpus(tables, train_sources=sources, **run)
+        assert corpus.train == list(genomic.seq[2:6])
+        assert set(corpus.train).isdisjoint(shuffled.seq)
+        assert set(corpus.valid).isdisjoint(s[10:30] for s in shuffled.seq)
+        assert list(corpus.counts["dataset"]) == ["eclip_TOY_CELL"]
+        assert corpus.counts.set_index("dataset").loc["eclip_TOY_CELL", "excluded_overlap"] == 2
+    with pytest.raises(ValueError, match="train_sources"):
+        pretrain.build_corpus({"eclip_TOY_CELL": genomic}, train_sources=["gue_tf0"], **run)
+
+
+def test_registry_flags_gue_and_corpus_sources_follow_the_flag():
+    from glmeval_utils.data import registry
+
+    gue = [f"gue_tf{i}" for i in range(5)]
+    eclip = [name for name in registry.list_datasets(task="rbp_binding") if name.startswith("eclip_")]
+    assert all(not registry.get_spec(name).genomic_rows for name in gue)
+    assert all(not pretrain.is_genomic(name) for name in gue)
+    sources = pretrain.corpus_sources()
+    assert set(sources).isdisjoint(gue)
+    assert {"lentimpra_hepg2", "vexseq", "mapsy", "cagi5", *eclip} <= set(sources) and len(eclip) == 8
+    assert all(registry.get_spec(name).genomic_rows for name in sources)
+    # the GUE sets still supply held-out sequences
+    assert set(gue) <= set(pretrain.book_sequence_datasets())
+    assert set(pretrain.book_sequence_datasets()) - set(sources) == set(gue)
 
 
 def test_missing_adapters_are_reported():
@@ -155,7 +249,11 @@ def test_real_corpus_holds_no_test_sequence(smoke_corpus):
     assert held_out.isdisjoint(corpus.train)
     assert held_out.isdisjoint(corpus.train + reverse_complement(corpus.train))
     assert corpus.n_excluded > 0 and len(corpus.train) > 1000
-    assert set(corpus.counts["dataset"]) >= {"lentimpra_hepg2", "gue_tf0", "mapsy", "cagi5"}
+    assert list(corpus.counts["dataset"]) == pretrain.corpus_sources()
+    assert set(corpus.counts["dataset"]) >= {"lentimpra_hepg2", "eclip_QKI_K562", "mapsy", "cagi5"}
+    assert "gue_tf0" in tables  # held out, never trained on
+    gue = set().union(*(tables[f"gue_tf{i}"]["seq"].str.upper() for i in range(5)))
+    assert gue.isdisjoint(corpus.train) and gue.isdisjoint(reverse_complement(corpus.train))
 
 
 @needs_mirror

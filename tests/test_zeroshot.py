@@ -192,14 +192,14 @@ def rc_counterparts(seq):
 
 
 @pytest.mark.parametrize("method", ["masked_llr", "causal_llr", "cosine_full", "l2_mean"])
-def test_strand_averaging_gives_equal_scores_for_reverse_complement_counterparts(rng, method, tmp_path):
+def test_strand_averaging_gives_equal_scores_for_reverse_complement_counterparts(rng, method):
     seqs, table, counterpart = rc_counterparts(random_seq(rng, 15))
     model = {
         "masked_llr": ToyMaskedLM(rng.normal(size=(5, 5, 4)), position_bias=rng.normal(size=(3, 4))),
         "causal_llr": ToyCausalLM(rng),
     }.get(method) or ToyEmbedder(rng)
     # whole-element windows: the two elements' windows are exact reverse complements
-    kwargs = dict(method=method, window=20, cache_dir=tmp_path, progress=False)
+    kwargs = dict(method=method, window=20, progress=False)
     one = zs.score_variants(model, table, seqs, strands="both", **kwargs)
     other = zs.score_variants(model, counterpart, seqs, strands="both", **kwargs)
     np.testing.assert_allclose(one, other, atol=1e-9)
@@ -273,27 +273,125 @@ def test_causal_llr_scores_each_distinct_window_once(rng):
 # --------------------------------------------------------------------------- distances
 
 
-@pytest.mark.parametrize("method", ["cosine_full", "cosine_mean", "l2_full", "l2_mean"])
-def test_embedding_distances_match_numpy(rng, method, tmp_path):
+def brute_force_distances(model, windows):
+    """The four distance scores of every variant, one window pair at a time."""
+    expected = {name: [] for name in zs.DISTANCE_SCORES}
+    for ref, alt in zip(windows.ref_seqs, windows.alt_seqs):
+        a_full, b_full = model.full(ref), model.full(alt)
+        for pooling, a, b in (("full", a_full.ravel(), b_full.ravel()),
+                              ("mean", a_full.mean(axis=0), b_full.mean(axis=0))):
+            expected[f"cosine_{pooling}"].append(1 - a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+            expected[f"l2_{pooling}"].append(np.linalg.norm(a - b))
+    return pd.DataFrame(expected)
+
+
+@pytest.mark.parametrize("method", zs.DISTANCE_SCORES)
+def test_score_variants_distances_match_numpy(rng, method):
     model = ToyEmbedder(rng)
     seqs = {"E1": random_seq(rng, 18), "E2": random_seq(rng, 7)}  # two window lengths
     table = saturation_table(seqs)
-    scores = zs.score_variants(model, table, seqs, method=method, window=10, cache_dir=tmp_path, progress=False)
+    scores = zs.score_variants(model, table, seqs, method=method, window=10, progress=False)
     assert len(model.embedded) == len(set(model.embedded))  # each window embedded once
-    embedded_first = len(model.embedded)
-    again = zs.score_variants(model, table, seqs, method=method, window=10, cache_dir=tmp_path, progress=False)
-    np.testing.assert_array_equal(again, scores)
-    if method.endswith("_mean"):  # pooled embeddings come back from the on-disk cache
-        assert len(model.embedded) == embedded_first
-    windows = zs.variant_windows(table, seqs, window=10)
-    for row, (ref, alt) in enumerate(zip(windows.ref_seqs, windows.alt_seqs)):
-        a, b = model.full(ref), model.full(alt)
-        if method.endswith("_mean"):
-            a, b = a.mean(axis=0), b.mean(axis=0)
-        a, b = a.ravel(), b.ravel()
-        expected = np.linalg.norm(a - b) if method.startswith("l2") else 1 - a @ b / np.linalg.norm(a) / np.linalg.norm(b)
-        assert scores[row] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    expected = brute_force_distances(model, zs.variant_windows(table, seqs, window=10))[method]
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
     assert np.all(scores > 0)
+
+
+def test_embedding_distances_one_pass_and_memory_chunks(rng, monkeypatch):
+    model = ToyEmbedder(rng)
+    seqs = {"E1": random_seq(rng, 18), "E2": random_seq(rng, 7)}  # two window lengths
+    table = saturation_table(seqs, with_seq=True)
+    table = pd.concat([table, table.iloc[:3]], ignore_index=True)  # a repeated variant
+    distances = zs.embedding_distances(model, table, seqs, window=11, progress=False)
+    assert list(distances.columns) == list(zs.DISTANCE_SCORES) and len(distances) == len(table)
+    windows = zs.variant_windows(table, seqs, window=11)
+    np.testing.assert_allclose(distances, brute_force_distances(model, windows), rtol=1e-5, atol=1e-6)
+    assert (distances.to_numpy() > 0).all()
+    # all four scores from one pass: each distinct window embedded once
+    assert sorted(model.embedded) == sorted(set(windows.ref_seqs + windows.alt_seqs))
+    # room for 4 variants of 11 nt per chunk: several chunks per window length, same scores
+    monkeypatch.setattr(zs, "_EMBED_CHUNK_BYTES", 4 * 2 * 11 * ToyEmbedder.hidden_size * 4)
+    chunked = zs.embedding_distances(model, table, seqs, window=11, progress=False)
+    pd.testing.assert_frame_equal(chunked, distances)
+
+
+def test_mean_distances_equal_mean_pooling_for_single_nucleotide_tokens(rng):
+    model = ToyEmbedder(rng)
+    seqs = {"E": random_seq(rng, 12)}
+    table = saturation_table(seqs, offsets=[0, 5, 11])
+    distances = zs.embedding_distances(model, table, seqs, window=9, progress=False)
+    windows = zs.variant_windows(table, seqs, window=9)
+    pooled_ref = model.embed(windows.ref_seqs, pooling="mean")[:, 0]
+    pooled_alt = model.embed(windows.alt_seqs, pooling="mean")[:, 0]
+    cosine, l2 = zs._pair_distances(pooled_ref, pooled_alt)
+    np.testing.assert_allclose(distances["cosine_mean"], cosine, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(distances["l2_mean"], l2, rtol=1e-5, atol=1e-7)
+
+
+def test_embedding_distances_refuse_windows_longer_than_the_model(rng):
+    model = ToyEmbedder(rng)
+    model.max_length = 8
+    seqs = {"E": random_seq(rng, 12)}
+    with pytest.raises(ValueError, match="max_length 8"):
+        zs.embedding_distances(model, saturation_table(seqs, [3]), seqs, window=11, progress=False)
+
+
+# --------------------------------------------------------------------------- strands and every score of a model
+
+
+def test_reverse_strand_is_an_involution_and_matches_reverse_complement(rng):
+    seqs = {"E": random_seq(rng, 12)}
+    table = saturation_table(seqs, offsets=[0, 5, 11], with_seq=True)
+    rc, rc_seqs = zs.reverse_strand(table, seqs)
+    assert rc_seqs["E"] == reverse_complement(seqs["E"])
+    for row, rc_row in zip(table.itertuples(), rc.itertuples()):
+        assert rc_seqs["E"][rc_row.offset] == rc_row.ref
+        assert reverse_complement(rc_row.alt) == row.alt
+    back, back_seqs = zs.reverse_strand(rc)
+    assert back_seqs == seqs
+    pd.testing.assert_frame_equal(back, table)
+    with pytest.raises(ValueError, match="no sequence for element 'E'"):
+        zs.reverse_strand(table, {"other": "ACGT"})
+
+
+@pytest.mark.parametrize("make_model, method", [(ToyMaskedLM.random, "masked_llr"), (ToyCausalLM, "causal_llr")])
+@pytest.mark.parametrize("window", [7, 9, 40])
+def test_strand_scores_both_equals_score_variants_both(rng, make_model, method, window):
+    seqs = {"E1": random_seq(rng, 25), "E2": random_seq(rng, 6)}
+    table = saturation_table(seqs, with_seq=True)
+    model = make_model(rng)
+    scores = zs.strand_scores(model, table, seqs, method=method, window=window, progress=False)
+    expected_both = zs.score_variants(model, table, seqs, method=method, window=window,
+                                      strands="both", progress=False)
+    expected_fwd = zs.score_variants(model, table, seqs, method=method, window=window, progress=False)
+    np.testing.assert_allclose(scores["both"], expected_both, atol=1e-12)
+    np.testing.assert_allclose(scores["fwd"], expected_fwd, atol=1e-12)
+    assert not np.allclose(scores["fwd"], scores["rev"])  # the toys are not strand-symmetric
+
+
+def test_strand_scores_refuse_even_windows_shorter_than_an_element(rng):
+    seqs = {"E": random_seq(rng, 20)}
+    with pytest.raises(ValueError, match="even"):
+        zs.strand_scores(ToyMaskedLM.random(rng), saturation_table(seqs, [3], with_seq=True), seqs,
+                         method="masked_llr", window=8, progress=False)
+
+
+def test_score_model_columns_follow_the_objective(rng):
+    seqs = {"E": random_seq(rng, 15)}
+    table = saturation_table(seqs, offsets=[2, 7], with_seq=True)
+    masked = zs.score_model(ToyMaskedLM.random(rng), table, seqs, window=9, distances=False, progress=False)
+    assert list(masked.columns) == ["masked_llr_fwd", "abs_masked_llr_fwd", "masked_llr_both",
+                                    "abs_masked_llr_both"]
+    np.testing.assert_allclose(masked.abs_masked_llr_both, masked.masked_llr_both.abs())
+    embed_only = zs.score_model(ToyEmbedder(rng), table, seqs, window=9, progress=False)
+    assert list(embed_only.columns) == list(zs.DISTANCE_SCORES)
+    assert len(embed_only) == len(table)
+
+
+def test_is_signed():
+    assert zs.is_signed("masked_llr_both") and zs.is_signed("delta_cnn")
+    assert not zs.is_signed("abs_causal_llr_fwd")
+    assert not any(zs.is_signed(score) for score in zs.DISTANCE_SCORES)
 
 
 # --------------------------------------------------------------------------- supervised comparator

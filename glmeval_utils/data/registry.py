@@ -11,7 +11,8 @@ the upstream format into a tidy table.
   mirror instead (``$GLMEVAL_MIRROR/github/<owner>/<repo>/<commit>/<path>``
   for a GitHub raw URL), still hash-checked, with no network fallback.
 * :func:`load` parses the files and applies a profile subset
-  (:func:`subsample`); :func:`summarize` reports rows, lengths and balance.
+  (:func:`glmeval_utils.data.splits.subsample`); :func:`summarize` reports rows, lengths
+  and balance.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ import pandas as pd
 
 from glmeval_utils.data import loaders
 from glmeval_utils.data.loaders import DataError, drop_cross_split_duplicates, exon_windows
+from glmeval_utils.data.splits import subsample
 from glmeval_utils.paths import data_dir
 from glmeval_utils.profiles import get_profile
 
 __all__ = [
     "RemoteFile", "DatasetSpec", "DATASETS", "DataError", "list_datasets", "get_spec", "fetch",
-    "load", "subsample", "summarize", "drop_cross_split_duplicates", "cagi5_elements",
+    "load", "summarize", "drop_cross_split_duplicates", "cagi5_elements",
     "exon_windows", "MIRROR_ENV",
 ]
 
@@ -117,6 +119,12 @@ class DatasetSpec:
     per_group : bool
         Subsample rows within each group (keeping every group) rather than
         whole groups.
+    genomic_rows : bool
+        True when every row's sequence is genomic (or genome-derived, such as
+        a reporter insert) whatever its label; False when some rows are
+        synthetic, e.g. shuffled negatives (GUE TF sets).  Declared from the
+        data set's construction, never from its labels; the teaching-gLM
+        corpus (:mod:`glmeval_utils.pretrain`) takes only ``True`` data sets.
     """
 
     name: str
@@ -132,6 +140,7 @@ class DatasetSpec:
     group_col: str | None = None
     subsample_profiles: tuple[str, ...] = ("smoke", "demo")
     per_group: bool = False
+    genomic_rows: bool = True
 
 
 # --------------------------------------------------------------------------- registry
@@ -285,7 +294,8 @@ def _build_registry() -> dict[str, DatasetSpec]:
             licence="Apache-2.0 (GUE, wds-seu/DeepGene); ENCODE without use restrictions",
             citation="Zhou Z. et al. DNABERT-2 and the GUE benchmark. ICLR 2024; ENCODE ChIP-seq.",
             paper_note="substitute: unnamed TFs, 101 nt, mononucleotide-shuffled negatives (paper: 10 "
-                       "named TFs, 200 nt, genomic negatives)"))
+                       "named TFs, 200 nt, genomic negatives)",
+            genomic_rows=False))
     for cell_set, hashes in _ECLIP_SHA256.items():
         specs.append(DatasetSpec(
             name=f"eclip_{cell_set}", task="rbp_binding",
@@ -446,58 +456,6 @@ def fetch(dataset: str | DatasetSpec, *, progress: bool = True) -> dict[str, Pat
 
 
 # --------------------------------------------------------------------------- loading and profiles
-def subsample(table: pd.DataFrame, profile: str, group_col: str | None = None, seed: int = 0,
-              *, per_group: bool = False) -> pd.DataFrame:
-    """Keep at most ``get_profile(profile).max_rows[split]`` rows per split, deterministically.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        With a ``split`` column.
-    profile : str
-        Profile name; ``max_rows`` None keeps the split whole.
-    group_col : str, optional
-        Rows sharing this column are kept or dropped together (whole groups,
-        drawn in a seeded order while they fit), or with ``per_group`` every
-        group keeps an equal share of its rows.
-    seed : int
-    per_group : bool
-        Keep every group and subsample rows within groups (CAGI5 elements).
-
-    Returns
-    -------
-    pandas.DataFrame
-        A subset in the original row order (index reset); ``attrs`` are kept.
-    """
-    limits = get_profile(profile).max_rows
-    rng = np.random.default_rng(seed)
-    keep = np.zeros(len(table), dtype=bool)
-    for split, rows in table.groupby("split", sort=True).indices.items():
-        limit = limits.get(split)
-        if limit is None or len(rows) <= limit:
-            keep[rows] = True
-        elif group_col is None:
-            keep[rng.choice(rows, size=limit, replace=False)] = True
-        elif per_group:
-            members = table[group_col].to_numpy()[rows]
-            groups = np.unique(members)
-            share = max(1, limit // len(groups))
-            for group in groups:
-                in_group = rows[members == group]
-                keep[rng.choice(in_group, size=min(share, len(in_group)), replace=False)] = True
-        else:
-            members = table[group_col].to_numpy()[rows]
-            groups, inverse, sizes = np.unique(members, return_inverse=True, return_counts=True)
-            chosen, total = np.zeros(len(groups), dtype=bool), 0
-            for group in rng.permutation(len(groups)):
-                if total + sizes[group] <= limit:
-                    chosen[group], total = True, total + sizes[group]
-            keep[rows[chosen[inverse]]] = True
-    subset = table.loc[keep].reset_index(drop=True)
-    subset.attrs = dict(table.attrs)
-    return subset
-
-
 #: Parsed tables of this process, keyed by spec and file identity (path, size, mtime).
 _PARSED: dict[tuple, pd.DataFrame] = {}
 _PARSED_MAX = 8
@@ -534,15 +492,18 @@ def load(dataset: str | DatasetSpec, profile: str = "demo", *, seed: int = 0,
         ``seq`` (upper case; absent for ``ascot_gtex_test``), target column(s),
         ``split`` in {train, valid, test}, ids and task columns (see the parser
         in :mod:`glmeval_utils.data.loaders`).  ``attrs`` holds ``dataset``,
-        ``profile``, ``rows_upstream`` and, where relevant, ``split_note``.
+        ``profile``, ``rows_upstream``, ``group_col`` (the independent unit
+        of a row, read by :class:`glmeval_utils.data.splits.TaskData`) and,
+        where relevant, ``split_note``.
     """
     spec = get_spec(dataset)
     get_profile(profile)  # fail early on an unknown profile name
     table = _parse(spec, fetch(spec, progress=progress))
     rows_upstream = table["split"].value_counts().to_dict()
     if profile in spec.subsample_profiles:
-        table = subsample(table, profile, spec.group_col, seed, per_group=spec.per_group)
-    table.attrs.update(dataset=spec.name, profile=profile, rows_upstream=rows_upstream)
+        table = subsample(table, get_profile(profile).max_rows, group_col=spec.group_col,
+                          per_group=spec.per_group, seed=seed)
+    table.attrs.update(dataset=spec.name, profile=profile, rows_upstream=rows_upstream, group_col=spec.group_col)
     return table
 
 

@@ -123,7 +123,8 @@ def simulate_planted_motifs(
     -------
     pandas.DataFrame
         ``seq``, ``label`` (binary, 0/1) or ``target`` (regression), ``split``,
-        and per motif ``<name>`` (1 if planted) and ``<name>_start`` (-1 if not).
+        and per motif ``<name>`` (1 if planted) and ``<name>_start`` (-1 if not);
+        ``attrs["simulated"]`` is True.
     """
     if task not in {"binary", "regression"}:
         raise ValueError(f"task must be 'binary' or 'regression', got {task!r}")
@@ -150,6 +151,7 @@ def simulate_planted_motifs(
     for name in pfms:
         table[name] = planted[name].astype(int)
         table[f"{name}_start"] = starts[name]
+    table.attrs["simulated"] = True
     return table
 
 
@@ -202,7 +204,7 @@ def simulate_elongation(n: int, length: int = 173, *, noise: float = 0.3, random
     pandas.DataFrame
         ``seq``, ``target``, ``split`` (80/10/10 train/valid/test),
         ``gc_content``, ``poly_t`` (0/1), ``gaga``, ``gaga_start``, ``pas``,
-        ``pas_start``.
+        ``pas_start``; ``attrs["simulated"]`` is True.
     """
     rng = np.random.default_rng(random_state)
     codes = _backgrounds(rng, n, length, rng.uniform(0.35, 0.65, size=n))
@@ -224,4 +226,5 @@ def simulate_elongation(n: int, length: int = 173, *, noise: float = 0.3, random
                  + ELONGATION_EFFECTS["pas"] * table["pas"]
                  + noise * rng.normal(size=n))
     table.insert(2, "split", _splits(rng, n))
+    table.attrs["simulated"] = True
     return table

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-_COLUMNS = ["task", "dataset", "model", "representation", "probe", "metric", "value", "note"]
+from glmeval_utils.predictions import COMPOSITION, ONE_HOT, PRETRAINED, RANDOM_INIT, SUPERVISED
+
+_COLUMNS = ["task", "dataset", "model", "role", "representation", "probe", "metric", "value", "note"]
 
 # (dataset, model, representation, probe, value); lentiMPRA test fold, Pearson r, width factor 1.
 _LENTIMPRA = [
@@ -78,8 +80,27 @@ _INSERT = [
 ]
 
 
+def _role(model: str) -> str:
+    """The role of one of the paper's models (:data:`glmeval_utils.predictions.ROLES`)."""
+    if model == "one-hot" or model.startswith("one-hot "):
+        return ONE_HOT
+    if model.startswith(("Sei", "RBP")):
+        return SUPERVISED
+    if "random init" in model:
+        return RANDOM_INIT
+    if model.startswith("dinucleotide"):
+        return COMPOSITION
+    return PRETRAINED
+
+
 def paper_results() -> pd.DataFrame:
-    """Every number of the reference study that the book compares against, as one tidy table."""
+    """Every number of the reference study that the book compares against, as one tidy table.
+
+    ``role`` says what each model is (one-hot, supervised Sei/RBP, random-init
+    DNABERT-2, composition, or a pretrained gLM), as in the book's tables.
+    Supervised Δ predictions of lentiMPRA models in the CAGI5 rows
+    (``"... (lentiMPRA)"``) are supervised models whatever their input.
+    """
     rows = [
         ("lentimpra", cell, model, rep, probe, "pearson", value, "committed result CSV")
         for cell, model, rep, probe, value in _LENTIMPRA
@@ -97,4 +118,63 @@ def paper_results() -> pd.DataFrame:
     for model, value in _INSERT:
         rows.append(("pol2_elongation", "INSERT-seq", model, "full", "cnn", "pearson", value,
                      "median read from boxplot"))
-    return pd.DataFrame(rows, columns=_COLUMNS)
+    table = pd.DataFrame(rows, columns=[c for c in _COLUMNS if c != "role"])
+    table.insert(3, "role", [SUPERVISED if m.endswith("(lentiMPRA)") else _role(m) for m in table["model"]])
+    return table
+
+
+#: rows of a side-by-side table: a label and which configurations compete for it.
+SIDE_BY_SIDE_ROWS = (
+    ("best one-hot model", {"role": (ONE_HOT,)}),
+    ("best pretrained gLM, full embedding → CNN", {"role": (PRETRAINED,), "representation": ("full",)}),
+    ("best pretrained gLM, CLS or mean embedding", {"role": (PRETRAINED,), "representation": ("cls", "mean")}),
+    ("random-init control", {"role": (RANDOM_INIT,)}),
+    ("composition control", {"role": (COMPOSITION,)}),
+    ("supervised representation", {"role": (SUPERVISED,)}),
+)
+
+
+def _matching(table: pd.DataFrame, match: dict) -> pd.DataFrame:
+    keep = pd.Series(True, index=table.index)
+    for column, allowed in match.items():
+        keep &= table[column].isin(allowed)
+    return table[keep]
+
+
+def side_by_side(ours: pd.DataFrame, theirs: pd.DataFrame, *, rows=SIDE_BY_SIDE_ROWS) -> pd.DataFrame:
+    """Our configurations beside the paper's, matched by role rather than by model.
+
+    Parameters
+    ----------
+    ours : DataFrame
+        ``model, role, representation, probe, valid_mean, mean`` (e.g.
+        :func:`glmeval_utils.eval.performance.performance_table`); in each row
+        of the table our configuration is the one with the best **validation**
+        score, shown with its test value.
+    theirs : DataFrame
+        Rows of :func:`paper_results` (one metric); the paper reported its best
+        configurations, so its side shows the highest value.
+    rows : sequence of (label, match)
+
+    Returns
+    -------
+    DataFrame
+        ``row, ours: configuration, ours, paper: model, paper``; rows with
+        neither side are dropped.
+    """
+    out = []
+    for label, match in rows:
+        mine = _matching(ours, match).dropna(subset=["valid_mean"])
+        paper = _matching(theirs, match).dropna(subset=["value"])
+        if mine.empty and paper.empty:
+            continue
+        mine_best = mine.loc[mine["valid_mean"].idxmax()] if len(mine) else None
+        paper_best = paper.loc[paper["value"].idxmax()] if len(paper) else None
+        out.append({"row": label,
+                    "ours: configuration": (f"{mine_best.model} · {mine_best.representation} → {mine_best.probe}"
+                                            if mine_best is not None else "not run"),
+                    "ours": float(mine_best["mean"]) if mine_best is not None else float("nan"),
+                    "paper: model": (f"{paper_best.model} · {paper_best.representation} → {paper_best.probe}"
+                                     if paper_best is not None else "not in the paper"),
+                    "paper": float(paper_best["value"]) if paper_best is not None else float("nan")})
+    return pd.DataFrame(out, columns=["row", "ours: configuration", "ours", "paper: model", "paper"])

@@ -3,10 +3,11 @@ confidence intervals and paired tests on the same test examples.
 
 Two sources of uncertainty are reported separately:
 
-* **test-set sampling** - a bootstrap over test examples
-  (:func:`bootstrap_ci`, :func:`paired_comparison`).  Both models are
-  resampled with the *same* example indices, so the CI of the difference is
-  much tighter than two separate CIs suggest.
+* **test-set sampling** - a bootstrap over test examples, or over their
+  independent groups when rows are correlated (:func:`bootstrap_ci`,
+  :func:`paired_comparison`, :func:`bootstrap_weights`).  Both models are
+  resampled with the *same* draws, so the CI of the difference is much
+  tighter than two separate CIs suggest.
 * **training randomness** - metric values across seeds
   (:func:`summarize_seeds`, :func:`seed_test`; the reference used a
   Mann-Whitney test over replicates).
@@ -17,25 +18,24 @@ weighted closed forms, so all bootstrap replicates are computed at once with
 array operations (in chunks to bound memory); other metrics (``aupr``,
 callables) loop over replicates.
 
-Predictions are stored as a tidy table with :data:`PREDICTION_COLUMNS`
-(see :func:`prediction_rows`); :func:`compare_to_baseline` turns it into one
-row per model with mean ± sd over seeds, the paired bootstrap effect against
-a baseline and its CI, and both p-values.
+The prediction table these functions are applied to is described in
+:mod:`glmeval_utils.predictions`; :mod:`glmeval_utils.eval.compare` turns it
+into comparisons.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
 from glmeval_utils.eval import metrics
+from glmeval_utils.predictions import as_matrix
 
-PREDICTION_COLUMNS = ["task", "dataset", "model", "representation", "probe", "seed", "index",
-                      "output", "y_true", "y_score"]
 #: largest bootstrap weight matrix (replicates x examples) built at once.
 _CHUNK_CELLS = 4_000_000
 
@@ -197,15 +197,6 @@ def _metric_function(metric: str | Callable) -> Callable:
     return metrics.METRICS[metric]
 
 
-def _as_matrix(values, name: str) -> np.ndarray:
-    array = np.asarray(values, dtype=float)
-    if array.ndim == 1:
-        array = array[:, None]
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be (N,) or (N, K), got shape {array.shape}")
-    return array
-
-
 def _metric_on_weights(weights: np.ndarray, y_true: np.ndarray, y_score: np.ndarray,
                        metric: str | Callable) -> np.ndarray:
     """Metric of each weighted resample, averaged over the K output columns.
@@ -234,28 +225,47 @@ def _metric_on_weights(weights: np.ndarray, y_true: np.ndarray, y_score: np.ndar
             values = np.array([function(np.repeat(truth, row), np.repeat(score, row))
                                for row in w.astype(int)])
         per_column.append(values)
-    with np.errstate(all="ignore"):
-        return np.nanmean(np.stack(per_column, axis=1), axis=1) if per_column else np.array([])
+    if not per_column:
+        return np.array([])
+    with warnings.catch_warnings():  # a replicate where every output is undefined stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.stack(per_column, axis=1), axis=1)
 
 
-def _bootstrap_weights(n_examples: int, n_boot: int, random_state) -> np.ndarray:
-    """Resampling counts ``(n_boot, N)``: each row draws N examples with replacement."""
+def bootstrap_weights(n_examples: int, n_boot: int, random_state=0, *, groups=None) -> np.ndarray:
+    """Resampling counts ``(n_boot, N)``: how often each example is drawn in each replicate.
+
+    Without ``groups`` each replicate draws N examples with replacement.  With
+    ``groups`` (one label per example) it draws the G groups with replacement
+    and every example counts as often as its group was drawn (the cluster
+    bootstrap): examples of one group, such as the three alternatives of a
+    variant position, are never split, so correlated rows do not pass for
+    independent ones.
+    """
     rng = np.random.default_rng(random_state)
-    counts = np.zeros((n_boot, n_examples), dtype=np.int32)
+    if groups is None:
+        codes, n_units = np.arange(n_examples), n_examples
+    else:
+        groups = np.asarray(groups)
+        if len(groups) != n_examples:
+            raise ValueError(f"groups has {len(groups)} labels for {n_examples} examples")
+        _, codes = np.unique(groups, return_inverse=True)
+        n_units = int(codes.max()) + 1 if len(codes) else 0
+    counts = np.zeros((n_boot, n_units), dtype=np.int32)
     for row in counts:  # one row at a time keeps the index draw small
-        row += np.bincount(rng.integers(0, n_examples, n_examples), minlength=n_examples)
-    return counts
+        row += np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
+    return counts[:, codes]
 
 
 def metric_value(y_true, y_score, metric: str | Callable) -> float:
     """Metric on the full data, averaged over output columns for ``(N, K)`` inputs."""
-    y_true, y_score = _as_matrix(y_true, "y_true"), _as_matrix(y_score, "y_score")
+    y_true, y_score = as_matrix(y_true, "y_true"), as_matrix(y_score, "y_score")
     return float(_metric_on_weights(np.ones((1, len(y_true))), y_true, y_score, metric)[0])
 
 
-def bootstrap_ci(y_true, y_score, metric: str | Callable, *, n_boot: int = 1000,
+def bootstrap_ci(y_true, y_score, metric: str | Callable, *, groups=None, n_boot: int = 1000,
                  ci: float = 0.95, random_state=0) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval of a metric over test examples.
+    """Percentile bootstrap confidence interval of a metric over test examples (or their groups).
 
     Parameters
     ----------
@@ -265,6 +275,9 @@ def bootstrap_ci(y_true, y_score, metric: str | Callable, *, n_boot: int = 1000,
     metric : str or callable
         A name from :data:`glmeval_utils.eval.metrics.METRICS` or
         ``metric(y_true, y_score) -> float``.
+    groups : array-like ``(N,)``, optional
+        Independent unit of each example; the bootstrap resamples groups
+        (:func:`bootstrap_weights`).
     n_boot : int
     ci : float
         Coverage of the interval.
@@ -274,10 +287,10 @@ def bootstrap_ci(y_true, y_score, metric: str | Callable, *, n_boot: int = 1000,
     -------
     (low, high) : tuple of float
     """
-    y_true, y_score = _as_matrix(y_true, "y_true"), _as_matrix(y_score, "y_score")
+    y_true, y_score = as_matrix(y_true, "y_true"), as_matrix(y_score, "y_score")
     if y_true.shape != y_score.shape:
         raise ValueError(f"y_true {y_true.shape} and y_score {y_score.shape} differ in shape")
-    values = _metric_on_weights(_bootstrap_weights(len(y_true), n_boot, random_state),
+    values = _metric_on_weights(bootstrap_weights(len(y_true), n_boot, random_state, groups=groups),
                                 y_true, y_score, metric)
     alpha = (1 - ci) / 2
     low, high = np.nanquantile(values, [alpha, 1 - alpha])
@@ -294,12 +307,12 @@ class PairedResult:
     p_value: float
 
 
-def paired_comparison(y_true, score_model, score_baseline, metric: str | Callable, *,
+def paired_comparison(y_true, score_model, score_baseline, metric: str | Callable, *, groups=None,
                       n_boot: int = 1000, ci: float = 0.95, random_state=0) -> PairedResult:
     """Paired bootstrap test of a metric difference on one test set.
 
-    Every replicate resamples the test examples once and evaluates both
-    models on that same resample.  The two-sided p-value is twice the smaller
+    Every replicate resamples the test examples (or, with ``groups``, their
+    independent groups) once and evaluates both models on that same resample.  The two-sided p-value is twice the smaller
     fraction of replicate differences on either side of zero (with the usual
     +1 correction, capped at 1): a difference whose bootstrap distribution
     straddles zero is not significant.
@@ -309,6 +322,8 @@ def paired_comparison(y_true, score_model, score_baseline, metric: str | Callabl
     y_true, score_model, score_baseline : array-like ``(N,)`` or ``(N, K)``
         Examples where any of the three is non-finite are dropped for both.
     metric : str or callable
+    groups : array-like ``(N,)``, optional
+        Independent unit of each example (cluster bootstrap).
     n_boot : int
     ci : float
     random_state : int
@@ -317,15 +332,15 @@ def paired_comparison(y_true, score_model, score_baseline, metric: str | Callabl
     -------
     PairedResult
     """
-    y_true = _as_matrix(y_true, "y_true")
-    model = _as_matrix(score_model, "score_model")
-    baseline = _as_matrix(score_baseline, "score_baseline")
+    y_true = as_matrix(y_true, "y_true")
+    model = as_matrix(score_model, "score_model")
+    baseline = as_matrix(score_baseline, "score_baseline")
     if not y_true.shape == model.shape == baseline.shape:
         raise ValueError(f"shapes differ: y_true {y_true.shape}, model {model.shape}, "
                          f"baseline {baseline.shape}")
     shared = np.isfinite(y_true) & np.isfinite(model) & np.isfinite(baseline)
     y_true = np.where(shared, y_true, np.nan)
-    weights = _bootstrap_weights(len(y_true), n_boot, random_state)
+    weights = bootstrap_weights(len(y_true), n_boot, random_state, groups=groups)
     differences = (_metric_on_weights(weights, y_true, model, metric)
                    - _metric_on_weights(weights, y_true, baseline, metric))
     differences = differences[np.isfinite(differences)]
@@ -339,145 +354,32 @@ def paired_comparison(y_true, score_model, score_baseline, metric: str | Callabl
     return PairedResult(float(effect), float(low), float(high), float(p_value))
 
 
-# ----------------------------------------------------------------------------------------------
-# tidy prediction tables
-
-
-def prediction_rows(y_true, y_score, *, task: str, dataset: str, model: str,
-                    representation: str, probe: str, seed: int, index=None) -> pd.DataFrame:
-    """Predictions of one trained model as tidy rows (:data:`PREDICTION_COLUMNS`).
+def bootstrap_mean_ci(values, *, groups=None, n_boot: int = 2000, ci: float = 0.95,
+                      random_state=0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of per-unit values (NaN dropped).
 
     Parameters
     ----------
-    y_true, y_score : array-like ``(N,)`` or ``(N, K)``
-        ``(N, K)`` gives one row per example and output (``output`` = 0..K-1).
-    task, dataset, model, representation, probe, seed
-        Labels shared with the results table.
-    index : array-like ``(N,)``, optional
-        Test-example identifiers (default ``0..N-1``); they pair the rows of
-        different models in :func:`compare_to_baseline`.
-
-    Returns
-    -------
-    DataFrame
-    """
-    y_true, y_score = _as_matrix(y_true, "y_true"), _as_matrix(y_score, "y_score")
-    if y_true.shape != y_score.shape:
-        raise ValueError(f"y_true {y_true.shape} and y_score {y_score.shape} differ in shape")
-    n, k = y_true.shape
-    index = np.arange(n) if index is None else np.asarray(index)
-    if len(index) != n:
-        raise ValueError(f"index has {len(index)} entries for {n} examples")
-    return pd.DataFrame({
-        "task": task, "dataset": dataset, "model": model, "representation": representation,
-        "probe": probe, "seed": int(seed), "index": np.repeat(index, k),
-        "output": np.tile(np.arange(k), n), "y_true": y_true.ravel(), "y_score": y_score.ravel()})
-
-
-def prediction_matrix(rows: pd.DataFrame, value: str = "y_score") -> pd.DataFrame:
-    """Examples x outputs matrix of one column of prediction rows.
-
-    Parameters
-    ----------
-    rows : DataFrame
-        Prediction rows (:func:`prediction_rows`) of one model; rows sharing
-        an ``index`` and ``output`` (several seeds) are averaged.
-    value : {"y_score", "y_true"}
-
-    Returns
-    -------
-    DataFrame
-        ``(N examples, K outputs)``, indexed by ``index``.
-    """
-    return rows.pivot_table(index="index", columns="output", values=value, aggfunc="mean",
-                            dropna=False)
-
-
-#: transitional private name still imported by ``experiments.performance_table``.
-
-
-def seed_metric_values(rows: pd.DataFrame, metric: str | Callable) -> pd.Series:
-    """The metric of each seed's predictions (mean over outputs), indexed by seed.
-
-    Parameters
-    ----------
-    rows : DataFrame
-        Prediction rows of one model (:func:`prediction_rows`).
-    metric : str or callable
-    """
-    return pd.Series({seed: metric_value(prediction_matrix(group, "y_true").to_numpy(),
-                                         prediction_matrix(group, "y_score").to_numpy(), metric)
-                      for seed, group in rows.groupby("seed")})
-
-
-def compare_to_baseline(predictions: pd.DataFrame, baseline: Mapping[str, object] | pd.DataFrame,
-                        metric: str | Callable, *,
-                        by: Sequence[str] = ("model", "representation", "probe"),
-                        n_boot: int = 1000, ci: float = 0.95, random_state=0) -> pd.DataFrame:
-    """Every model against one baseline: seed summary, paired bootstrap, seed test.
-
-    For the paired bootstrap each model's scores are averaged over its seeds
-    per test example (an ensemble over seeds), and only test examples that
-    both the model and the baseline predicted are used.  Seed variability is
-    tested separately on per-seed metric values (:func:`seed_test`).
-
-    Parameters
-    ----------
-    predictions : DataFrame
-        Tidy prediction rows (:func:`prediction_rows`), possibly from several
-        tasks/datasets (compared within each ``task, dataset``).
-    baseline : mapping or DataFrame
-        ``{column: value}`` selecting the baseline rows of ``predictions``
-        (e.g. ``{"representation": "one-hot", "probe": "resnet"}``), or the
-        baseline's own prediction rows.
-    metric : str or callable
-    by : sequence of str
-        Columns that identify a model.
+    values : array-like ``(N,)``
+        E.g. one agreement value per sequence, one correlation per element.
+    groups : array-like ``(N,)``, optional
+        Resample groups of values instead of single values.
     n_boot, ci, random_state
         Bootstrap settings.
 
     Returns
     -------
-    DataFrame
-        One row per model: ``task, dataset, *by, metric, value_mean,
-        value_sd, n_seeds, effect, ci_low, ci_high, p_bootstrap, p_seeds,
-        seed_test`` (``seed_test`` names the test behind ``p_seeds``).
+    (low, high) : tuple of float
+        NaN when fewer than two finite values remain.
     """
-    by = list(by)
-    if isinstance(baseline, pd.DataFrame):
-        base_rows = baseline
-    else:
-        unknown = [c for c in baseline if c not in predictions.columns]
-        if unknown:
-            raise ValueError(f"baseline selects unknown columns {unknown}")
-        selected = np.logical_and.reduce([predictions[c] == v for c, v in baseline.items()])
-        base_rows = predictions[selected]
-    if base_rows.empty:
-        raise ValueError(f"no prediction rows match the baseline {baseline!r}")
-    metric_name = metric if isinstance(metric, str) else getattr(metric, "__name__", "custom")
-    context = [c for c in ("task", "dataset") if c in predictions.columns]
-    out = []
-    for key, group in predictions.groupby(context + by, sort=False):
-        labels = dict(zip(context + by, key))
-        base = base_rows
-        for column in context:
-            base = base[base[column] == labels[column]]
-        if base.empty:
-            raise ValueError(f"no baseline predictions for {dict(zip(context, key))}")
-        model_values = seed_metric_values(group, metric)
-        base_values = seed_metric_values(base, metric)
-        shared = np.intersect1d(group["index"].unique(), base["index"].unique())
-        truth = prediction_matrix(group[group["index"].isin(shared)], "y_true")
-        model_mean = prediction_matrix(group[group["index"].isin(shared)], "y_score")
-        base_mean = prediction_matrix(base[base["index"].isin(shared)]).reindex_like(model_mean)
-        paired = paired_comparison(truth.to_numpy(), model_mean.to_numpy(), base_mean.to_numpy(),
-                                   metric, n_boot=n_boot, ci=ci, random_state=random_state)
-        seeds = seed_test(model_values, base_values)
-        out.append({**labels, "metric": metric_name, "value_mean": model_values.mean(),
-                    "value_sd": model_values.std(ddof=1) if len(model_values) > 1 else np.nan,
-                    "n_seeds": len(model_values), "effect": paired.effect,
-                    "ci_low": paired.ci_low, "ci_high": paired.ci_high,
-                    "p_bootstrap": paired.p_value, "p_seeds": seeds.p_value,
-                    "seed_test": ("mann-whitney" if np.isfinite(seeds.mannwhitney_p)
-                                  else "welch" if np.isfinite(seeds.welch_p) else "none")})
-    return pd.DataFrame(out)
+    values = np.asarray(values, dtype=float)
+    keep = np.isfinite(values)
+    if keep.sum() < 2:
+        return float("nan"), float("nan")
+    groups = None if groups is None else np.asarray(groups)[keep]
+    weights = bootstrap_weights(int(keep.sum()), n_boot, random_state, groups=groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (weights @ values[keep]) / weights.sum(axis=1)
+    alpha = (1 - ci) / 2
+    low, high = np.nanquantile(means, [alpha, 1 - alpha])
+    return float(low), float(high)

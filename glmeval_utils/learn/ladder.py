@@ -1,103 +1,33 @@
 """The representation ladder shared by every supervised chapter.
 
-One task = one :class:`TaskData` (sequences and targets per split).  For each
-gLM the ladder trains, on frozen embeddings from the cache
-(:mod:`glmeval_utils.embeddings`):
+One task = one :class:`~glmeval_utils.data.splits.TaskData` (sequences, targets
+and groups per split).  For each gLM the ladder trains, on frozen embeddings
+from the cache (:mod:`glmeval_utils.embeddings`):
 
 * CLS (where the model has one) and mean embeddings → linear and MLP probes;
 * full per-nucleotide embeddings → a CNN probe;
 
 and, on the same splits, one-hot baselines (CNN, ResNet, MPRAnn or the
 binary CNN) and, for binary tasks, composition baselines.  Every trained
-model contributes tidy prediction rows (:func:`glmeval_utils.eval.stats.prediction_rows`);
-:func:`seed_metrics` turns them into results-table rows.
+model contributes its validation and test predictions as tidy rows
+(:mod:`glmeval_utils.predictions`), labelled with the model's role; the
+choice among configurations is left to :mod:`glmeval_utils.eval.select`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from glmeval_utils import embeddings
-from glmeval_utils.eval import metrics
-from glmeval_utils.eval import results
+from glmeval_utils.data.splits import TaskData
 from glmeval_utils.learn.baselines import OneHotEstimator, composition_features
 from glmeval_utils.learn.probes import CNNProbe, LinearProbe, MLPProbe, score_outputs
+from glmeval_utils.models.registry import role_of
+from glmeval_utils.predictions import COMPOSITION, COMPOSITION_MODEL, ONE_HOT, ONEHOT_MODEL, SPLITS
 from glmeval_utils.profiles import Profile, get_profile
-from glmeval_utils.eval.stats import bootstrap_ci, metric_value, prediction_matrix, prediction_rows, seed_metric_values
-
-SPLITS = ("train", "valid", "test")
-ONEHOT_MODEL = "one-hot"
-
-
-@dataclass
-class TaskData:
-    """Sequences and targets of one data set, split into train / valid / test.
-
-    Attributes
-    ----------
-    task : str
-        Results-table task name (e.g. ``"lentimpra"``).
-    dataset : str
-        Registry name of the data set.
-    kind : {"regression", "binary"}
-    seqs : dict of str → list of str
-    y : dict of str → numpy.ndarray, ``(N,)`` or ``(N, K)``
-    index : dict of str → numpy.ndarray ``(N,)``
-        Row identifiers; they pair test predictions of different models.
-    """
-
-    task: str
-    dataset: str
-    kind: str
-    seqs: dict
-    y: dict
-    index: dict
-
-    @classmethod
-    def from_table(cls, table: pd.DataFrame, *, target: str | Sequence[str], task: str,
-                   dataset: str, kind: str, seq_col: str = "seq") -> "TaskData":
-        """Build from a tidy table with ``split`` and sequence columns.
-
-        Rows whose target is missing (all NaN) are dropped.
-        """
-        if kind not in ("regression", "binary"):
-            raise ValueError(f"kind must be 'regression' or 'binary', got {kind!r}")
-        columns = [target] if isinstance(target, str) else list(target)
-        missing = [c for c in [seq_col, "split", *columns] if c not in table.columns]
-        if missing:
-            raise ValueError(f"{dataset}: table lacks columns {missing}")
-        seqs, ys, index = {}, {}, {}
-        for split in SPLITS:
-            part = table[table["split"] == split]
-            values = part[columns].to_numpy(dtype=np.float32)
-            keep = ~np.isnan(values).all(axis=1)
-            if not keep.any():
-                raise ValueError(f"{dataset}: split {split!r} has no rows with a target")
-            part = part[keep]
-            seqs[split] = part[seq_col].tolist()
-            ys[split] = values[keep][:, 0] if len(columns) == 1 else values[keep]
-            index[split] = part.index.to_numpy()
-        return cls(task, dataset, kind, seqs, ys, index)
-
-    @property
-    def all_seqs(self) -> list[str]:
-        """Train, valid and test sequences concatenated (the embedding order)."""
-        return [s for split in SPLITS for s in self.seqs[split]]
-
-    def split_rows(self) -> dict[str, slice]:
-        """Row ranges of each split inside :attr:`all_seqs`."""
-        bounds, start = {}, 0
-        for split in SPLITS:
-            bounds[split] = slice(start, start + len(self.seqs[split]))
-            start += len(self.seqs[split])
-        return bounds
-
-    def sizes(self) -> pd.Series:
-        return pd.Series({split: len(self.seqs[split]) for split in SPLITS}, name="rows")
 
 
 def _training_kwargs(profile: Profile, seed: int, device, progress: bool) -> dict:
@@ -106,17 +36,10 @@ def _training_kwargs(profile: Profile, seed: int, device, progress: bool) -> dic
                 progress=progress)
 
 
-def _test_rows(data: TaskData, y_score, *, model: str, representation: str, probe: str,
-               seed: int) -> pd.DataFrame:
-    return prediction_rows(data.y["test"], y_score, task=data.task, dataset=data.dataset,
-                           model=model, representation=representation, probe=probe,
-                           seed=seed, index=data.index["test"])
-
-
 def onehot_baselines(data: TaskData, architectures: Iterable[str], *, profile: str | Profile = "demo",
                      seeds: Sequence[int] | None = None, device=None, rc_augment: bool = False,
                      progress: bool = True) -> pd.DataFrame:
-    """Train one-hot baselines on the task's splits; return test prediction rows.
+    """Train one-hot baselines on the task's splits; return their valid and test prediction rows.
 
     Parameters
     ----------
@@ -132,8 +55,8 @@ def onehot_baselines(data: TaskData, architectures: Iterable[str], *, profile: s
     Returns
     -------
     DataFrame
-        Prediction rows with ``model="one-hot"``, ``representation="onehot"``
-        and ``probe`` = the architecture.
+        Prediction rows with ``model="one-hot"`` (role one-hot),
+        ``representation="onehot"`` and ``probe`` = the architecture.
     """
     profile = get_profile(profile) if isinstance(profile, str) else profile
     rows = []
@@ -143,9 +66,8 @@ def onehot_baselines(data: TaskData, architectures: Iterable[str], *, profile: s
                                         width_factor=profile.width_factor,
                                         **_training_kwargs(profile, seed, device, progress))
             estimator.fit(data.seqs["train"], data.y["train"], data.seqs["valid"], data.y["valid"])
-            rows.append(_test_rows(data, estimator.predict(data.seqs["test"]),
-                                   model=ONEHOT_MODEL, representation="onehot", probe=architecture,
-                                   seed=seed))
+            rows.append(data.predictions_of(estimator.predict, model=ONEHOT_MODEL, role=ONE_HOT,
+                                            representation="onehot", probe=architecture, seed=seed))
     return pd.concat(rows, ignore_index=True)
 
 
@@ -165,12 +87,12 @@ def composition_baselines(data: TaskData, *, ks: Sequence[int] = (1, 2),
     for k in ks:
         X = {split: features[split][k] for split in SPLITS}
         rows.append(_fit_pooled_probes(data, X, probes=probes, profile=profile, seeds=seeds,
-                                       model="composition", representation=names[k],
+                                       model=COMPOSITION_MODEL, role=COMPOSITION, representation=names[k],
                                        device=device, progress=progress))
     return pd.concat(rows, ignore_index=True)
 
 
-def _fit_pooled_probes(data: TaskData, X: dict, *, probes, profile: Profile, seeds, model: str,
+def _fit_pooled_probes(data: TaskData, X: dict, *, probes, profile: Profile, seeds, model: str, role: str,
                        representation: str, device, progress: bool) -> pd.DataFrame:
     rows = []
     for probe in probes:
@@ -184,8 +106,8 @@ def _fit_pooled_probes(data: TaskData, X: dict, *, probes, profile: Profile, see
             else:
                 raise ValueError(f"pooled probes are 'linear' or 'mlp', got {probe!r}")
             estimator.fit(X["train"], data.y["train"], X["valid"], data.y["valid"])
-            rows.append(_test_rows(data, estimator.predict(X["test"]), model=model,
-                                   representation=representation, probe=probe, seed=seed))
+            rows.append(data.predictions_of(estimator.predict, X, model=model, role=role,
+                                            representation=representation, probe=probe, seed=seed))
     return pd.concat(rows, ignore_index=True)
 
 
@@ -198,7 +120,10 @@ def _mlp_probe(data: TaskData, profile: Profile, seed: int, device, progress: bo
 def mlp_whitening_check(X: dict, data: TaskData, *, profile: str | Profile = "demo",
                         seeds: Sequence[int] | None = None, device=None,
                         whitened_predictions: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Test score of the MLP probe with and without PCA whitening of its input, per seed.
+    """Validation score of the MLP probe with and without PCA whitening of its input, per seed.
+
+    Whitening is a configuration choice, so it is judged on the validation
+    split like every other one (the test split stays for the reported number).
 
     Parameters
     ----------
@@ -208,22 +133,23 @@ def mlp_whitening_check(X: dict, data: TaskData, *, profile: str | Profile = "de
     profile, seeds, device
         As in :func:`glm_ladder`.
     whitened_predictions : DataFrame, optional
-        Test prediction rows of the whitened MLP already trained on ``X`` with
-        these settings (the ladder's ``mean -> mlp`` rows, one ``seed`` each);
-        given, the whitened side is scored from them instead of refitted.
+        Prediction rows of the whitened MLP already trained on ``X`` with
+        these settings (the ladder's ``mean -> mlp`` rows); given, the
+        whitened side is scored from their validation rows instead of refitted.
 
     Returns
     -------
     DataFrame
-        Columns ``whiten`` (bool), ``seed`` and ``score`` (test Pearson r for
-        regression, AUROC for binary tasks).
+        Columns ``whiten`` (bool), ``seed`` and ``score`` (validation Pearson r
+        for regression, AUROC for binary tasks).
     """
     profile = get_profile(profile) if isinstance(profile, str) else profile
     seeds = tuple(seeds if seeds is not None else profile.seeds)
     rows = []
     for whiten in (False, True):
         if whiten and whitened_predictions is not None:
-            for seed, part in whitened_predictions.groupby("seed", sort=True):
+            valid = whitened_predictions[whitened_predictions["split"] == "valid"]
+            for seed, part in valid.groupby("seed", sort=True):
                 rows.append({"whiten": True, "seed": seed,
                              "score": score_outputs(part.y_true, part.y_score, data.kind)})
             continue
@@ -231,7 +157,7 @@ def mlp_whitening_check(X: dict, data: TaskData, *, profile: str | Profile = "de
             probe = _mlp_probe(data, profile, seed, device, progress=False, whiten=whiten)
             probe.fit(X["train"], data.y["train"], X["valid"], data.y["valid"])
             rows.append({"whiten": whiten, "seed": seed,
-                         "score": probe.score(X["test"], data.y["test"])})
+                         "score": probe.score(X["valid"], data.y["valid"])})
     return pd.DataFrame(rows)
 
 
@@ -327,9 +253,11 @@ def glm_ladder(glm, data: TaskData, *, profile: str | Profile = "demo", layer: i
     Returns
     -------
     DataFrame
-        Prediction rows; ``model`` is ``glm.name``.
+        Valid and test prediction rows; ``model`` is ``glm.name``, ``role``
+        its role (:func:`glmeval_utils.models.registry.role_of`).
     """
     profile = get_profile(profile) if isinstance(profile, str) else profile
+    role = role_of(glm)
     derive_mean = derives_mean(profile, representations, mean_from_full)
     # the full embedding goes first so a derived mean reads it from the cache
     order = sorted(representations, key=lambda r: r != "full") if derive_mean else representations
@@ -346,11 +274,11 @@ def glm_ladder(glm, data: TaskData, *, profile: str | Profile = "demo", layer: i
                                  reduce_dim=profile.reduce_dim, width_factor=profile.width_factor,
                                  **_training_kwargs(profile, seed, device, progress))
                 probe.fit(X["train"], data.y["train"], X["valid"], data.y["valid"])
-                rows.append(_test_rows(data, probe.predict(X["test"]), model=glm.name,
-                                       representation="full", probe="cnn", seed=seed))
+                rows.append(data.predictions_of(probe.predict, X, model=glm.name, role=role,
+                                                representation="full", probe="cnn", seed=seed))
         else:
             rows.append(_fit_pooled_probes(data, X, probes=pooled_probes, profile=profile,
-                                           seeds=seeds, model=glm.name,
+                                           seeds=seeds, model=glm.name, role=role,
                                            representation=representation, device=device,
                                            progress=progress))
     return pd.concat(rows, ignore_index=True)
@@ -373,7 +301,7 @@ def layer_sweep(glm, data: TaskData, *, probe: str = "linear", pooling: str = "m
     for layer in cached.layers:
         X = {split: np.asarray(values) for split, values in _split_views(cached.layer(layer), data).items()}
         rows.append(_fit_pooled_probes(data, X, probes=[probe], profile=profile, seeds=seeds,
-                                       model=glm.name, representation=f"{pooling}@L{layer}",
+                                       model=glm.name, role=role_of(glm), representation=f"{pooling}@L{layer}",
                                        device=device, progress=progress))
     return pd.concat(rows, ignore_index=True)
 
@@ -383,59 +311,3 @@ def layer_of(representation: str) -> int | None:
     if "@L" not in representation:
         return None
     return int(representation.rsplit("@L", 1)[1])
-
-
-def seed_metrics(predictions: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """Per-seed test metrics of every model, as results-table rows.
-
-    Multi-output tasks (``output`` > 0) are scored per output and averaged,
-    as the paper averaged Spearman over tissues.
-    """
-    if kind not in ("regression", "binary"):
-        raise ValueError(f"kind must be 'regression' or 'binary', got {kind!r}")
-    keys = ["task", "dataset", "model", "representation", "probe", "seed"]
-    rows = []
-    for labels, group in predictions.groupby(keys, sort=False):
-        per_output = [metrics.evaluate(part.y_true, part.y_score, task=kind)
-                      for _, part in group.groupby("output")]
-        averaged = pd.DataFrame(per_output).mean(skipna=True).to_dict()
-        rows.extend(results.make_rows(averaged, **dict(zip(keys, labels))))
-    return pd.DataFrame(rows, columns=results.COLUMNS)
-
-
-MODEL_KEYS = ["task", "dataset", "model", "representation", "probe"]
-
-
-def performance_table(predictions: pd.DataFrame, metric: str, *, n_boot: int = 1000,
-                      random_state: int = 0) -> pd.DataFrame:
-    """One row per model: metric mean ± sd over seeds and a bootstrap 95% CI.
-
-    The CI is over test examples, on the seed-averaged predictions (an
-    ensemble over seeds), so it reflects test-set sampling; ``sd`` reflects
-    training randomness.
-
-    Returns
-    -------
-    DataFrame
-        ``task, dataset, model, representation, probe, label, metric, mean, sd,
-        n_seeds, ensemble, ci_low, ci_high``, sorted by ``mean`` (descending).
-    """
-    rows = []
-    for labels, group in predictions.groupby(MODEL_KEYS, sort=False):
-        per_seed = seed_metric_values(group, metric).to_numpy()
-        y_true = prediction_matrix(group, "y_true").to_numpy()
-        y_score = prediction_matrix(group, "y_score").to_numpy()
-        low, high = bootstrap_ci(y_true, y_score, metric, n_boot=n_boot, random_state=random_state)
-        row = dict(zip(MODEL_KEYS, labels))
-        row.update(label=model_label(row["model"], row["representation"], row["probe"]), metric=metric,
-                   mean=float(np.mean(per_seed)),
-                   sd=float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else float("nan"),
-                   n_seeds=len(per_seed), ensemble=metric_value(y_true, y_score, metric),
-                   ci_low=low, ci_high=high)
-        rows.append(row)
-    return pd.DataFrame(rows).sort_values("mean", ascending=False, ignore_index=True)
-
-
-def model_label(model: str, representation: str, probe: str) -> str:
-    """Short display name, e.g. ``"teaching-mlm · full → cnn"``."""
-    return f"{model} · {representation} → {probe}"

@@ -36,6 +36,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from glmeval_utils.devices import resolve_device
+
 TASKS = ("regression", "binary")
 
 
@@ -44,13 +46,6 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def resolve_device(device=None) -> torch.device:
-    """``None`` means CUDA when available, else CPU; strings become devices."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @dataclass
@@ -262,7 +257,8 @@ def fit_torch(
         Applied to each *training* batch's input tensors
         (``transform(*tensors) -> tuple``), e.g. random reverse complements.
     device : str or torch.device, optional
-        ``None`` picks CUDA when available.
+        ``None`` or ``"auto"`` picks CUDA when available
+        (:func:`glmeval_utils.devices.resolve_device`).
     progress : bool
         Show a progress bar over epochs.
 
@@ -339,7 +335,8 @@ def predict_torch(model: nn.Module, X, *, batch_size: int = 256, device=None,
         Read by row, so memmaps stay on disk.
     batch_size : int
     device : str or torch.device, optional
-        ``None`` uses the device of the model's parameters (CPU if none).
+        ``None`` uses the device of the model's parameters (CPU if none);
+        ``"auto"`` picks CUDA when available.
     progress : bool
 
     Returns

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from glmeval_utils.devices import resolve_device
 from glmeval_utils.sequences import reverse_complement, validate_sequences
 from glmeval_utils.models.families import Family, logits_of
 from glmeval_utils.models.tokenization import DNATokenizer
@@ -44,13 +45,6 @@ class Tokenized:
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
     token_spans: list
-
-
-def resolve_device(device=None) -> torch.device:
-    """``None`` → CUDA when available, else CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 #: default sequences per forward pass, indexed by "is the device a GPU" (measured with

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from glmeval_utils.paths import models_dir
+from glmeval_utils.predictions import (COMPOSITION, COMPOSITION_MODEL, FINE_TUNED, ONE_HOT, ONEHOT_MODEL,
+                                       PRETRAINED, RANDOM_INIT, ROLES)
 from glmeval_utils.models.base import GLM
 from glmeval_utils.models.families import get_family, load_backbone
 from glmeval_utils.models.teaching import build_teaching_model, model_from_config
@@ -57,6 +59,9 @@ class GLMSpec:
     random_init : bool
         Re-initialise the weights (seeded) instead of loading them.
     seed : int
+    role : {"pretrained", "fine-tuned", "random-init"}
+        The question the model answers (:data:`glmeval_utils.predictions.ROLES`):
+        only ``"pretrained"`` entries count as a gLM in the book's verdicts.
     """
 
     name: str
@@ -72,6 +77,7 @@ class GLMSpec:
     notes: str = ""
     random_init: bool = False
     seed: int = 0
+    role: str = PRETRAINED
 
 
 _PRETRAINED = (
@@ -104,14 +110,14 @@ _PRETRAINED = (
             "base, <bos> first), trained by `python -m glmeval_utils pretrain --profile demo`."),
     GLMSpec("hyenadna-tiny-anticapt", "hyenadna", "anticapt==1.0:models/dataset1/finetuned_hyenadna",
             revision="anticapt-1.0", trust_remote_code=True, licence="GPL-3.0", max_length=1024, objective=None,
-            tier="demo", source="anticapt", notes="Real HyenaDNA-tiny-1k backbone (d_model 128, 2 layers) "
+            tier="demo", source="anticapt", role=FINE_TUNED, notes="Real HyenaDNA-tiny-1k backbone (d_model 128, 2 layers) "
             "fine-tuned for aptamer classification, shipped in the PyPI package anticapt; no LM head, so no "
             "likelihoods."),
 )
 
 
 def _random_control(spec: GLMSpec) -> GLMSpec:
-    return replace(spec, name=spec.name + RANDOM_SUFFIX, random_init=True,
+    return replace(spec, name=spec.name + RANDOM_SUFFIX, random_init=True, role=RANDOM_INIT,
                    notes=f"Random-init control of {spec.name}: same architecture and tokenizer, weights re-drawn "
                    f"by the model's initialiser (seed {spec.seed}).")
 
@@ -152,6 +158,39 @@ def get_spec(name: str) -> GLMSpec:
         return REGISTRY[name]
     except KeyError:
         raise KeyError(f"unknown gLM {name!r}; known gLMs: {', '.join(REGISTRY)}") from None
+
+
+def role_of(model) -> str:
+    """The role of a model: a gLM object's ``role``, or the registry's entry for a name.
+
+    Parameters
+    ----------
+    model : str or models.GLM
+        A registry name, ``"one-hot"``, ``"composition"``, or a gLM object
+        (its ``role`` attribute, else its ``name``).
+
+    Raises
+    ------
+    ValueError
+        For a name that is neither in the registry nor a ``-random`` control:
+        a model whose role is unknown must not silently count as a gLM.
+    """
+    role = getattr(model, "role", None)
+    if role is not None:
+        if role not in ROLES:
+            raise ValueError(f"model {getattr(model, 'name', model)!r} has unknown role {role!r}; use {ROLES}")
+        return role
+    name = getattr(model, "name", model)
+    if name == ONEHOT_MODEL:
+        return ONE_HOT
+    if name == COMPOSITION_MODEL:
+        return COMPOSITION
+    if name in REGISTRY:
+        return REGISTRY[name].role
+    if str(name).endswith(RANDOM_SUFFIX):
+        return RANDOM_INIT
+    raise ValueError(f"no role known for model {name!r}: give it a registry entry or a 'role' attribute "
+                     f"(one of {ROLES})")
 
 
 def anticapt_model_dir() -> Path:
@@ -271,7 +310,8 @@ def load_glm(name: str, device=None, revision: str | None = None, *, path=None) 
         else:
             revision = getattr(model.config, "_commit_hash", None) or revision
     return _assemble(model, hf_tokenizer, family, name=spec.name, model_id=model_id, revision=revision,
-                     objective=spec.objective, licence=spec.licence, max_length=spec.max_length, device=device)
+                     objective=spec.objective, licence=spec.licence, max_length=spec.max_length, role=spec.role,
+                     device=device)
 
 
 def from_local(family: str, path, *, objective="masked", trust_remote_code=False, random_init=False, seed=0,
@@ -304,14 +344,18 @@ def from_local(family: str, path, *, objective="masked", trust_remote_code=False
                                         random_init=random_init, seed=seed)
     revision = f"random-seed{seed}" if random_init else weights_digest(path)
     return _assemble(model, hf_tokenizer, family_spec, name=name or Path(path).name, model_id=str(path),
-                     revision=revision, objective=objective, licence="", max_length=None, device=device)
+                     revision=revision, objective=objective, licence="", max_length=None,
+                     role=RANDOM_INIT if random_init else PRETRAINED, device=device)
 
 
-def _assemble(model, hf_tokenizer, family, *, name, model_id, revision, objective, licence, max_length, device):
+def _assemble(model, hf_tokenizer, family, *, name, model_id, revision, objective, licence, max_length, role,
+              device):
     tokenizer = family.make_tokenizer(hf_tokenizer)
     max_tokens = _max_tokens(model.config)
     derived = _derived_max_length(tokenizer, max_tokens)
     if max_length is None or (derived is not None and derived < max_length):
         max_length = derived
-    return GLM(model, tokenizer, family, name=name, model_id=model_id, revision=revision, objective=objective,
-               max_length=max_length, max_tokens=max_tokens, licence=licence, device=device)
+    glm = GLM(model, tokenizer, family, name=name, model_id=model_id, revision=revision, objective=objective,
+              max_length=max_length, max_tokens=max_tokens, licence=licence, device=device)
+    glm.role = role
+    return glm

@@ -9,7 +9,8 @@ work on any predictor:
 * :func:`saliency` — the raw input gradient ``(N, 4, L)``;
 * :func:`grad_times_input` — gradient × one-hot input;
 * :func:`ism` — saturation mutagenesis, the change of prediction for every
-  single-base substitution against the reference;
+  single-base substitution against the reference, of the whole sequence or
+  of a window (cheap enough to run through a gLM);
 * :func:`attribution_at_observed` — the paper's per-position map: subtract the
   mean over the four bases at each position, keep the observed base.
 
@@ -23,8 +24,9 @@ downstream probe reacts to each position's embedding) and their product,
 
 Global importance analysis (GIA; Koo et al., PLoS Comput Biol 2021) embeds a
 motif into dinucleotide-shuffled backgrounds and measures the mean change of
-prediction: :func:`gia_motif_effect`, :func:`gia_pair_effect`, tested against a
-shuffled-motif control with :func:`gia_test`.
+prediction: :func:`gia_motif_effect`, :func:`gia_pair_effect`, compared with a
+shuffled-motif control on the same backgrounds by :func:`gia_test` (paired
+Wilcoxon signed-rank test).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from tangermeme.saliency import saliency as tangermeme_saliency
 from tangermeme.saturation_mutagenesis import saturation_mutagenesis
 from tqdm.auto import tqdm
 
+from glmeval_utils.devices import resolve_device
 from glmeval_utils.sequences import decode_one_hot, dinucleotide_shuffle, one_hot, reverse_complement_one_hot, validate_sequences
 
 __all__ = [
@@ -63,13 +66,6 @@ __all__ = [
     "gia_pair_effect",
     "gia_test",
 ]
-
-
-def _resolve_device(device) -> torch.device:
-    """``None`` means CUDA when available, else CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _one_hot_tensor(X) -> torch.Tensor:
@@ -113,7 +109,8 @@ class OneHotPredictor(torch.nn.Module):
     is not differentiable), so :func:`saliency` and :func:`grad_times_input`
     refuse it and :func:`ism` is the method to use; all-zero (``N``) columns
     decode to ``N``, which the gLM tokenises its own way; each forward pass
-    re-embeds every sequence, so ISM costs ``3 L`` gLM passes per sequence.
+    re-embeds every sequence, so ISM costs ``3 (end - start)`` gLM passes per
+    sequence (restrict it to a window with ``start``/``end``).
 
     Parameters
     ----------
@@ -273,7 +270,7 @@ def saliency(model, X, *, target: int = 0, batch_size: int = 64, device=None, pr
         batch_size=batch_size,
         hypothetical=True,
         gradient_correction=False,
-        device=_resolve_device(device),
+        device=resolve_device(device),
         verbose=progress,
     )
     return gradient.numpy()
@@ -285,42 +282,75 @@ def grad_times_input(model, X, *, target: int = 0, batch_size: int = 64, device=
     return saliency(model, X, target=target, batch_size=batch_size, device=device, progress=progress) * X.numpy()
 
 
-def ism(model, X, *, target: int = 0, batch_size: int = 64, device=None, progress: bool = True) -> np.ndarray:
-    """In-silico saturation mutagenesis: prediction change of every substitution.
+def ism(
+    model,
+    X,
+    *,
+    start: int = 0,
+    end: int | None = None,
+    target: int = 0,
+    batch_size: int = 64,
+    device=None,
+    progress: bool = True,
+) -> np.ndarray:
+    """In-silico saturation mutagenesis: prediction change of every substitution in ``start:end``.
+
+    Every single-base substitution inside the window is predicted (tangermeme's
+    ``saturation_mutagenesis``, without gradients).  A differentiable one-hot
+    model may be run with fastISM, which recomputes only what an edit changes;
+    a gLM + probe (:meth:`OneHotPredictor.from_glm`) is run one full gLM pass
+    per mutant, ``3 (end - start)`` per sequence, so restrict it to a window.
 
     Parameters
     ----------
     model : torch.nn.Module
         One-hot model or :class:`OneHotPredictor` (also around a gLM + probe).
     X : array ``(N, 4, L)``, tensor or list of str
+    start, end : int
+        Mutated positions ``start:end`` (``end=None``: to the end of the
+        sequences); ``0 <= start < end <= L``.
     target : int
         Output column to explain.
     batch_size : int
         Number of mutated sequences per forward pass.
-    device : str or None
+    device : str, torch.device or None
+        ``None``: CUDA if available (:func:`glmeval_utils.devices.resolve_device`).
     progress : bool
 
     Returns
     -------
     numpy.ndarray
-        ``(N, 4, L)``: ``f(x with base b at position i) - f(x)``; zero at the
-        observed base.  Mean-centre with :func:`mean_center` for the usual
-        hypothetical contributions.
+        ``(N, 4, L)`` float32: ``f(x with base b at position i) - f(x)``
+        inside the window; zero at the observed base and outside the window.
+        Mean-centre with :func:`mean_center` for the usual hypothetical
+        contributions.
+
+    Raises
+    ------
+    ValueError
+        If the window does not fit the sequences.
     """
     X = _one_hot_tensor(X)
+    length = X.shape[-1]
+    end = length if end is None else end
+    if not 0 <= start < end <= length:
+        raise ValueError(f"ISM window start={start}, end={end} does not fit sequences of length {length}")
     model = _as_predictor(model)
     raw = saturation_mutagenesis(
         model,
         X,
+        start=start,
+        end=end,
         raw_outputs=True,
         batch_size=batch_size,
-        device=_resolve_device(device),
+        device=resolve_device(device),
         verbose=progress,
         # fastISM captures the model with torch.export, impossible through a gLM's tokenizer
         fast=model.differentiable,
     )
-    y0, y_hat = raw.y0, raw.y_hat
-    return (y_hat[..., target] - y0[:, None, None, target]).float().numpy()
+    delta = np.zeros(tuple(X.shape), dtype=np.float32)
+    delta[:, :, start:end] = (raw.y_hat[..., target] - raw.y0[:, None, None, target]).float().numpy()
+    return delta
 
 
 def mean_center(attr: np.ndarray) -> np.ndarray:
@@ -420,7 +450,7 @@ def embedding_gradient_norm(
     numpy.ndarray
         ``(N, L)`` float32.
     """
-    device = _resolve_device(device)
+    device = resolve_device(device)
     embeddings = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
     if embeddings.ndim != 3:
         raise ValueError(f"expected embeddings of shape (N, L, H), got {tuple(embeddings.shape)}")
@@ -521,12 +551,28 @@ class GIAResult:
 
 @dataclass
 class GIATest:
-    """Mann–Whitney U test of GIA effects against a control."""
+    """Paired test of GIA effects against a control measured on the same backgrounds.
+
+    Attributes
+    ----------
+    statistic : float
+        Wilcoxon signed-rank statistic of the per-background differences.
+    p_value : float
+        Two-sided p value.
+    mean_difference : float
+        Mean over backgrounds of (motif effect - control effect); positive
+        for an activating motif, negative for a repressive one.
+    n : int
+        Number of paired backgrounds.
+    test : str
+        Name of the test.
+    """
 
     statistic: float
     p_value: float
-    alternative: str
     mean_difference: float
+    n: int
+    test: str
 
 
 def shuffle_motif(motif: str, *, random_state=None) -> str:
@@ -554,7 +600,7 @@ def _gia(model, backgrounds, inserts, *, pattern, n_shuffles, random_state, targ
         if start < 0 or start + len(motif) > length:
             raise ValueError(f"motif {motif!r} at {start} does not fit sequences of length {length}")
         X_with = substitute(X_with, motif, start=start)
-    model, device = _as_predictor(model), _resolve_device(device)
+    model, device = _as_predictor(model), resolve_device(device)
     y_without = tangermeme_predict(model, X, batch_size=batch_size, device=device)
     y_with = tangermeme_predict(model, X_with, batch_size=batch_size, device=device)
     effects = (y_with[:, target] - y_without[:, target]).double().numpy()
@@ -644,15 +690,46 @@ def _shuffled_length(backgrounds) -> int:
     return int(np.asarray(backgrounds).shape[-1])
 
 
-def gia_test(result_motif: GIAResult, result_control: GIAResult, *, alternative: str = "greater") -> GIATest:
-    """Mann–Whitney U test: are the motif's effects larger than the control's?
+def gia_test(result_motif: GIAResult, result_control: GIAResult) -> GIATest:
+    """Does the motif change the prediction differently from its control?
+
+    The motif and its control are embedded into the *same* backgrounds, so
+    the test is paired: a two-sided Wilcoxon signed-rank test of the
+    per-background differences (motif effect - control effect).  Pairing
+    removes the background-to-background variation that would swamp a small
+    consistent effect in an unpaired test, and two sides let repressive
+    motifs count as well as activating ones.
 
     Parameters
     ----------
     result_motif, result_control : GIAResult
-        Typically ``gia_motif_effect(m, bg, motif)`` and
-        ``gia_motif_effect(m, bg, shuffle_motif(motif))`` with one seed.
-    alternative : {"greater", "less", "two-sided"}
+        ``(B,)`` effects each, on the same backgrounds: typically
+        ``gia_motif_effect(m, bg, motif)`` and
+        ``gia_motif_effect(m, bg, shuffle_motif(motif))`` with one
+        ``random_state`` and ``n_shuffles``.
+
+    Returns
+    -------
+    GIATest
+        ``p_value = 1`` when motif and control have identical effects on
+        every background (e.g. a shuffle that gave back the motif).
+
+    Raises
+    ------
+    ValueError
+        If the two results hold different numbers of effects (they cannot
+        come from the same backgrounds).
     """
-    statistic, p_value = stats.mannwhitneyu(result_motif.effects, result_control.effects, alternative=alternative)
-    return GIATest(float(statistic), float(p_value), alternative, result_motif.mean - result_control.mean)
+    motif_effects, control_effects = result_motif.effects, result_control.effects
+    if motif_effects.shape != control_effects.shape:
+        raise ValueError(
+            f"result_motif ({result_motif.pattern!r}) has {motif_effects.shape} effects and result_control "
+            f"({result_control.pattern!r}) has {control_effects.shape}; a paired test needs both measured on "
+            "the same backgrounds (same backgrounds, n_shuffles and random_state)"
+        )
+    differences = motif_effects - control_effects
+    name = "Wilcoxon signed-rank (paired, two-sided)"
+    if not differences.any():  # scipy would divide by a zero variance
+        return GIATest(0.0, 1.0, 0.0, len(differences), name)
+    statistic, p_value = stats.wilcoxon(differences, alternative="two-sided")
+    return GIATest(float(statistic), float(p_value), float(differences.mean()), len(differences), name)

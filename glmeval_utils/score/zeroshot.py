@@ -24,6 +24,26 @@ left of the two middle bases, as in the study's windows) for even ``W``.
 Sign conventions: ``*_llr`` = log p(alt) - log p(ref) (negative means the
 model finds the alternative less likely); distances are larger for more
 different embeddings (cosine *distance* = 1 - cosine similarity).
+
+Contents:
+
+* :func:`variant_windows` (with :func:`window_center`,
+  :func:`element_sequences`) — reference/alternative windows per variant;
+  :func:`reverse_strand` — the same variants described on the reverse strand;
+* :func:`score_variants` — one zero-shot score (:data:`METHODS`) per variant;
+* :func:`embedding_distances` — the four :data:`DISTANCE_SCORES` (cosine and
+  L2 distances of full and mean embeddings) from *one* forward pass per
+  distinct window; :func:`score_variants` computes its distances with it;
+* :func:`strand_scores` — forward, reverse and strand-averaged scores from
+  two passes; :func:`score_model` — every score a gLM supports, by its
+  objective; :func:`is_signed` — whether a score carries a direction;
+* :func:`delta_prediction` — the supervised comparator, Δ prediction;
+* :func:`evaluate_scores` — per-element agreement with measured effects.
+
+Score names used by :func:`score_model`: ``masked_llr_fwd`` /
+``masked_llr_both`` (``both`` = mean of forward and reverse strand),
+``abs_masked_llr_*`` (absolute value), the same for ``causal_llr``, and
+``cosine_full``, ``l2_full``, ``cosine_mean``, ``l2_mean`` (forward strand).
 """
 
 from __future__ import annotations
@@ -37,9 +57,11 @@ from tqdm.auto import tqdm
 
 from glmeval_utils.eval import metrics
 from glmeval_utils.eval import stats
-from glmeval_utils.sequences import ALPHABET, pad_or_crop, reverse_complement
+from glmeval_utils.sequences import ALPHABET, complement, pad_or_crop, reverse_complement
 
-METHODS = ("masked_llr", "causal_llr", "cosine_full", "cosine_mean", "l2_full", "l2_mean")
+#: Embedding-distance scores, forward strand (:func:`embedding_distances`).
+DISTANCE_SCORES = ("cosine_full", "l2_full", "cosine_mean", "l2_mean")
+METHODS = ("masked_llr", "causal_llr", *DISTANCE_SCORES)
 STRANDS = {"fwd": ("fwd",), "both": ("fwd", "rev")}
 CONTEXTS = ("element", "pad_n")
 VARIANT_COLUMNS = ("element", "offset", "ref", "alt")
@@ -216,6 +238,48 @@ def variant_windows(
     return VariantWindows(ref_seqs, alt_seqs, np.asarray(indices, dtype=np.int64))
 
 
+def reverse_strand(variants: pd.DataFrame, element_seqs: Mapping[str, str] | None = None
+                   ) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The same variants described on the reverse strand.
+
+    Element sequences are reverse-complemented, ``offset`` becomes
+    ``len - 1 - offset`` and ``ref``/``alt`` are complemented (a ``seq``
+    column, if present, is reverse-complemented too).  Applying it twice
+    gives the original table.
+
+    Parameters
+    ----------
+    variants : pandas.DataFrame, N rows
+        Columns ``element``, ``offset``, ``ref``, ``alt`` (others are kept).
+    element_seqs : mapping of str to str, optional
+        Element → reference sequence; default: the table's ``seq`` column.
+
+    Returns
+    -------
+    (pandas.DataFrame, dict of str to str)
+        The reverse-strand table (N rows, same order) and element sequences.
+
+    Raises
+    ------
+    ValueError
+        If an element of the table has no sequence.
+    """
+    if element_seqs is None:
+        element_seqs = element_sequences(variants)
+    rc_seqs = {element: reverse_complement(seq.upper()) for element, seq in element_seqs.items()}
+    table = variants.copy()
+    lengths = table["element"].map({element: len(seq) for element, seq in rc_seqs.items()})
+    if lengths.isna().any():
+        missing = table.loc[lengths.isna(), "element"].iloc[0]
+        raise ValueError(f"no sequence for element {missing!r}")
+    table["offset"] = lengths.astype(int) - 1 - table["offset"].astype(int)
+    for column in ("ref", "alt"):
+        table[column] = complement(table[column].astype(str).tolist())
+    if "seq" in table.columns:
+        table["seq"] = table["element"].map(rc_seqs)
+    return table, rc_seqs
+
+
 def _allele_codes(alleles: Sequence[str]) -> np.ndarray:
     return np.array([_BASE_CODE[str(allele).upper()] for allele in alleles], dtype=np.int64)
 
@@ -297,74 +361,120 @@ def _causal_llr(glm, windows, *, batch_size, progress) -> np.ndarray:
     return alt_totals - ref_totals
 
 
-def _distance(ref_embeddings: np.ndarray, alt_embeddings: np.ndarray, kind: str) -> np.ndarray:
-    """Row-wise cosine distance or Euclidean distance of ``(n, D)`` arrays."""
-    a = ref_embeddings.astype(np.float64)
-    b = alt_embeddings.astype(np.float64)
-    if kind == "l2":
-        return np.linalg.norm(a - b, axis=1)
-    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+def _pair_distances(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise cosine distance and L2 distance of two ``(n, D)`` arrays, in float64."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return 1.0 - np.einsum("nd,nd->n", a, b) / norms
+        cosine = 1.0 - np.einsum("nd,nd->n", a, b) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return cosine, np.linalg.norm(a - b, axis=1)
 
 
-def _embedding_distance(
-    glm, windows, *, method, layer, batch_size, cache_dir, progress
-) -> np.ndarray:
-    """Distance between reference and alternative embeddings of one layer.
+def _window_distances(glm, windows: VariantWindows, *, layer: int, batch_size: int,
+                      progress: bool) -> dict[str, np.ndarray]:
+    """:data:`DISTANCE_SCORES` of every variant from one forward pass per distinct window.
 
-    * ``*_mean`` compares the model's mean-pooled embeddings ``(H,)``.  All
-      distinct windows go through :func:`glmeval_utils.embeddings.extract`
-      once, so a rerun reads them from the on-disk cache.
-    * ``*_full`` compares the flattened per-nucleotide embeddings ``(L * H,)``.
-      They are computed with ``glm.embed`` in float32 and never cached: the
-      cache stores full embeddings as float16, whose rounding is of the same
-      order as the change one SNV makes, and 18,000 variant pairs of full
-      embeddings would fill gigabytes.  Variants are processed in chunks of one
-      window length (full embeddings need a shared length), holding about
-      ``_EMBED_CHUNK_BYTES`` of embeddings at a time; each distinct window of
-      a chunk is embedded once.
+    The per-nucleotide embeddings ``(L, H)`` of ``layer`` come from
+    ``glm.embed(pooling="full")`` in float32; ``*_full`` compares them
+    flattened ``(L * H,)``, ``*_mean`` their average over nucleotides ``(H,)``.
+    They are never cached: the embedding cache stores full embeddings as
+    float16, whose rounding is of the same order as the change one SNV makes,
+    and 18,000 variant pairs of full embeddings would fill gigabytes.  Variants
+    are processed in chunks of one window length (full embeddings need a
+    shared length), holding about ``_EMBED_CHUNK_BYTES`` of embeddings at a
+    time; each distinct window of a chunk is embedded once.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Score name → ``(N,)`` distances, in window order.
     """
-    kind, pooling = method.split("_")
-    if pooling == "mean":
-        from glmeval_utils.embeddings import extract
-
-        unique, position = _unique_index(windows.ref_seqs + windows.alt_seqs)
-        result = extract(
-            glm, unique, layers=(layer,), pooling="mean", strands="fwd", batch_size=batch_size,
-            cache_dir=cache_dir, label="zeroshot", progress=progress,
-        )
-        embeddings = np.asarray(result.layer(layer))
-        return _distance(
-            embeddings[[position[seq] for seq in windows.ref_seqs]],
-            embeddings[[position[seq] for seq in windows.alt_seqs]],
-            kind,
-        )
     lengths = np.array([len(seq) for seq in windows.ref_seqs])
     hidden = int(getattr(glm, "hidden_size", 1024))
     chunks = []
     for length in np.unique(lengths):
         rows = np.flatnonzero(lengths == length)
+        # each variant brings at most two distinct (L, H) float32 windows
         chunk_rows = max(1, _EMBED_CHUNK_BYTES // (2 * int(length) * hidden * 4))
         chunks += [rows[i : i + chunk_rows] for i in range(0, len(rows), chunk_rows)]
-    scores = np.full(len(windows), np.nan)
-    for rows in tqdm(chunks, desc=method, unit="chunk", disable=not progress):
+    distances = {name: np.full(len(windows), np.nan) for name in DISTANCE_SCORES}
+    for rows in tqdm(chunks, desc="embedding distances", unit="chunk", disable=not progress):
         ref_seqs = [windows.ref_seqs[row] for row in rows]
         alt_seqs = [windows.alt_seqs[row] for row in rows]
         unique, position = _unique_index(ref_seqs + alt_seqs)
-        embeddings = np.asarray(
+        full = np.asarray(
             glm.embed(
                 unique, layers=(layer,), pooling="full", strands="fwd",
                 batch_size=batch_size, progress=False,
             ),
             dtype=np.float32,
-        )[:, 0].reshape(len(unique), -1)
-        scores[rows] = _distance(
-            embeddings[[position[seq] for seq in ref_seqs]],
-            embeddings[[position[seq] for seq in alt_seqs]],
-            kind,
-        )
-    return scores
+        )[:, 0]
+        ref_index = [position[seq] for seq in ref_seqs]
+        alt_index = [position[seq] for seq in alt_seqs]
+        for pooling, vectors in (("full", full.reshape(len(unique), -1)),
+                                 ("mean", full.mean(axis=1, dtype=np.float64))):
+            cosine, l2 = _pair_distances(vectors[ref_index], vectors[alt_index])
+            distances[f"cosine_{pooling}"][rows] = cosine
+            distances[f"l2_{pooling}"][rows] = l2
+    return distances
+
+
+def _scoring_windows(glm, variants: pd.DataFrame, element_seqs: Mapping[str, str] | None, *,
+                     window: int, context: str) -> VariantWindows:
+    """:func:`variant_windows`, refused when a window exceeds the gLM's ``max_length``."""
+    windows = variant_windows(variants, element_seqs, window=window, context=context)
+    longest = max((len(seq) for seq in windows.ref_seqs), default=0)
+    max_length = getattr(glm, "max_length", None)
+    if max_length is not None and longest > max_length:
+        raise ValueError(f"windows of {longest} nt exceed {glm.name}'s max_length {max_length}")
+    return windows
+
+
+def embedding_distances(
+    glm,
+    variants: pd.DataFrame,
+    element_seqs: Mapping[str, str] | None = None,
+    *,
+    window: int,
+    context: str = "element",
+    layer: int = -1,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Cosine and L2 distances of full and mean embeddings, from one forward pass per window.
+
+    The four distance methods of :func:`score_variants` (forward strand) for
+    the cost of one: each distinct window is embedded once with
+    ``pooling="full"`` in float32.  ``*_full`` compares the flattened
+    per-nucleotide embeddings ``(L * H,)``, ``*_mean`` their average over
+    nucleotides ``(H,)``.  For single-nucleotide tokenizers (all demo gLMs)
+    that average is exactly ``pooling="mean"``; for k-mer tokenizers it
+    weights each token by the number of bases it covers.
+
+    Parameters
+    ----------
+    glm : GLM
+        A model following the ``models.GLM`` contract (``glm.embed``).
+    variants : pandas.DataFrame, N rows
+        Columns ``element``, ``offset``, ``ref``, ``alt``.
+    element_seqs : mapping of str to str, optional
+        Element → reference sequence; default: the table's ``seq`` column.
+    window : int
+        Window length; see :func:`variant_windows`.
+    context : {"element", "pad_n"}
+    layer : int
+        Hidden state (``-1`` = last).
+    batch_size : int
+        Sequences per forward pass.
+    progress : bool
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`DISTANCE_SCORES` (``cosine_full, l2_full, cosine_mean,
+        l2_mean``), N rows in table order.
+    """
+    windows = _scoring_windows(glm, variants, element_seqs, window=window, context=context)
+    return pd.DataFrame(_window_distances(glm, windows, layer=layer, batch_size=batch_size, progress=progress))
 
 
 def score_variants(
@@ -378,7 +488,6 @@ def score_variants(
     strands: str = "fwd",
     layer: int = -1,
     batch_size: int = 32,
-    cache_dir=None,
     progress: bool = True,
 ) -> np.ndarray:
     """Zero-shot score of every variant with one gLM.
@@ -401,7 +510,9 @@ def score_variants(
           alternative window minus reference window.
         * ``cosine_*`` / ``l2_*``: cosine distance (1 - similarity) or L2
           distance between reference and alternative embeddings of ``layer``,
-          flattened per-nucleotide (``_full``) or mean-pooled (``_mean``).
+          flattened per-nucleotide (``_full``) or averaged over nucleotides
+          (``_mean``); all four come from one pass, see
+          :func:`embedding_distances`.
     window : int
         Window length; see :func:`variant_windows` (no genomic flanks offline).
     context : {"element", "pad_n"}
@@ -413,10 +524,6 @@ def score_variants(
         Hidden state for the distance methods (``-1`` = last).
     batch_size : int
         Sequences (or masked positions) per forward pass.
-    cache_dir : path, optional
-        Embedding cache root for the ``*_mean`` methods (default:
-        :func:`glmeval_utils.paths.embeddings_dir`); see
-        :func:`glmeval_utils.embeddings.extract`.
     progress : bool
         Show progress bars.
 
@@ -433,11 +540,7 @@ def score_variants(
             f"{method} needs a {needed_objective} language model; {glm.name} has objective "
             f"{getattr(glm, 'objective', None)!r}"
         )
-    windows = variant_windows(variants, element_seqs, window=window, context=context)
-    longest = max((len(seq) for seq in windows.ref_seqs), default=0)
-    max_length = getattr(glm, "max_length", None)
-    if max_length is not None and longest > max_length:
-        raise ValueError(f"windows of {longest} nt exceed {glm.name}'s max_length {max_length}")
+    windows = _scoring_windows(glm, variants, element_seqs, window=window, context=context)
     ref_codes, alt_codes = _allele_codes(variants["ref"]), _allele_codes(variants["alt"])
     per_strand = []
     for view, refs, alts in _strand_views(windows, ref_codes, alt_codes, strands):
@@ -446,12 +549,108 @@ def score_variants(
         elif method == "causal_llr":
             scores = _causal_llr(glm, view, batch_size=batch_size, progress=progress)
         else:
-            scores = _embedding_distance(
-                glm, view, method=method, layer=layer, batch_size=batch_size,
-                cache_dir=cache_dir, progress=progress,
-            )
+            scores = _window_distances(glm, view, layer=layer, batch_size=batch_size, progress=progress)[method]
         per_strand.append(scores)
     return np.mean(per_strand, axis=0)
+
+
+def _check_mirrored_windows(element_seqs: Mapping[str, str], window: int) -> None:
+    """Refuse an even ``window`` shorter than an element (:func:`strand_scores`)."""
+    longest = max((len(seq) for seq in element_seqs.values()), default=0)
+    if window % 2 == 0 and window < longest:
+        raise ValueError(
+            f"window {window} is even: the reverse strand's window around a variant would not be the "
+            "mirror image of the forward one (the centre index (W - 1) // 2 is not symmetric); use an "
+            f"odd window or one of at least {longest} nt (whole elements)")
+
+
+def strand_scores(glm, variants: pd.DataFrame, element_seqs: Mapping[str, str] | None = None, *,
+                  method: str, window: int, context: str = "element", **kwargs) -> pd.DataFrame:
+    """Score every variant on the forward and the reverse strand, and their mean.
+
+    ``both`` equals ``score_variants(..., strands="both")``, but the two
+    strands are also returned apart, from the same two passes; the reverse
+    strand is scored as the :func:`reverse_strand` table.  The window must be
+    odd (or cover whole elements) so that the reverse window is the mirror
+    of the forward one.
+
+    Parameters
+    ----------
+    glm, variants, element_seqs, method, window, context
+        As in :func:`score_variants`.
+    **kwargs
+        Passed to :func:`score_variants` (``layer``, ``batch_size``, ``progress``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``fwd``, ``rev``, ``both``; one row per variant, table order.
+
+    Raises
+    ------
+    ValueError
+        If ``window`` is even and shorter than the longest element.
+    """
+    if element_seqs is None:
+        element_seqs = element_sequences(variants)
+    _check_mirrored_windows(element_seqs, window)
+    forward = score_variants(glm, variants, element_seqs, method=method, window=window,
+                             context=context, strands="fwd", **kwargs)
+    rc_table, rc_seqs = reverse_strand(variants, element_seqs)
+    reverse = score_variants(glm, rc_table, rc_seqs, method=method, window=window,
+                             context=context, strands="fwd", **kwargs)
+    return pd.DataFrame({"fwd": forward, "rev": reverse, "both": (forward + reverse) / 2})
+
+
+def score_model(glm, variants: pd.DataFrame, element_seqs: Mapping[str, str] | None = None, *,
+                window: int, context: str = "element", distances: bool = True, batch_size: int = 32,
+                progress: bool = True) -> pd.DataFrame:
+    """Every zero-shot score a gLM supports, one column per score.
+
+    * ``objective == "masked"``: ``masked_llr_{fwd,both}`` and their absolute
+      values ``abs_masked_llr_{fwd,both}`` (:func:`strand_scores`);
+    * ``objective == "causal"``: the same for ``causal_llr``;
+    * every model (``distances=True``): :data:`DISTANCE_SCORES`, forward
+      strand (:func:`embedding_distances`).
+
+    Parameters
+    ----------
+    glm : GLM
+    variants : pandas.DataFrame, N rows
+    element_seqs : mapping of str to str, optional
+    window : int
+        Odd, or covering whole elements (:func:`strand_scores`).
+    context : {"element", "pad_n"}
+    distances : bool
+        Add the embedding distances.
+    batch_size : int
+    progress : bool
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per variant (table order), one column per score.
+    """
+    columns = {}
+    objective = getattr(glm, "objective", None)
+    if objective in ("masked", "causal"):
+        method = f"{objective}_llr"
+        scores = strand_scores(glm, variants, element_seqs, method=method, window=window,
+                               context=context, batch_size=batch_size, progress=progress)
+        for strand in ("fwd", "both"):
+            columns[f"{method}_{strand}"] = scores[strand].to_numpy()
+            columns[f"abs_{method}_{strand}"] = np.abs(scores[strand].to_numpy())
+    table = pd.DataFrame(columns, index=pd.RangeIndex(len(variants)))
+    if distances:
+        table = pd.concat([table, embedding_distances(glm, variants, element_seqs, window=window,
+                                                      context=context, batch_size=batch_size,
+                                                      progress=progress)], axis=1)
+    return table
+
+
+def is_signed(score: str) -> bool:
+    """Signed scores (LLRs, Δ predictions) carry a direction; distances and ``abs_*`` do not."""
+    return not (score.startswith("abs_") or score in DISTANCE_SCORES)
 
 
 def delta_prediction(

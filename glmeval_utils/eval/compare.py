@@ -1,0 +1,260 @@
+"""Comparisons on the same test examples: against the best one-hot model, against the random-init
+control, and between probes or layers of one gLM.
+
+Every comparison follows the same three steps:
+
+1. each side's configuration is chosen on **validation** scores with one rule
+   (:func:`glmeval_utils.eval.select.select_on_validation`);
+2. the chosen configurations' test predictions are averaged over seeds and
+   paired on the test examples both sides predicted;
+3. the difference of the metric is tested with a paired bootstrap over the
+   data set's independent groups (:func:`glmeval_utils.eval.stats.paired_comparison`),
+   and named by :func:`glmeval_utils.eval.verdicts.comparison_word`.
+
+The result tables keep ``role`` and ``simulated``, so that claims
+(:mod:`glmeval_utils.eval.verdicts`) can count only pretrained gLMs on real data.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from glmeval_utils.eval.performance import ensemble_inputs, seed_metric_values
+from glmeval_utils.eval.roles import control_of
+from glmeval_utils.eval.select import chosen_rows, select_on_validation, validation_scores
+from glmeval_utils.eval.stats import paired_comparison, seed_test
+from glmeval_utils.eval.verdicts import comparison_word
+from glmeval_utils.learn.ladder import layer_of
+from glmeval_utils.predictions import ONE_HOT, PRETRAINED, RANDOM_INIT, model_label, prediction_matrix
+
+CONTEXT = ["task", "dataset"]
+
+
+def _simulated(rows: pd.DataFrame) -> bool:
+    return bool(rows["simulated"].any()) if "simulated" in rows else False
+
+
+def paired_difference(model_rows: pd.DataFrame, baseline_rows: pd.DataFrame, metric: str | Callable, *,
+                      n_boot: int = 1000, random_state: int = 0) -> dict:
+    """Test metric of a model minus a baseline on their shared test examples.
+
+    Parameters
+    ----------
+    model_rows, baseline_rows : DataFrame
+        Test prediction rows of one configuration each (any number of seeds).
+    metric : str or callable
+
+    Returns
+    -------
+    dict
+        ``value`` and ``baseline_value`` (mean over seeds of each side's own
+        metric), ``value_sd``, ``n_seeds``, ``effect`` (metric of the
+        seed-averaged model minus baseline predictions on shared examples),
+        ``ci_low``, ``ci_high``, ``p_bootstrap`` (group bootstrap), ``p_seeds``
+        (test over seeds), ``n_groups`` and ``verdict``.
+    """
+    shared = np.intersect1d(model_rows["index"].unique(), baseline_rows["index"].unique())
+    if len(shared) == 0:
+        raise ValueError("the model and the baseline share no test examples")
+    model_shared = model_rows[model_rows["index"].isin(shared)]
+    truth, scores, groups = ensemble_inputs(model_shared)
+    baseline_scores = prediction_matrix(baseline_rows[baseline_rows["index"].isin(shared)])
+    baseline_scores = baseline_scores.reindex_like(prediction_matrix(model_shared, "y_true")).to_numpy()
+    paired = paired_comparison(truth, scores, baseline_scores, metric, groups=groups, n_boot=n_boot,
+                               random_state=random_state)
+    model_values = seed_metric_values(model_rows, metric)
+    baseline_values = seed_metric_values(baseline_rows, metric)
+    return {"value": float(model_values.mean()), "value_sd": float(model_values.std(ddof=1))
+            if len(model_values) > 1 else np.nan, "n_seeds": len(model_values),
+            "baseline_value": float(baseline_values.mean()), "effect": paired.effect,
+            "ci_low": paired.ci_low, "ci_high": paired.ci_high, "p_bootstrap": paired.p_value,
+            "p_seeds": seed_test(model_values, baseline_values).p_value,
+            "n_groups": int(len(np.unique(groups))), "verdict": comparison_word(paired.ci_low, paired.ci_high)}
+
+
+def versus_best_onehot(predictions: pd.DataFrame, metric: str | Callable, *, scope: str = "selected",
+                       n_boot: int = 1000, random_state: int = 0) -> pd.DataFrame:
+    """Every model against the best one-hot model of its data set, on the same test examples.
+
+    The one-hot yardstick is the one-hot configuration (architecture) with the
+    best validation score; the other side is each model's validation-chosen
+    configuration (``scope="selected"``, what verdicts use) or every
+    configuration (``scope="all"``, the chapters' detail tables).
+
+    Returns
+    -------
+    DataFrame
+        ``task, dataset, simulated, model, role, representation, probe, label,
+        valid_value, onehot_probe, onehot_valid, value, value_sd, n_seeds,
+        baseline_value, effect, ci_low, ci_high, p_bootstrap, p_seeds,
+        n_groups, verdict``; empty when no data set has a one-hot model.
+    """
+    if scope not in ("selected", "all"):
+        raise ValueError(f"scope must be 'selected' or 'all', got {scope!r}")
+    out = []
+    for (task, dataset), part in predictions.groupby(CONTEXT, sort=False):
+        onehot = part[part["role"] == ONE_HOT]
+        if onehot.empty:
+            continue
+        yardstick = select_on_validation(onehot, metric)
+        baseline = chosen_rows(onehot, yardstick)
+        others = part[part["role"] != ONE_HOT]
+        if others.empty:
+            continue
+        if scope == "selected":
+            candidates = select_on_validation(others, metric)
+        else:
+            candidates = validation_scores(others, metric)
+        for row in candidates.itertuples(index=False):
+            rows = chosen_rows(others, pd.DataFrame([row._asdict()]))
+            out.append({"task": task, "dataset": dataset, "simulated": _simulated(part), "model": row.model,
+                        "role": row.role, "representation": row.representation, "probe": row.probe,
+                        "label": model_label(row.model, row.representation, row.probe),
+                        "valid_value": row.valid_value, "onehot_probe": yardstick["probe"].iloc[0],
+                        "onehot_valid": yardstick["valid_value"].iloc[0],
+                        **paired_difference(rows, baseline, metric, n_boot=n_boot, random_state=random_state)})
+    return pd.DataFrame(out)
+
+
+def versus_controls(predictions: pd.DataFrame, metric: str | Callable, *, n_boot: int = 1000,
+                    random_state: int = 0) -> pd.DataFrame:
+    """Each pretrained gLM against its random-init control (same architecture, weights never trained).
+
+    Both sides take their own validation-chosen configuration (the same rule),
+    so the difference is what pretraining adds to the best use of each.
+
+    Returns
+    -------
+    DataFrame
+        ``task, dataset, simulated, model, control, representation, probe,
+        control_representation, control_probe, value, baseline_value (the
+        control's), effect, ci_low, ci_high, p_bootstrap, p_seeds, n_groups,
+        verdict``; empty when no pair is present.
+    """
+    out = []
+    for (task, dataset), part in predictions.groupby(CONTEXT, sort=False):
+        present = set(part["model"])
+        for model in sorted(set(part.loc[part["role"] == PRETRAINED, "model"])):
+            control = control_of(model)
+            if control not in present:
+                continue
+            pair = part[part["model"].isin([model, control])]
+            if set(pair.loc[pair["model"] == control, "role"]) != {RANDOM_INIT}:
+                raise ValueError(f"{control!r} in {dataset} is not labelled as a random-init control")
+            chosen = select_on_validation(pair, metric).set_index("model")
+            model_rows = chosen_rows(pair, chosen.loc[[model]].reset_index())
+            control_rows = chosen_rows(pair, chosen.loc[[control]].reset_index())
+            out.append({"task": task, "dataset": dataset, "simulated": _simulated(part), "model": model,
+                        "control": control, "representation": chosen.loc[model, "representation"],
+                        "probe": chosen.loc[model, "probe"],
+                        "control_representation": chosen.loc[control, "representation"],
+                        "control_probe": chosen.loc[control, "probe"],
+                        **paired_difference(model_rows, control_rows, metric, n_boot=n_boot,
+                                            random_state=random_state)})
+    return pd.DataFrame(out)
+
+
+def versus_configuration(predictions: pd.DataFrame, metric: str | Callable, *,
+                         configuration: Mapping[str, str], among: Mapping[str, Sequence[str]] | None = None,
+                         roles: Sequence[str] = (PRETRAINED,), n_boot: int = 1000,
+                         random_state: int = 0) -> pd.DataFrame:
+    """One configuration of each model against the model's best other configuration.
+
+    E.g. the CNN probe on full embeddings (``configuration={"representation":
+    "full", "probe": "cnn"}``) against the best pooled probe, chosen on
+    validation among the model's other configurations (optionally restricted
+    by ``among``, e.g. ``{"representation": ["cls", "mean"]}``).
+
+    Returns
+    -------
+    DataFrame
+        ``task, dataset, simulated, model, role, representation, probe (the
+        fixed configuration), other_representation, other_probe, value,
+        baseline_value (the other's), effect, ci_low, ci_high, p_bootstrap,
+        p_seeds, n_groups, verdict``.
+    """
+    out = []
+    for (task, dataset, model, role), part in predictions.groupby([*CONTEXT, "model", "role"], sort=False):
+        if role not in roles:
+            continue
+        is_fixed = np.logical_and.reduce([part[c] == v for c, v in configuration.items()])
+        fixed, others = part[is_fixed], part[~is_fixed]
+        for column, allowed in (among or {}).items():
+            others = others[others[column].isin(list(allowed))]
+        if fixed.empty or others.empty:
+            continue
+        best = select_on_validation(others, metric).iloc[0]
+        out.append({"task": task, "dataset": dataset, "simulated": _simulated(part), "model": model,
+                    "role": role, **dict(configuration), "other_representation": best.representation,
+                    "other_probe": best.probe,
+                    **paired_difference(fixed[fixed["split"] == "test"],
+                                        chosen_rows(others, best.to_frame().T), metric, n_boot=n_boot,
+                                        random_state=random_state)})
+    return pd.DataFrame(out)
+
+
+def tally(comparisons: pd.DataFrame, *, keys: Sequence[str] = ("model", "role", "representation", "probe")
+          ) -> pd.DataFrame:
+    """Per configuration: on how many data sets it is better / not distinguishable / worse.
+
+    Returns
+    -------
+    DataFrame
+        ``keys``, ``label, better, tie, worse, n_datasets, mean_effect, p_sign``
+        (two-sided sign test of the effects' signs over data sets), sorted by
+        ``mean_effect``.
+    """
+    keys = [k for k in keys if k in comparisons.columns]
+    out = []
+    for labels, group in comparisons.groupby(keys, sort=False):
+        counts = group["verdict"].value_counts()
+        effects = group["effect"].to_numpy(dtype=float)
+        effects = effects[np.isfinite(effects) & (effects != 0)]
+        positive = int((effects > 0).sum())
+        p_sign = float(sps.binomtest(positive, len(effects), 0.5).pvalue) if len(effects) else float("nan")
+        row = dict(zip(keys, labels if isinstance(labels, tuple) else (labels,)))
+        out.append({**row, "label": model_label(row.get("model", ""), row.get("representation", ""),
+                                                row.get("probe", "")),
+                    "better": int(counts.get("better", 0)), "tie": int(counts.get("not distinguishable", 0)),
+                    "worse": int(counts.get("worse", 0)), "n_datasets": len(group),
+                    "mean_effect": float(group["effect"].mean()), "p_sign": p_sign})
+    return pd.DataFrame(out).sort_values("mean_effect", ascending=False, ignore_index=True)
+
+
+def chosen_layer_vs_last(sweep: pd.DataFrame, metric: str | Callable, *, n_boot: int = 1000,
+                         random_state: int = 0) -> pd.DataFrame:
+    """The layer chosen on validation against the last layer, per model, on the test set.
+
+    Parameters
+    ----------
+    sweep : DataFrame
+        Prediction rows of :func:`glmeval_utils.learn.ladder.layer_sweep`
+        (``representation`` = ``"<pooling>@L<k>"``, one probe).
+
+    Returns
+    -------
+    DataFrame
+        ``task, dataset, simulated, model, role, probe, chosen_layer,
+        last_layer, value (chosen), baseline_value (last), effect, ci_low,
+        ci_high, p_bootstrap, p_seeds, n_groups, verdict``; the effect is 0
+        when the last layer is the one chosen.
+    """
+    out = []
+    for (task, dataset, model, role, probe), part in sweep.groupby([*CONTEXT, "model", "role", "probe"],
+                                                                   sort=False):
+        layers = part["representation"].map(layer_of)
+        if layers.isna().any():
+            raise ValueError(f"{model}: sweep representations must look like 'mean@L3', got "
+                             f"{sorted(part.loc[layers.isna(), 'representation'].unique())[:3]}")
+        chosen = select_on_validation(part, metric).iloc[0]
+        last = part[layers == layers.max()]
+        out.append({"task": task, "dataset": dataset, "simulated": _simulated(part), "model": model, "role": role,
+                    "probe": probe, "chosen_layer": layer_of(chosen.representation),
+                    "last_layer": int(layers.max()),
+                    **paired_difference(chosen_rows(part, chosen.to_frame().T), last[last["split"] == "test"],
+                                        metric, n_boot=n_boot, random_state=random_state)})
+    return pd.DataFrame(out)

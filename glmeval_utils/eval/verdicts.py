@@ -1,0 +1,310 @@
+"""One vocabulary for the book's answers, and one written rule per claim of the paper.
+
+Two kinds of words:
+
+* a **comparison** of two models on the same test examples is ``"better"``,
+  ``"worse"`` or ``"not distinguishable"`` by the paired 95% interval of the
+  difference (``"cannot say"`` when the interval is undefined);
+* a **claim** of the paper is ``"supported"``, ``"partly supported"``,
+  ``"not supported"`` or ``"not testable"`` here, by the rule written in its
+  :class:`Claim` (shown in the book beside the verdict).
+
+Every rule counts **pretrained gLMs on real data** only: random-init controls,
+fine-tuned networks and simulated data sets are dropped from the evidence
+before counting (their own questions have their own rules), so a control that
+beats one-hot can never become "a gLM beats one-hot".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from glmeval_utils.predictions import PRETRAINED
+
+BETTER, WORSE, TIE, UNKNOWN = "better", "worse", "not distinguishable", "cannot say"
+COMPARISON_WORDS = (BETTER, TIE, WORSE, UNKNOWN)
+
+SUPPORTED, PARTLY, NOT_SUPPORTED, NOT_TESTABLE = ("supported", "partly supported", "not supported",
+                                                  "not testable")
+CLAIM_WORDS = (SUPPORTED, PARTLY, NOT_SUPPORTED, NOT_TESTABLE)
+
+#: the paper's bound on zero-shot CAGI5 correlations (|r| ≤ 0.18 on its four elements).
+PAPER_ZERO_SHOT_BOUND = 0.18
+#: agreement of the one-hot model's own ISM and saliency maps below which map agreement is no yardstick.
+USABLE_AGREEMENT = 0.1
+
+
+def comparison_word(ci_low: float, ci_high: float) -> str:
+    """``"better"`` / ``"worse"`` when the 95% CI of a difference excludes 0, else ``"not distinguishable"``."""
+    if not (np.isfinite(ci_low) and np.isfinite(ci_high)):
+        return UNKNOWN
+    if ci_low > 0:
+        return BETTER
+    if ci_high < 0:
+        return WORSE
+    return TIE
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim of the paper and the rule that decides it here."""
+
+    key: str
+    text: str
+    rule: str
+
+
+CLAIMS = {claim.key: claim for claim in (
+    Claim("no_advantage",
+          "Frozen representations of pretrained gLMs give no substantial advantage over a one-hot model.",
+          "Each pretrained gLM on each real data set, its configuration chosen on validation, against the best "
+          "one-hot model (architecture chosen on validation), paired bootstrap over independent groups of test "
+          "examples: supported when no gLM is better (95% CI above 0); partly supported when gLMs are better in "
+          "some comparisons but worse in more; not supported otherwise."),
+    Claim("supervised_strongest",
+          "Supervised representations (Sei, the eCLIP-trained RBP model) are the strongest inputs in their own "
+          "domain and transfer poorly.",
+          "Needs supervised representations among the models; not testable without them."),
+    Claim("pretraining_helps",
+          "Pretraining improves a gLM's representation over the same network with random weights (random "
+          "DNABERT-2 was about 0.1 Pearson r behind the pretrained one on lentiMPRA).",
+          "Each pretrained gLM against its random-init control on each real data set, each side's configuration "
+          "chosen on validation: supported when the pretrained model is better in more than half of the "
+          "comparisons; partly supported when it is better in at least one; not supported when in none."),
+    Claim("intermediate_layers",
+          "Intermediate layers of a gLM give better probes than its last layer (NT on lentiMPRA).",
+          "The layer chosen on validation against the last layer on the test set, per pretrained gLM: supported "
+          "when for every gLM the chosen layer is an intermediate one and better (95% CI above 0); partly "
+          "supported when for some; not supported when for none."),
+    Claim("cnn_beats_pooling",
+          "A CNN probe on full embeddings beats probes on CLS or mean-pooled embeddings.",
+          "Per pretrained gLM and real data set, the CNN on full embeddings against the best pooled probe "
+          "(chosen on validation): supported when the CNN is better in more than half of the comparisons; partly "
+          "supported when in at least one; not supported when in none."),
+    Claim("zero_shot_weak",
+          "Zero-shot gLM scores barely track CAGI5 variant effects (|r| ≤ 0.18), while supervised models trained "
+          "on lentiMPRA do far better.",
+          "The pretrained gLM zero-shot score chosen on the CAGI5 release set, read on the challenge set: near zero "
+          "when its mean |r| with |effect| over elements is at most the paper's 0.18 or what chance alone gives "
+          "with this many independent positions (97.5% bound); the supervised Δ prediction is far better when its "
+          "r with the signed effect exceeds the zero-shot score's r with |effect| (95% CI over elements above 0). "
+          "Supported when both hold, partly supported when one does, not supported when neither."),
+    Claim("attribution_disagrees",
+          "Attribution maps of gLM-based models agree poorly with one-hot CNN maps.",
+          f"Per real data set, the gLM-based predictor's ISM map against the one-hot CNN's saliency map, with the "
+          f"one-hot model's own ISM map as the yardstick: not testable where the yardstick's lower 95% bound is "
+          f"below {USABLE_AGREEMENT}; supported when the gLM map agrees less than the yardstick (intervals apart) "
+          f"on every usable data set; partly supported on some; not supported on none."),
+)}
+
+
+@dataclass
+class Verdict:
+    """The verdict of one claim, with the evidence it was computed from.
+
+    Attributes
+    ----------
+    claim : Claim
+    verdict : str
+        One of :data:`CLAIM_WORDS`.
+    reason : str
+        One or two sentences with the numbers behind the verdict (markdown).
+    number : str
+        The one number a reader should remember (markdown).
+    evidence : DataFrame
+        The rows that were counted.
+    """
+
+    claim: Claim
+    verdict: str
+    reason: str
+    number: str = ""
+    evidence: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def __post_init__(self):
+        if self.verdict not in CLAIM_WORDS:
+            raise ValueError(f"unknown claim verdict {self.verdict!r}; use {CLAIM_WORDS}")
+
+    def markdown(self) -> str:
+        """``**claim** — **verdict**: reason`` as one markdown paragraph."""
+        return f"**{self.claim.text}** — **{self.verdict}** here: {self.reason}"
+
+    def row(self) -> dict:
+        """A flat record for tables and the results files."""
+        return {"claim": self.claim.key, "text": self.claim.text, "verdict": self.verdict,
+                "reason": self.reason, "number": self.number}
+
+
+def _counted(evidence: pd.DataFrame, role_column: str | None = "role") -> pd.DataFrame:
+    """Rows of pretrained gLMs on real data: what every claim counts."""
+    keep = np.ones(len(evidence), dtype=bool)
+    if role_column and role_column in evidence:
+        keep &= (evidence[role_column] == PRETRAINED).to_numpy()
+    if "simulated" in evidence:
+        keep &= ~evidence["simulated"].astype(bool).to_numpy()
+    return evidence[keep]
+
+
+def _excluded_note(evidence: pd.DataFrame, counted: pd.DataFrame) -> str:
+    """Which rows a claim left out, and why (they answer other questions)."""
+    left_out = evidence.drop(index=counted.index)
+    if left_out.empty:
+        return ""
+    parts = []
+    if "role" in left_out:
+        parts += [f"{n} {role}" for role, n in left_out.loc[left_out["role"] != PRETRAINED, "role"].value_counts().items()]
+    if "simulated" in left_out:
+        simulated = left_out["simulated"].astype(bool)
+        if "role" in left_out:
+            simulated &= left_out["role"] == PRETRAINED
+        if simulated.any():
+            parts.append(f"{int(simulated.sum())} on simulated data")
+    return f" Not counted: {', '.join(parts)} comparison(s); they answer other questions."
+
+
+def _format_effect(row) -> str:
+    return f"{row.effect:+.3f} (95% CI {row.ci_low:+.3f} to {row.ci_high:+.3f})"
+
+
+def no_advantage(comparisons: pd.DataFrame, *, metric: str = "") -> Verdict:
+    """Claim 1 from :func:`glmeval_utils.eval.compare.versus_best_onehot` rows (``scope="selected"``)."""
+    claim = CLAIMS["no_advantage"]
+    counted = _counted(comparisons)
+    if counted.empty:
+        why = ("only simulated data or no pretrained gLM were compared" if len(comparisons)
+               else "no gLM was compared with a one-hot model")
+        return Verdict(claim, NOT_TESTABLE, why + "." + _excluded_note(comparisons, counted), evidence=counted)
+    wins = int((counted["verdict"] == BETTER).sum())
+    losses = int((counted["verdict"] == WORSE).sum())
+    n = len(counted)
+    best = counted.loc[counted["effect"].idxmax()]
+    if wins == 0:
+        verdict = SUPPORTED
+    elif wins < losses:
+        verdict = PARTLY
+    else:
+        verdict = NOT_SUPPORTED
+    metric_text = f" in {metric}" if metric else ""
+    reason = (f"a pretrained gLM is better than the best one-hot model in {wins} and worse in {losses} of {n} "
+              f"comparisons (median difference{metric_text} {counted['effect'].median():+.3f}); the largest "
+              f"advantage is {_format_effect(best)}, {best.model} on {best.dataset}."
+              + _excluded_note(comparisons, counted))
+    number = f"{wins} better / {losses} worse of {n}"
+    return Verdict(claim, verdict, reason, number, counted)
+
+
+def pretraining_helps(comparisons: pd.DataFrame) -> Verdict:
+    """Claim 3 from :func:`glmeval_utils.eval.compare.versus_controls` rows."""
+    claim = CLAIMS["pretraining_helps"]
+    counted = _counted(comparisons, role_column=None)
+    if counted.empty:
+        return Verdict(claim, NOT_TESTABLE, "no pretrained gLM was run beside its random-init control on real data."
+                       + _excluded_note(comparisons, counted), evidence=counted)
+    better = int((counted["verdict"] == BETTER).sum())
+    worse = int((counted["verdict"] == WORSE).sum())
+    n = len(counted)
+    verdict = SUPPORTED if better > n / 2 else PARTLY if better else NOT_SUPPORTED
+    reason = (f"the pretrained model is better than its random-init control in {better}, worse in {worse} of {n} "
+              f"comparisons (mean difference {counted['effect'].mean():+.3f}, range "
+              f"{counted['effect'].min():+.3f} to {counted['effect'].max():+.3f})." + _excluded_note(comparisons, counted))
+    return Verdict(claim, verdict, reason, f"better in {better} of {n}", counted)
+
+
+def intermediate_layers(layers: pd.DataFrame) -> Verdict:
+    """Claim 4a from per-model rows: ``model, role, chosen_layer, last_layer, effect, ci_low, ci_high, verdict``."""
+    claim = CLAIMS["intermediate_layers"]
+    counted = _counted(layers)
+    if counted.empty:
+        return Verdict(claim, NOT_TESTABLE, "no layer sweep of a pretrained gLM on real data was run.",
+                       evidence=counted)
+    holds = (counted["chosen_layer"] < counted["last_layer"]) & (counted["verdict"] == BETTER)
+    n, k = len(counted), int(holds.sum())
+    verdict = SUPPORTED if k == n else PARTLY if k else NOT_SUPPORTED
+    details = "; ".join(f"{r.model}: layer {int(r.chosen_layer)} chosen on validation, last layer {int(r.last_layer)}, "
+                        f"difference {_format_effect(r)}" for r in counted.itertuples())
+    return Verdict(claim, verdict, details + ".", f"{k} of {n} gLMs", counted)
+
+
+def cnn_beats_pooling(comparisons: pd.DataFrame) -> Verdict:
+    """Claim 4b from :func:`glmeval_utils.eval.compare.versus_configuration` rows (CNN on full embeddings)."""
+    claim = CLAIMS["cnn_beats_pooling"]
+    counted = _counted(comparisons)
+    if counted.empty:
+        return Verdict(claim, NOT_TESTABLE, "no pretrained gLM had both a CNN and a pooled probe on real data.",
+                       evidence=counted)
+    better = int((counted["verdict"] == BETTER).sum())
+    worse = int((counted["verdict"] == WORSE).sum())
+    n = len(counted)
+    verdict = SUPPORTED if better > n / 2 else PARTLY if better else NOT_SUPPORTED
+    reason = (f"the CNN probe is better than the best pooled probe in {better}, worse in {worse} of {n} model × data "
+              f"set comparisons (median difference {counted['effect'].median():+.3f})."
+              + _excluded_note(comparisons, counted))
+    return Verdict(claim, verdict, reason, f"better in {better} of {n}", counted)
+
+
+def zero_shot_weak(zero_shot: pd.Series | dict, contrast: pd.Series | dict | None) -> Verdict:
+    """Claim 5.
+
+    Parameters
+    ----------
+    zero_shot : mapping
+        The pretrained gLM zero-shot score chosen on the release set, read on
+        the challenge set: ``label``, ``role``, ``mean_abs_r``, ``chance_bound``,
+        ``n_elements`` (``role`` must be pretrained; otherwise not testable).
+    contrast : mapping or None
+        Supervised Δ prediction minus that zero-shot score over elements:
+        ``label``, ``mean_diff``, ``ci_low``, ``ci_high``, ``n_elements``.
+    """
+    claim = CLAIMS["zero_shot_weak"]
+    if zero_shot is None or zero_shot.get("role") != PRETRAINED:
+        return Verdict(claim, NOT_TESTABLE, "no pretrained gLM zero-shot score was evaluated.")
+    bound = max(PAPER_ZERO_SHOT_BOUND, float(zero_shot["chance_bound"]))
+    weak = float(zero_shot["mean_abs_r"]) <= bound
+    parts = [f"the best zero-shot score ({zero_shot['label']}, chosen on the release set) has a mean |r| of "
+             f"{zero_shot['mean_abs_r']:.3f} over {int(zero_shot['n_elements'])} elements of the challenge set, "
+             + ("at or below" if weak else "above")
+             + f" max(0.18, chance bound {zero_shot['chance_bound']:.3f})"]
+    supervised_better = None
+    if contrast is not None and np.isfinite(contrast.get("ci_low", np.nan)):
+        supervised_better = contrast["ci_low"] > 0
+        parts.append(f"the supervised {contrast['label']} is {'better' if supervised_better else 'not clearly better'}"
+                     f" (difference in r {contrast['mean_diff']:+.3f}, 95% CI over elements {contrast['ci_low']:+.3f}"
+                     f" to {contrast['ci_high']:+.3f})")
+    holding = int(weak) + int(bool(supervised_better))
+    verdict = SUPPORTED if holding == 2 else PARTLY if holding == 1 else NOT_SUPPORTED
+    return Verdict(claim, verdict, "; ".join(parts) + ".", f"mean |r| {zero_shot['mean_abs_r']:.3f}")
+
+
+def attribution_disagrees(agreement: pd.DataFrame, *, glm_map: str, yardstick: str) -> Verdict:
+    """Claim 6 from agreement rows ``dataset, map, mean, ci_low, ci_high, simulated``."""
+    claim = CLAIMS["attribution_disagrees"]
+    real = agreement[~agreement["simulated"].astype(bool)] if "simulated" in agreement else agreement
+    datasets = list(dict.fromkeys(real["dataset"]))
+    if not datasets:
+        return Verdict(claim, NOT_TESTABLE, "no real data set was attributed.")
+    usable, holds, lines = [], [], []
+    for dataset in datasets:
+        part = real[real["dataset"] == dataset].set_index("map")
+        ceiling, ours = part.loc[yardstick], part.loc[glm_map]
+        text = (f"{dataset}: gLM map {ours['mean']:.3f} ({ours['ci_low']:.3f} to {ours['ci_high']:.3f}), "
+                f"yardstick {ceiling['mean']:.3f} ({ceiling['ci_low']:.3f} to {ceiling['ci_high']:.3f})")
+        if ceiling["ci_low"] < USABLE_AGREEMENT:
+            lines.append(text + " — yardstick too weak")
+            continue
+        usable.append(dataset)
+        holds.append(ours["ci_high"] < ceiling["ci_low"])
+        lines.append(text)
+    if not usable:
+        verdict = NOT_TESTABLE
+    else:
+        verdict = SUPPORTED if all(holds) else PARTLY if any(holds) else NOT_SUPPORTED
+    return Verdict(claim, verdict, "; ".join(lines) + ".", f"{sum(holds)} of {len(usable)} usable data sets",
+                   real)
+
+
+def not_testable(key: str, reason: str) -> Verdict:
+    """A claim that this run cannot address, with the reason."""
+    return Verdict(CLAIMS[key], NOT_TESTABLE, reason)
