@@ -238,19 +238,22 @@ def _role_legend(ax: Axes, roles) -> None:
     ax.legend(handles=handles, title="role", frameon=False, loc="best")
 
 
-def performance_ranking(performance: pd.DataFrame, *, xlabel: str, ax: Axes | None = None,
-                        title: str | None = None) -> Axes:
-    """Horizontal bars of each configuration's test metric (seed ensemble) with its bootstrap 95% CI.
+def performance_ranking(performance: pd.DataFrame, *, xlabel: str, value: str = "ensemble",
+                        ax: Axes | None = None, title: str | None = None) -> Axes:
+    """Horizontal bars of each configuration's value with its 95% interval, coloured by role, best on top.
 
     ``performance`` is :func:`glmeval_utils.eval.performance.performance_table`
-    output of one data set; bars are coloured by role, best on top.
+    output of one data set (``value="ensemble"``: the seed-averaged predictions'
+    metric with its bootstrap interval) or
+    :func:`~glmeval_utils.eval.performance.mean_over_datasets` output
+    (``value="mean"``).
     """
-    _require_columns(performance, ["label", "role", "ensemble", "ci_low", "ci_high"], "performance_ranking")
-    rows = performance.sort_values("ensemble", ascending=True, na_position="first")
+    _require_columns(performance, ["label", "role", value, "ci_low", "ci_high"], "performance_ranking")
+    rows = performance.sort_values(value, ascending=True, na_position="first")
     ax = _axes(ax, figsize=(7, 0.8 + 0.32 * len(rows)))
     positions = np.arange(len(rows))
-    error = np.vstack([rows["ensemble"] - rows["ci_low"], rows["ci_high"] - rows["ensemble"]])
-    ax.barh(positions, rows["ensemble"], xerr=np.nan_to_num(error), color=[ROLE_COLOURS.get(r, "grey") for r in rows.role],
+    error = np.vstack([rows[value] - rows["ci_low"], rows["ci_high"] - rows[value]])
+    ax.barh(positions, rows[value], xerr=np.nan_to_num(error), color=[ROLE_COLOURS.get(r, "grey") for r in rows.role],
             error_kw={"elinewidth": 0.8, "capsize": 2})
     ax.set_yticks(positions, rows["label"])
     ax.set_xlabel(xlabel)
@@ -317,4 +320,47 @@ def measured_vs_predicted(predictions: pd.DataFrame, configurations, *, xlabel: 
         first = rows.iloc[0]
         prediction_scatter(averaged.y_true, averaged.y_score, ax=ax, xlabel=xlabel, ylabel=ylabel,
                            title=f"{first.model} · {first.representation} → {first.probe}")
+    return fig
+
+
+def per_dataset_bars(performance: pd.DataFrame, *, xlabel: str, ncols: int = 4):
+    """One panel per data set: bars of each configuration's seed-ensemble metric with bootstrap 95% CIs.
+
+    Bars are coloured by role; every panel shares the row order (the mean over
+    data sets, best on top).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _require_columns(performance, ["dataset", "label", "role", "mean", "ensemble", "ci_low", "ci_high"],
+                     "per_dataset_bars")
+    order = list(performance.groupby("label", sort=False)["mean"].mean().sort_values(ascending=False).index)
+    names = list(dict.fromkeys(performance["dataset"]))
+    ncols = max(1, min(ncols, len(names)))
+    nrows = int(np.ceil(len(names) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols + 2.8, 0.22 * len(order) * nrows + 1.2),
+                             sharey=True, squeeze=False)
+    positions = {label: i for i, label in enumerate(order)}
+    for ax, name in zip(axes.flat, names):
+        part = performance[performance.dataset == name]
+        y = part.label.map(positions).to_numpy()
+        error = np.nan_to_num(np.vstack([part.ensemble - part.ci_low, part.ci_high - part.ensemble]))
+        ax.barh(y, part.ensemble, xerr=error, color=[ROLE_COLOURS.get(r, "grey") for r in part.role], height=0.8,
+                error_kw={"elinewidth": 0.8, "capsize": 1.5})
+        ax.set_title(name)
+        ax.set_xlabel(xlabel)
+        low = np.nanmin(part.ci_low.to_numpy(dtype=float)) if part.ci_low.notna().any() else 0.5
+        ax.set_xlim(max(0.0, low - 0.05), 1.0)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_yticks(range(len(order)), order)
+        ax.set_ylabel("model · representation → probe")
+    axes[0, 0].invert_yaxis()  # shared y: the best model on top in every panel
+    roles = list(dict.fromkeys(performance["role"]))
+    handles = [plt.Rectangle((0, 0), 1, 1, color=ROLE_COLOURS.get(r, "grey")) for r in roles]
+    fig.legend(handles, roles, title="role", loc="upper center", ncol=min(len(roles), 6), bbox_to_anchor=(0.5, 1.0),
+               frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / fig.get_size_inches()[1]))
     return fig

@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from glmeval_utils import paths
+from glmeval_utils.devices import resolve_device
 from glmeval_utils.embeddings import sequences_sha256
 from glmeval_utils.sequences import reverse_complement
 
@@ -542,7 +543,7 @@ def pretrain_teaching_glm(kind: str, *, profile: str = "demo", out_dir: str | os
         if info.get("fingerprint") == fingerprint:
             return PretrainReport(kind, profile, final, True, info["metrics"], info)
 
-    device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(device)
     model, tokenizer = build_teaching_model(kind, size=settings.model_size, seed=seed)
     random_metrics = evaluate_held_out(model, tokenizer, kind, corpus.valid, seed=seed,
                                        mask_fraction=settings.mask_fraction)

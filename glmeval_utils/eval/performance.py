@@ -95,7 +95,7 @@ def performance_table(predictions: pd.DataFrame, metric: str, *, n_boot: int = 1
                                      random_state=random_state)
         row = dict(zip(CONFIGURATION_KEYS, labels))
         row.update(label=model_label(row["model"], row["representation"], row["probe"]), metric=metric,
-                   valid_mean=float(np.nanmean(seed_metric_values(valid, metric))) if len(valid) else np.nan,
+                   valid_mean=float(seed_metric_values(valid, metric).mean()) if len(valid) else np.nan,
                    mean=float(np.mean(per_seed)),
                    sd=float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else float("nan"),
                    n_seeds=len(per_seed), ensemble=metric_value(y_true, y_score, metric),
@@ -119,8 +119,9 @@ def mean_over_datasets(performance: pd.DataFrame, *, ci: float = 0.95,
     Returns
     -------
     DataFrame
-        ``keys``, ``label, mean, sd, n_datasets, ci_low, ci_high`` (t interval
-        over data sets; NaN with one data set), sorted by ``mean``.  Only
+        ``keys``, ``label, valid_mean`` (when the input has it), ``mean, sd,
+        n_datasets, ci_low, ci_high`` (t interval over data sets; NaN with one
+        data set), sorted by ``mean``.  Only
         configurations present on every data set are kept, so averages
         compare like with like.
     """
@@ -138,6 +139,8 @@ def mean_over_datasets(performance: pd.DataFrame, *, ci: float = 0.95,
         half = float(sps.t.ppf(0.5 + ci / 2, n - 1) * sd / np.sqrt(n)) if n > 1 else float("nan")
         mean = float(values.mean())
         row = dict(zip(keys, labels))
+        if "valid_mean" in group:
+            row["valid_mean"] = float(group["valid_mean"].mean())
         out.append({**row, "label": model_label(row["model"], row["representation"], row["probe"]),
                     "mean": mean, "sd": sd, "n_datasets": n, "ci_low": mean - half, "ci_high": mean + half})
     return pd.DataFrame(out).sort_values("mean", ascending=False, ignore_index=True)

@@ -292,6 +292,8 @@ def bootstrap_ci(y_true, y_score, metric: str | Callable, *, groups=None, n_boot
         raise ValueError(f"y_true {y_true.shape} and y_score {y_score.shape} differ in shape")
     values = _metric_on_weights(bootstrap_weights(len(y_true), n_boot, random_state, groups=groups),
                                 y_true, y_score, metric)
+    if not np.isfinite(values).any():  # e.g. a constant predictor: the metric is undefined everywhere
+        return float("nan"), float("nan")
     alpha = (1 - ci) / 2
     low, high = np.nanquantile(values, [alpha, 1 - alpha])
     return float(low), float(high)

@@ -30,10 +30,11 @@ from glmeval_utils.predictions import COMPOSITION, COMPOSITION_MODEL, ONE_HOT, O
 from glmeval_utils.profiles import Profile, get_profile
 
 
-def _training_kwargs(profile: Profile, seed: int, device, progress: bool) -> dict:
+def _training_kwargs(profile: Profile, seed: int, device) -> dict:
+    # no per-epoch bars: one per model and seed would bury a chapter's output
     return dict(max_epochs=profile.max_epochs, patience=profile.patience,
                 lr_patience=profile.lr_patience, random_state=seed, device=device,
-                progress=progress)
+                progress=False)
 
 
 def onehot_baselines(data: TaskData, architectures: Iterable[str], *, profile: str | Profile = "demo",
@@ -51,6 +52,8 @@ def onehot_baselines(data: TaskData, architectures: Iterable[str], *, profile: s
     device : str, optional
     rc_augment : bool
         Reverse-complement augmentation and strand-averaged prediction.
+    progress : bool
+        One bar over the (architecture, seed) fits.
 
     Returns
     -------
@@ -58,23 +61,24 @@ def onehot_baselines(data: TaskData, architectures: Iterable[str], *, profile: s
         Prediction rows with ``model="one-hot"`` (role one-hot),
         ``representation="onehot"`` and ``probe`` = the architecture.
     """
+    from tqdm.auto import tqdm
+
     profile = get_profile(profile) if isinstance(profile, str) else profile
+    jobs = [(architecture, seed) for architecture in architectures
+            for seed in (seeds if seeds is not None else profile.seeds)]
     rows = []
-    for architecture in architectures:
-        for seed in seeds if seeds is not None else profile.seeds:
-            estimator = OneHotEstimator(architecture, data.kind, rc_augment=rc_augment,
-                                        width_factor=profile.width_factor,
-                                        **_training_kwargs(profile, seed, device, progress))
-            estimator.fit(data.seqs["train"], data.y["train"], data.seqs["valid"], data.y["valid"])
-            rows.append(data.predictions_of(estimator.predict, model=ONEHOT_MODEL, role=ONE_HOT,
-                                            representation="onehot", probe=architecture, seed=seed))
+    for architecture, seed in tqdm(jobs, desc=f"{data.dataset}: one-hot baselines", disable=not progress):
+        estimator = OneHotEstimator(architecture, data.kind, rc_augment=rc_augment,
+                                    width_factor=profile.width_factor, **_training_kwargs(profile, seed, device))
+        estimator.fit(data.seqs["train"], data.y["train"], data.seqs["valid"], data.y["valid"])
+        rows.append(data.predictions_of(estimator.predict, model=ONEHOT_MODEL, role=ONE_HOT,
+                                        representation="onehot", probe=architecture, seed=seed))
     return pd.concat(rows, ignore_index=True)
 
 
 def composition_baselines(data: TaskData, *, ks: Sequence[int] = (1, 2),
                           probes: Sequence[str] = ("linear", "mlp"), profile: str | Profile = "demo",
-                          seeds: Sequence[int] | None = None, device=None,
-                          progress: bool = True) -> pd.DataFrame:
+                          seeds: Sequence[int] | None = None, device=None) -> pd.DataFrame:
     """Mono- (k=1) and dinucleotide (k=2) composition → linear / MLP probes.
 
     Shows how much of a task is sequence composition alone (the GUE
@@ -88,12 +92,12 @@ def composition_baselines(data: TaskData, *, ks: Sequence[int] = (1, 2),
         X = {split: features[split][k] for split in SPLITS}
         rows.append(_fit_pooled_probes(data, X, probes=probes, profile=profile, seeds=seeds,
                                        model=COMPOSITION_MODEL, role=COMPOSITION, representation=names[k],
-                                       device=device, progress=progress))
+                                       device=device))
     return pd.concat(rows, ignore_index=True)
 
 
 def _fit_pooled_probes(data: TaskData, X: dict, *, probes, profile: Profile, seeds, model: str, role: str,
-                       representation: str, device, progress: bool) -> pd.DataFrame:
+                       representation: str, device) -> pd.DataFrame:
     rows = []
     for probe in probes:
         # a linear probe is deterministic given the data: one fit serves every seed
@@ -102,7 +106,7 @@ def _fit_pooled_probes(data: TaskData, X: dict, *, probes, profile: Profile, see
             if probe == "linear":
                 estimator = LinearProbe(data.kind, random_state=seed)
             elif probe == "mlp":
-                estimator = _mlp_probe(data, profile, seed, device, progress)
+                estimator = _mlp_probe(data, profile, seed, device)
             else:
                 raise ValueError(f"pooled probes are 'linear' or 'mlp', got {probe!r}")
             estimator.fit(X["train"], data.y["train"], X["valid"], data.y["valid"])
@@ -111,10 +115,10 @@ def _fit_pooled_probes(data: TaskData, X: dict, *, probes, profile: Profile, see
     return pd.concat(rows, ignore_index=True)
 
 
-def _mlp_probe(data: TaskData, profile: Profile, seed: int, device, progress: bool, *,
+def _mlp_probe(data: TaskData, profile: Profile, seed: int, device, *,
                whiten: bool = True) -> MLPProbe:
     return MLPProbe(data.kind, width_factor=profile.width_factor, lr=profile.mlp_lr, whiten=whiten,
-                    **_training_kwargs(profile, seed, device, progress))
+                    **_training_kwargs(profile, seed, device))
 
 
 def mlp_whitening_check(X: dict, data: TaskData, *, profile: str | Profile = "demo",
@@ -154,7 +158,7 @@ def mlp_whitening_check(X: dict, data: TaskData, *, profile: str | Profile = "de
                              "score": score_outputs(part.y_true, part.y_score, data.kind)})
             continue
         for seed in seeds:
-            probe = _mlp_probe(data, profile, seed, device, progress=False, whiten=whiten)
+            probe = _mlp_probe(data, profile, seed, device, whiten=whiten)
             probe.fit(X["train"], data.y["train"], X["valid"], data.y["valid"])
             rows.append({"whiten": whiten, "seed": seed,
                          "score": probe.score(X["valid"], data.y["valid"])})
@@ -247,8 +251,10 @@ def glm_ladder(glm, data: TaskData, *, profile: str | Profile = "demo", layer: i
         When both ``"mean"`` and ``"full"`` are requested, derive the mean
         from the cached full embedding (see :func:`split_embeddings`): one
         forward pass serves both rungs.  ``None``: the profile's setting.
-    device, cache_dir, progress
+    device, cache_dir
         Passed to the embedding extraction and the probes.
+    progress : bool
+        Progress bar of the embedding extraction (training runs quietly).
 
     Returns
     -------
@@ -272,15 +278,14 @@ def glm_ladder(glm, data: TaskData, *, profile: str | Profile = "demo", layer: i
             for seed in seeds if seeds is not None else profile.seeds:
                 probe = CNNProbe(data.kind, architecture=cnn_architecture,
                                  reduce_dim=profile.reduce_dim, width_factor=profile.width_factor,
-                                 **_training_kwargs(profile, seed, device, progress))
+                                 **_training_kwargs(profile, seed, device))
                 probe.fit(X["train"], data.y["train"], X["valid"], data.y["valid"])
                 rows.append(data.predictions_of(probe.predict, X, model=glm.name, role=role,
                                                 representation="full", probe="cnn", seed=seed))
         else:
             rows.append(_fit_pooled_probes(data, X, probes=pooled_probes, profile=profile,
                                            seeds=seeds, model=glm.name, role=role,
-                                           representation=representation, device=device,
-                                           progress=progress))
+                                           representation=representation, device=device))
     return pd.concat(rows, ignore_index=True)
 
 
@@ -302,7 +307,7 @@ def layer_sweep(glm, data: TaskData, *, probe: str = "linear", pooling: str = "m
         X = {split: np.asarray(values) for split, values in _split_views(cached.layer(layer), data).items()}
         rows.append(_fit_pooled_probes(data, X, probes=[probe], profile=profile, seeds=seeds,
                                        model=glm.name, role=role_of(glm), representation=f"{pooling}@L{layer}",
-                                       device=device, progress=progress))
+                                       device=device))
     return pd.concat(rows, ignore_index=True)
 
 

@@ -1,4 +1,4 @@
-"""Zero-shot variant-effect scores from frozen gLMs, and their evaluation.
+"""Zero-shot variant-effect scores from frozen gLMs (their evaluation is :mod:`glmeval_utils.eval.variants`).
 
 The reference study (Tang et al., Genome Biology 2025, Task 3) scored the
 CAGI5 saturation-mutagenesis variants (Kircher et al., Nat Commun 2019)
@@ -37,8 +37,7 @@ Contents:
 * :func:`strand_scores` — forward, reverse and strand-averaged scores from
   two passes; :func:`score_model` — every score a gLM supports, by its
   objective; :func:`is_signed` — whether a score carries a direction;
-* :func:`delta_prediction` — the supervised comparator, Δ prediction;
-* :func:`evaluate_scores` — per-element agreement with measured effects.
+* :func:`delta_prediction` — the supervised comparator, Δ prediction.
 
 Score names used by :func:`score_model`: ``masked_llr_fwd`` /
 ``masked_llr_both`` (``both`` = mean of forward and reverse strand),
@@ -55,8 +54,6 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from glmeval_utils.eval import metrics
-from glmeval_utils.eval import stats
 from glmeval_utils.sequences import ALPHABET, complement, pad_or_crop, reverse_complement
 
 #: Embedding-distance scores, forward strand (:func:`embedding_distances`).
@@ -66,10 +63,6 @@ STRANDS = {"fwd": ("fwd",), "both": ("fwd", "rev")}
 CONTEXTS = ("element", "pad_n")
 VARIANT_COLUMNS = ("element", "offset", "ref", "alt")
 
-#: CAGI5 ``confidence`` threshold for a "high-confidence effect" variant.  The
-#: released training set has median confidence 0.02; 24 % of its SNVs reach
-#: 0.1, and their median |effect| is 0.41 against 0.06 below it.
-CONFIDENCE_THRESHOLD = 0.1
 
 # Upper bound on the embeddings held in memory at once by the distance scores.
 _EMBED_CHUNK_BYTES = 256 * 2**20
@@ -692,91 +685,3 @@ def delta_prediction(
     return predictions[[position[s] for s in alt_seqs]] - predictions[[position[s] for s in ref_seqs]]
 
 
-def _metric_inputs(effect: np.ndarray, score: np.ndarray, labels: np.ndarray | None) -> dict:
-    """``metric name -> (metrics function name, y_true, y_score)`` for one score column."""
-    inputs = {
-        "pearson": ("pearson", effect, score),
-        "spearman": ("spearman", effect, score),
-        "pearson_abs_effect": ("pearson", np.abs(effect), score),
-        "spearman_abs_effect": ("spearman", np.abs(effect), score),
-    }
-    if labels is not None:
-        inputs["auroc"] = ("auroc", labels, np.abs(score))
-    return inputs
-
-
-def evaluate_scores(
-    table: pd.DataFrame,
-    score_columns: Sequence[str],
-    *,
-    effect: str = "effect",
-    by: str | None = "element",
-    confidence: str | None = "confidence",
-    confidence_threshold: float = CONFIDENCE_THRESHOLD,
-    n_boot: int = 1000,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Per-element agreement of zero-shot scores with measured variant effects.
-
-    Metrics per group and score column:
-
-    * ``pearson``, ``spearman``: against the signed effect;
-    * ``pearson_abs_effect``, ``spearman_abs_effect``: against ``|effect|``
-      (the study's main CAGI5 metric was Pearson against ``|effect|``);
-    * ``auroc``: ``|score|`` separating high-confidence effect variants
-      (``confidence >= confidence_threshold``, default 0.1) from the rest;
-      only when the ``confidence`` column exists.
-
-    Confidence intervals are 95 % percentile bootstraps over the variants of
-    each group (:func:`glmeval_utils.eval.stats.bootstrap_ci`, vectorised).
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        Variant table holding ``effect``, the score columns and ``by``.
-    score_columns : sequence of str
-    effect : str
-        Column with the measured (signed) effect.
-    by : str or None
-        Grouping column; ``None`` evaluates all rows as one group ``"all"``.
-    confidence : str or None
-        Confidence column for the AUROC labels (skipped if absent or None).
-    confidence_threshold : float
-    n_boot : int
-        Bootstrap replicates (0 disables the intervals).
-    seed : int
-        Seed of the bootstrap resampling.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Tidy: ``<by>, score, metric, value, ci_low, ci_high, n``.
-    """
-    group_column = by or "element"
-    for column in [effect, *score_columns] + ([by] if by else []):
-        if column not in table.columns:
-            raise ValueError(f"table has no column {column!r}")
-    groups = table.groupby(by, sort=True) if by else [("all", table)]
-    use_confidence = confidence is not None and confidence in table.columns
-    rows = []
-    for group, part in groups:
-        for score_column in score_columns:
-            effect_values = part[effect].to_numpy(float)
-            score_values = part[score_column].to_numpy(float)
-            keep = np.isfinite(effect_values) & np.isfinite(score_values)
-            labels = None
-            if use_confidence:
-                labels = (part[confidence].to_numpy(float)[keep] >= confidence_threshold).astype(float)
-            inputs = _metric_inputs(effect_values[keep], score_values[keep], labels)
-            for metric, (function, y_true, y_score) in inputs.items():
-                value = metrics.METRICS[function](y_true, y_score)
-                low = high = np.nan
-                if n_boot > 0 and np.isfinite(value):
-                    low, high = stats.bootstrap_ci(
-                        y_true, y_score, function, n_boot=n_boot, random_state=seed
-                    )
-                rows.append(
-                    {group_column: group, "score": score_column, "metric": metric,
-                     "value": value, "ci_low": low, "ci_high": high, "n": int(keep.sum())}
-                )
-    return pd.DataFrame(rows, columns=[group_column, "score", "metric", "value", "ci_low", "ci_high", "n"])

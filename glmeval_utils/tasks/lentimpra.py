@@ -21,7 +21,7 @@ from glmeval_utils.learn.probes import variance_spectrum
 from glmeval_utils.models import load_glm
 from glmeval_utils.predictions import ONE_HOT, PRETRAINED
 from glmeval_utils.profiles import Profile
-from glmeval_utils.tasks.report import Report, apply_overrides, glance, output_path, resolve_device, settings_for
+from glmeval_utils.tasks.report import Report, apply_overrides, default_progress, glance, output_path, settings_for
 from glmeval_utils.tasks.tables import readable
 
 TASK = "lentimpra"
@@ -43,7 +43,7 @@ class Config:
     sweep_model: str | None = "teaching-mlm"
     sweep_probe: str = "linear"
     whitening_check: bool = True
-    device: str | None = None
+    device: str = "auto"
     n_boot: int = 1000
 
 
@@ -63,8 +63,6 @@ def config(profile: str = "demo", **overrides) -> Config:
     base = Config(profile=profile, settings=settings, models=models, seeds=settings.seeds,
                   representations=representations,
                   sweep_model="teaching-mlm" if "teaching-mlm" in models else None)
-    overrides = dict(overrides)
-    overrides["device"] = resolve_device(overrides.get("device"))
     return apply_overrides(base, overrides)
 
 
@@ -82,8 +80,12 @@ class Run:
     glms: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def run(cfg: Config, *, progress: bool = True) -> Run:
-    """Load the data, train the one-hot baselines and every gLM's probe ladder, sweep layers."""
+def run(cfg: Config, *, progress: bool | None = None) -> Run:
+    """Load the data, train the one-hot baselines and every gLM's probe ladder, sweep layers.
+
+    ``progress`` None: bars unless ``TQDM_DISABLE`` is set (:func:`~.report.default_progress`).
+    """
+    progress = default_progress() if progress is None else progress
     table = registry.load(cfg.dataset, profile=cfg.profile, progress=progress)
     data = TaskData.from_table(table, target="activity", task=TASK, dataset=cfg.dataset, kind="regression")
     parts = [ladder.onehot_baselines(data, cfg.onehot, profile=cfg.settings, seeds=cfg.seeds, device=cfg.device,

@@ -9,6 +9,7 @@ the "at a glance" paragraph the book shows first.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Sequence
@@ -63,9 +64,13 @@ def glance(verdict: Verdict, lead: str) -> str:
     return f"**{verdict.claim.text}** — **{verdict.verdict}** here. {lead}"
 
 
-def resolve_device(device: str | None) -> str | None:
-    """``"auto"`` (the notebooks' default) → None, which every trainer reads as CUDA-if-available."""
-    return None if device in (None, "auto") else device
+def default_progress() -> bool:
+    """Show progress bars unless ``TQDM_DISABLE`` is set.
+
+    The book's runner (:func:`glmeval_utils.book.run_notebooks`) sets it:
+    bars belong in the terminal and in a live notebook, not in the published page.
+    """
+    return os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("1", "true", "yes")
 
 
 def settings_for(profile: str | Profile, **changes) -> Profile:

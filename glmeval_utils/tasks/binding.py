@@ -1,0 +1,335 @@
+"""Chapters 2 and 6: TF binding (ChIP-seq) and RBP binding (eCLIP), one data set per TF or RBP.
+
+Per data set, :func:`run` loads every row, removes sequences that occur in
+two splits (:func:`glmeval_utils.data.loaders.drop_cross_split_duplicates`)
+and only then caps each split (label-stratified, seeded), so the leakage
+count describes the whole upstream set; then it trains the one-hot binary CNN
+(the paper's ``chip_cnn`` on one-hot), the composition controls (mono- and
+dinucleotide frequencies → logistic regression / MLP) and every gLM's probe
+ladder (``chip_cnn`` on full embeddings).  :func:`report` selects on
+validation and compares on test with :mod:`glmeval_utils.eval`.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
+
+from glmeval_utils.data import registry
+from glmeval_utils.data.loaders import drop_cross_split_duplicates
+from glmeval_utils.data.splits import TaskData, row_limits, subsample
+from glmeval_utils.eval import compare, paper, verdicts
+from glmeval_utils.eval.performance import mean_over_datasets, performance_table, seed_metrics
+from glmeval_utils.eval.results import write_results
+from glmeval_utils.learn import ladder
+from glmeval_utils.models import load_glm
+from glmeval_utils.predictions import COMPOSITION, ONE_HOT, PRETRAINED, SPLITS
+from glmeval_utils.profiles import Profile
+from glmeval_utils.tasks.report import Report, apply_overrides, default_progress, glance, output_path, settings_for
+from glmeval_utils.tasks.tables import readable
+
+METRIC = "auroc"
+#: per task: chapter title, what one data set is, and the data sets of each profile.
+TASKS = {
+    "tf_binding": dict(chapter="2. TF binding", unit="TF",
+                       smoke=("gue_tf0", "gue_tf4"), demo=tuple(f"gue_tf{i}" for i in range(5)),
+                       full_prefix="paper_chip_", demo_prefix=None),
+    "rbp_binding": dict(chapter="6. RBP binding", unit="RBP",
+                        smoke=("eclip_QKI_K562", "eclip_GTF2F1_K562"), demo=None,
+                        full_prefix="paper_eclip_", demo_prefix="eclip_"),
+}
+#: per task and profile: row caps per split and the epoch cap, measured to fit the book's budget.
+BUDGETS = {
+    ("tf_binding", "smoke"): dict(rows={"train": 160, "valid": 48, "test": 48}, epochs=None),
+    ("tf_binding", "demo"): dict(rows={"train": 1000, "valid": 200, "test": 500}, epochs=8),
+    ("rbp_binding", "smoke"): dict(rows={"train": 160, "valid": 48, "test": 48}, epochs=None),
+    ("rbp_binding", "demo"): dict(rows={"train": 600, "valid": 150, "test": 400}, epochs=8),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of a binding chapter (see :func:`config`)."""
+
+    task: str
+    profile: str
+    settings: Profile
+    datasets: tuple
+    models: tuple
+    seeds: tuple
+    max_rows: dict = field(default_factory=dict)
+    representations: tuple = ("cls", "mean", "full")
+    pooled_probes: tuple = ("linear", "mlp")
+    onehot: tuple = ("binary_cnn",)
+    composition_ks: tuple = (1, 2)
+    composition_probes: tuple = ("linear", "mlp")
+    dedup: bool = True
+    whitening_check: bool = True
+    device: str = "auto"
+    n_boot: int = 1000
+
+
+def _datasets(task: str, profile: str) -> tuple:
+    spec = TASKS[task]
+    if profile == "full":
+        return tuple(n for n in registry.list_datasets(task) if n.startswith(spec["full_prefix"]))
+    if spec[profile] is not None:
+        return spec[profile]
+    return tuple(n for n in registry.list_datasets(task) if n.startswith(spec["demo_prefix"]))
+
+
+def config(task: str, profile: str = "demo", **overrides) -> Config:
+    """The chapter's settings for ``task`` ("tf_binding" or "rbp_binding") and a profile.
+
+    Demo budget (2 CPU cores): the masked teaching gLM and its random-init
+    control, the mean and full rungs (the mean derived from the cached full
+    embedding), row caps per split and at most 8 epochs.  ``max_rows``
+    overrides are merged into the chapter's caps (the smaller cap wins).
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown binding task {task!r}; use one of {sorted(TASKS)}")
+    budget = BUDGETS.get((task, profile), dict(rows={}, epochs=None))
+    settings = settings_for(profile, max_epochs=budget["epochs"])
+    light = profile in ("smoke", "demo")
+    base = Config(task=task, profile=profile, settings=settings, datasets=_datasets(task, profile),
+                  models=("teaching-mlm", "teaching-mlm-random") if light else settings.models,
+                  seeds=settings.seeds, max_rows=row_limits(settings.max_rows, budget["rows"]),
+                  representations=("mean", "full") if light else ("cls", "mean", "full"))
+    overrides = dict(overrides)
+    if overrides.get("max_rows") is not None:
+        overrides["max_rows"] = row_limits(base.max_rows, overrides["max_rows"])
+    return apply_overrides(base, overrides)
+
+
+@dataclass
+class Run:
+    """Everything a binding chapter trained.
+
+    Attributes
+    ----------
+    predictions : DataFrame
+        Valid and test prediction rows of every model on every data set.
+    data_report : DataFrame
+        Per data set: upstream rows, cross-split duplicates removed, rows
+        repeated within a split (kept), rows used and positive share per split.
+    timings : DataFrame
+        ``dataset, stage, seconds``.
+    whitening : DataFrame
+        ``dataset, model, whiten, seed, score`` (validation AUROC of the
+        mean-embedding MLP with and without PCA whitening).
+    """
+
+    config: Config
+    predictions: pd.DataFrame
+    data_report: pd.DataFrame
+    timings: pd.DataFrame
+    whitening: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def prepare_dataset(table: pd.DataFrame, *, name: str, task: str, limits: dict, dedup: bool = True,
+                    seed: int = 0, target: str = "label") -> tuple[TaskData, dict]:
+    """De-duplicate across splits, cap rows (stratified by label), build the :class:`TaskData`.
+
+    Returns
+    -------
+    (TaskData, dict)
+        The task data and its row of :attr:`Run.data_report`.
+    """
+    missing = [c for c in ("seq", "split", target) if c not in table.columns]
+    if missing:
+        raise ValueError(f"{name}: table lacks columns {missing}")
+    report = {"dataset": name, "rows_upstream": len(table),
+              "repeated_within_split": int(table.duplicated(["split", "seq"]).sum())}
+    removed = 0
+    if dedup:
+        table, removed = drop_cross_split_duplicates(table)
+    report["cross_split_removed"] = removed
+    capped = subsample(table, limits, stratify=target, seed=seed)
+    for split in SPLITS:
+        part = capped[capped["split"] == split]
+        report[f"{split}_rows"] = len(part)
+        report[f"{split}_positive"] = float(part[target].mean()) if len(part) else float("nan")
+    lengths = capped["seq"].str.len()
+    report["length"] = (str(int(lengths.min())) if lengths.min() == lengths.max()
+                        else f"{int(lengths.min())}-{int(lengths.max())}")
+    # windows are independent units: each row is its own bootstrap group
+    data = TaskData.from_table(capped, target=target, task=task, dataset=name, kind="binary", group_col=None)
+    return data, report
+
+
+def run(cfg: Config, *, loader=None, glm_loader=None, progress: bool | None = None) -> Run:
+    """Train one-hot, composition and every gLM's ladder on every data set.
+
+    Parameters
+    ----------
+    cfg : Config
+    loader : callable, optional
+        ``loader(name) -> DataFrame`` with every row of a data set (default:
+        the registry's full table).
+    glm_loader : callable, optional
+        ``glm_loader(name, device=...)`` (default :func:`glmeval_utils.models.load_glm`).
+    progress : bool, optional
+        A bar over data sets; None: unless ``TQDM_DISABLE`` is set.
+    """
+    from tqdm.auto import tqdm
+
+    progress = default_progress() if progress is None else progress
+    loader = loader or (lambda name: registry.load(name, profile="full", progress=False))
+    glm_loader = glm_loader or load_glm
+    if not cfg.datasets:
+        raise ValueError(f"{cfg.task}: no data sets given")
+    glms = [glm_loader(name, device=cfg.device) for name in cfg.models]
+    derive_mean = ladder.derives_mean(cfg.settings, cfg.representations)
+    predictions, reports, timings, whitening = [], [], [], []
+
+    def timed(dataset, stage, function):
+        start = time.perf_counter()
+        result = function()
+        timings.append({"dataset": dataset, "stage": stage, "seconds": time.perf_counter() - start})
+        return result
+
+    with warnings.catch_warnings():
+        # lbfgs stopping at max_iter on near-separable composition features is expected, not news
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for name in tqdm(cfg.datasets, desc=f"{cfg.task} data sets", disable=not progress):
+            data, report = timed(name, "load", lambda: prepare_dataset(
+                loader(name), name=name, task=cfg.task, limits=cfg.max_rows, dedup=cfg.dedup))
+            reports.append(report)
+            if cfg.onehot:
+                predictions.append(timed(name, "one-hot", lambda: ladder.onehot_baselines(
+                    data, cfg.onehot, profile=cfg.settings, seeds=cfg.seeds, device=cfg.device, progress=False)))
+            if cfg.composition_ks:
+                predictions.append(timed(name, "composition", lambda: ladder.composition_baselines(
+                    data, ks=cfg.composition_ks, probes=cfg.composition_probes, profile=cfg.settings,
+                    seeds=cfg.seeds, device=cfg.device)))
+            for glm in glms:
+                rows = timed(name, glm.name, lambda: ladder.glm_ladder(
+                    glm, data, profile=cfg.settings, representations=cfg.representations,
+                    pooled_probes=cfg.pooled_probes, cnn_architecture="chip_cnn", seeds=cfg.seeds,
+                    device=cfg.device, progress=False))
+                predictions.append(rows)
+                if cfg.whitening_check and "mean" in cfg.representations:
+                    whitened = rows[(rows.representation == "mean") & (rows.probe == "mlp")]
+                    pooled = ladder.split_embeddings(glm, data, representation="mean", mean_from_full=derive_mean,
+                                                     progress=False)
+                    whitening.append(ladder.mlp_whitening_check(
+                        pooled, data, profile=cfg.settings, seeds=cfg.seeds, device=cfg.device,
+                        whitened_predictions=whitened if len(whitened) else None).assign(dataset=name, model=glm.name))
+    if not predictions:
+        raise ValueError(f"{cfg.task}: nothing to train (no models, baselines or composition)")
+    return Run(cfg, pd.concat(predictions, ignore_index=True), pd.DataFrame(reports), pd.DataFrame(timings),
+               pd.concat(whitening, ignore_index=True) if whitening else pd.DataFrame())
+
+
+def report(run: Run) -> Report:
+    """Per data set: select on validation, compare with the best one-hot model; the chapter's verdicts."""
+    cfg, predictions = run.config, run.predictions
+    unit = TASKS[cfg.task]["unit"]
+    performance = performance_table(predictions, METRIC, n_boot=cfg.n_boot)
+    averages = mean_over_datasets(performance)
+    every = compare.versus_best_onehot(predictions, METRIC, scope="all", n_boot=cfg.n_boot)
+    selected = compare.versus_best_onehot(predictions, METRIC, n_boot=cfg.n_boot)
+    controls = compare.versus_controls(predictions, METRIC, n_boot=cfg.n_boot)
+    cnn_vs_pooled = compare.versus_configuration(predictions, METRIC, configuration={"representation": "full",
+                                                                                     "probe": "cnn"},
+                                                 n_boot=cfg.n_boot)
+    main = verdicts.no_advantage(selected, metric="AUROC")
+    found = [main, verdicts.pretraining_helps(controls), verdicts.cnn_beats_pooling(cnn_vs_pooled)]
+    tally = compare.tally(every)
+    statements = _statements(averages, tally, selected, unit, cfg.profile)
+    glms = selected[selected.role == PRETRAINED]
+    lead = (f"Pretrained gLM (configuration chosen on validation per {unit}) against the one-hot CNN: better on "
+            f"{int((glms.verdict == verdicts.BETTER).sum())}, worse on {int((glms.verdict == verdicts.WORSE).sum())} "
+            f"of {len(glms)} {unit} × gLM comparisons; median AUROC difference {glms.effect.median():+.3f}."
+            if len(glms) else "No pretrained gLM was run.")
+    theirs = paper.paper_results().query("task == @cfg.task and metric == 'auroc'")
+    tables = {
+        "data": _data_table(run.data_report),
+        "performance": readable(performance, {"dataset": "data set", "label": "configuration", "role": "role",
+                                              "valid_mean": "valid AUROC", "mean": "test AUROC", "sd": "sd (seeds)",
+                                              "ci_low": "CI low", "ci_high": "CI high"}),
+        "averages": readable(averages, {"label": "configuration", "role": "role", "mean": "mean AUROC",
+                                        "sd": "sd over sets", "n_datasets": "sets", "ci_low": "CI low",
+                                        "ci_high": "CI high"}),
+        "selected": readable(selected, {"dataset": "data set", "model": "model", "role": "role",
+                                        "representation": "representation", "probe": "probe",
+                                        "valid_value": "valid AUROC", "value": "test AUROC",
+                                        "effect": "Δ vs one-hot", "ci_low": "CI low", "ci_high": "CI high",
+                                        "verdict": "verdict"}),
+        "tally": readable(tally, {"label": "configuration", "role": "role", "better": "better", "tie": "tie",
+                                  "worse": "worse", "mean_effect": "mean Δ", "p_sign": "p (sign test)"}),
+        "controls": readable(controls, {"dataset": "data set", "model": "model", "value": "AUROC",
+                                        "baseline_value": "control AUROC", "effect": "Δ", "ci_low": "CI low",
+                                        "ci_high": "CI high", "verdict": "verdict"}),
+        "whitening": _whitening_table(run.whitening),
+        "paper": paper.side_by_side(averages, theirs).round(3),
+    }
+    figures = {"performance": performance, "averages": averages, "versus_onehot": every,
+               "paper": tables["paper"]}
+    return Report(TASKS[cfg.task]["chapter"], glance(main, lead), found, statements, tables, figures)
+
+
+def _statements(averages: pd.DataFrame, tally: pd.DataFrame, selected: pd.DataFrame, unit: str,
+                profile: str) -> list:
+    onehot = averages[averages.role == ONE_HOT]
+    if onehot.empty:
+        return ["No one-hot baseline was trained, so the paper's comparison cannot be made."]
+    base = onehot.iloc[0]
+    out = [f"Averaged over {int(base.n_datasets)} {unit}s, the one-hot CNN reaches AUROC {base['mean']:.3f}."]
+    composition = averages[averages.role == COMPOSITION]
+    if len(composition):
+        top = composition.loc[composition.valid_mean.idxmax()] if "valid_mean" in composition else composition.iloc[0]
+        share = ("as high as or higher than the one-hot CNN: on these data the CNN has not learned more than base "
+                 "or dinucleotide content" if top["mean"] >= base["mean"] else
+                 f"{100 * (top['mean'] - 0.5) / (base['mean'] - 0.5):.0f}% of the one-hot CNN's margin above "
+                 "chance (AUROC 0.5)" if base["mean"] > 0.5 else "an undefined share of the one-hot CNN's margin")
+        out.append(f"Composition alone ({top.label}, chosen on validation) reaches {top['mean']:.3f}: {share}.")
+    wins = tally[(tally.role == PRETRAINED) & (tally.better > 0)]
+    if len(wins):
+        out.append(f"Pretrained gLM configurations better than the one-hot CNN on at least one {unit} (paired 95% CI "
+                   "above 0): " + "; ".join(f"{r.label} on {r.better} of {r.n_datasets}" for r in wins.itertuples())
+                   + ".")
+    else:
+        out.append(f"No configuration of a pretrained gLM is better than the one-hot CNN on any {unit} (no paired "
+                   "95% CI of the difference lies above 0).")
+    controls_won = tally[(tally.role != PRETRAINED) & (tally.role != COMPOSITION) & (tally.better > 0)]
+    if len(controls_won):
+        out.append("Controls better than the one-hot CNN on some " + unit + " (they answer other questions and are "
+                   "not counted as gLMs): " + "; ".join(f"{r.label} ({r.role}) on {r.better}"
+                                                        for r in controls_won.itertuples()) + ".")
+    if profile != "full":
+        out.append("Caveat: these are the demo's data sets, teaching-sized gLMs and capped rows, not the paper's "
+                   "ten sets at 200 nt and its large checkpoints; run the `full` profile on a GPU for the paper's "
+                   "setting.")
+    return out
+
+
+def _data_table(data_report: pd.DataFrame) -> pd.DataFrame:
+    return readable(data_report, {"dataset": "data set", "rows_upstream": "upstream rows",
+                                  "cross_split_removed": "cross-split duplicates removed",
+                                  "repeated_within_split": "repeats within a split", "train_rows": "train",
+                                  "valid_rows": "valid", "test_rows": "test", "test_positive": "test positive share",
+                                  "length": "length (nt)"})
+
+
+def _whitening_table(whitening: pd.DataFrame) -> pd.DataFrame:
+    if whitening.empty:
+        return pd.DataFrame()
+    table = whitening.groupby(["model", "dataset", "whiten"]).score.mean().unstack("whiten")
+    table = table.rename(columns={False: "raw input", True: "whitened input"})
+    table["gain"] = table["whitened input"] - table["raw input"]
+    return table.reset_index().rename_axis(columns=None).rename(columns={"dataset": "data set"}).round(3)
+
+
+def save(run: Run, output_dir) -> list:
+    """Write the predictions (validation and test) and the per-seed results."""
+    task = run.config.task
+    written = [output_path(output_dir, f"{task}_predictions.csv.gz"), output_path(output_dir, f"{task}.csv")]
+    run.predictions.to_csv(written[0], index=False)
+    write_results(seed_metrics(run.predictions, "binary"), written[1])
+    return written
+
