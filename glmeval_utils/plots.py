@@ -364,3 +364,58 @@ def per_dataset_bars(performance: pd.DataFrame, *, xlabel: str, ncols: int = 4):
                frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / fig.get_size_inches()[1]))
     return fig
+
+
+def score_vs_effect(variants: pd.DataFrame, scores: pd.DataFrame, labels, *, absolute, effect: str = "effect"):
+    """One scatter per score of its values against the measured effect (all elements pooled).
+
+    Parameters
+    ----------
+    variants : DataFrame
+        One row per variant with the ``effect`` column.
+    scores : DataFrame
+        Score columns in the same row order.
+    labels : sequence of str
+        Score columns to draw.
+    absolute : callable
+        ``absolute(label) -> bool``: compare with |effect| (zero-shot scores)
+        rather than the signed effect (Δ predictions).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    labels = [label for label in labels if label is not None]
+    fig, axes = plt.subplots(1, len(labels), figsize=(4.8 * len(labels), 4.4), squeeze=False)
+    for ax, label in zip(axes[0], labels):
+        unsigned = absolute(label)
+        truth = variants[effect].abs() if unsigned else variants[effect]
+        prediction_scatter(truth, scores[label], ax=ax, title=label,
+                           xlabel=("|measured effect|" if unsigned else "measured effect") + ", log2 fold change",
+                           ylabel="score")
+    return fig
+
+
+def learning_curves(curve: pd.DataFrame, per_replicate: pd.DataFrame, *, ylabel: str, ax: Axes | None = None,
+                    title: str | None = None) -> Axes:
+    """Median test metric per training fraction, one line per input, band from min to max, every replicate a dot.
+
+    ``curve`` has ``model, fraction, median, min, max``; ``per_replicate`` has
+    ``model, fraction, value`` (one row per trained model).
+    """
+    _require_columns(curve, ["model", "fraction", "median", "min", "max"], "learning_curves")
+    _require_columns(per_replicate, ["model", "fraction", "value"], "learning_curves")
+    ax = _axes(ax, figsize=(7, 4.5))
+    models = list(dict.fromkeys(curve["model"]))
+    palette = dict(zip(models, sns.color_palette(PALETTE, len(models))))
+    for model, part in curve.groupby("model", sort=False):
+        ax.plot(part.fraction, part["median"], marker="o", color=palette[model], label=model)
+        ax.fill_between(part.fraction, part["min"], part["max"], color=palette[model], alpha=0.15)
+    for model, part in per_replicate.groupby("model", sort=False):
+        ax.scatter(part.fraction, part.value, color=palette[model], s=14, alpha=0.6)
+    ax.set_xlabel("fraction of training inserts used")
+    ax.set_ylabel(ylabel)
+    ax.legend(title="input", frameon=False)
+    if title:
+        ax.set_title(title)
+    return ax

@@ -155,14 +155,15 @@ def _excluded_note(evidence: pd.DataFrame, counted: pd.DataFrame) -> str:
         return ""
     parts = []
     if "role" in left_out:
-        parts += [f"{n} {role}" for role, n in left_out.loc[left_out["role"] != PRETRAINED, "role"].value_counts().items()]
+        parts += [f"{n} of {role} models" for role, n in
+                  left_out.loc[left_out["role"] != PRETRAINED, "role"].value_counts().items()]
     if "simulated" in left_out:
         simulated = left_out["simulated"].astype(bool)
         if "role" in left_out:
             simulated &= left_out["role"] == PRETRAINED
         if simulated.any():
             parts.append(f"{int(simulated.sum())} on simulated data")
-    return f" Not counted: {', '.join(parts)} comparison(s); they answer other questions."
+    return f" Not counted, because they answer other questions: {', '.join(parts)}."
 
 
 def _format_effect(row) -> str:

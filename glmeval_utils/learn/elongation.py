@@ -15,8 +15,7 @@ set (0.1 … 1.0, 50 replicates each) to draw learning curves.
 * :func:`data_fraction_curve` — the protocol for one input, as tidy
   prediction rows (fraction encoded in ``representation`` as
   ``"<representation>@frac<f>"``, replicate as ``seed``);
-* :func:`fraction_of`, :func:`replicate_metrics`, :func:`learning_curve_table` — read the
-  curve back.
+* :func:`fraction_of`, :func:`base_representation` — read the label back.
 """
 
 from __future__ import annotations
@@ -28,24 +27,11 @@ import pandas as pd
 import torch
 from torch import nn
 
-from glmeval_utils.eval import metrics
 from glmeval_utils.learn.baselines import DilatedResidualBlock
 from glmeval_utils.learn.probes import ExpActivation, RowSubset, TorchEstimator
 from glmeval_utils.sequences import one_hot
-from glmeval_utils.eval.stats import prediction_rows
+from glmeval_utils.data.splits import TaskData
 
-__all__ = [
-    "Model2CNN",
-    "ElongationEstimator",
-    "fraction_subset",
-    "fraction_label",
-    "fraction_of",
-    "base_representation",
-    "data_fraction_curve",
-    "replicate_metrics",
-    "learning_curve_table",
-    "PAPER_FRACTIONS",
-]
 
 #: the reference's training fractions.
 PAPER_FRACTIONS = tuple(round(0.1 * k, 1) for k in range(1, 11))
@@ -213,29 +199,28 @@ def base_representation(representation: str) -> str:
 
 
 def data_fraction_curve(
-    inputs: Mapping[str, object],
-    y: Mapping[str, np.ndarray],
+    data: TaskData,
+    inputs: Mapping[str, object] | None = None,
     *,
     make_estimator: Callable[[int], TorchEstimator],
     fractions: Sequence[float] = PAPER_FRACTIONS,
     replicates: int = 50,
-    task: str = "pol2_elongation",
-    dataset: str,
     model: str,
+    role: str,
     representation: str,
     probe: str = "model_2cnn",
-    index: np.ndarray | None = None,
     random_state: int = 0,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Train on random fractions of the training set; return test prediction rows.
+    """Train on random fractions of the training set; return validation and test prediction rows.
 
     Parameters
     ----------
-    inputs : mapping split -> array-like
-        ``"train"``, ``"valid"``, ``"test"`` inputs (strings or arrays as the
-        estimator takes them; memmaps are subset lazily).
-    y : mapping split -> ``(N,)`` targets
+    data : TaskData
+        Targets, row ids and groups of every split.
+    inputs : mapping split -> array-like, optional
+        ``"train"``, ``"valid"``, ``"test"`` inputs as the estimator takes
+        them (default: the sequences; memmaps are subset lazily).
     make_estimator : callable ``replicate -> estimator``
         A fresh, unfitted estimator (e.g. an :class:`ElongationEstimator`
         seeded with the replicate).
@@ -243,11 +228,9 @@ def data_fraction_curve(
         Training fractions; the validation and test sets are always whole.
     replicates : int
         Subsets (and trainings) per fraction.
-    task, dataset, model, representation, probe
+    model, role, representation, probe
         Labels of the prediction rows; ``representation`` becomes
         ``"<representation>@frac<f>"`` (:func:`fraction_label`).
-    index : array ``(N_test,)``, optional
-        Test-row identifiers.
     random_state : int
         Seeds the subsets (see :func:`fraction_subset`).
     progress : bool
@@ -255,21 +238,21 @@ def data_fraction_curve(
     Returns
     -------
     pandas.DataFrame
-        Prediction rows (:func:`glmeval_utils.eval.stats.prediction_rows`);
-        ``seed`` is the replicate.
+        Prediction rows (:mod:`glmeval_utils.predictions`); ``seed`` is the replicate.
     """
     from tqdm.auto import tqdm
 
-    missing = [s for s in ("train", "valid", "test") if s not in inputs or s not in y]
+    inputs = inputs if inputs is not None else data.seqs
+    missing = [s for s in ("train", "valid", "test") if s not in inputs]
     if missing:
-        raise ValueError(f"inputs and y need the splits {missing}")
+        raise ValueError(f"inputs need the splits {missing}")
     if replicates < 1:
         raise ValueError("replicates must be at least 1")
     train_X = inputs["train"]
     if isinstance(train_X, (list, tuple)):
         train_X = np.asarray(train_X, dtype=object)
     n_train = len(train_X)
-    y_train = np.asarray(y["train"])
+    y_train = np.asarray(data.y["train"])
     rows = []
     runs = [(f, r) for f in fractions for r in range(replicates)]
     for fraction, replicate in tqdm(runs, desc=f"{model} · {representation}", disable=not progress):
@@ -281,56 +264,8 @@ def data_fraction_curve(
         else:
             X_sub = train_X[subset]
         estimator = make_estimator(replicate)
-        estimator.fit(X_sub, y_train[subset], inputs["valid"], y["valid"])
-        rows.append(prediction_rows(y["test"], estimator.predict(inputs["test"]), task=task,
-                                    dataset=dataset, model=model,
-                                    representation=fraction_label(representation, fraction),
-                                    probe=probe, seed=replicate, index=index))
+        estimator.fit(X_sub, y_train[subset], inputs["valid"], data.y["valid"])
+        rows.append(data.predictions_of(estimator.predict, inputs, model=model, role=role,
+                                        representation=fraction_label(representation, fraction), probe=probe,
+                                        seed=replicate))
     return pd.concat(rows, ignore_index=True)
-
-
-def replicate_metrics(predictions: pd.DataFrame, metric: str = "pearson") -> pd.DataFrame:
-    """Test metric of every trained model of a data-fraction curve.
-
-    Parameters
-    ----------
-    predictions : DataFrame
-        Rows from :func:`data_fraction_curve` (single output); representations
-        without a fraction label count as fraction 1.
-    metric : {"pearson", "spearman", "mse"}
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``model, representation, fraction, replicate, value``.
-    """
-    functions = {"pearson": metrics.pearson, "spearman": metrics.spearman,
-                 "mse": lambda a, b: float(np.mean((np.asarray(a) - np.asarray(b)) ** 2))}
-    if metric not in functions:
-        raise ValueError(f"metric must be one of {sorted(functions)}, got {metric!r}")
-    needed = {"model", "representation", "seed", "y_true", "y_score"}
-    if needed - set(predictions.columns):
-        raise ValueError(f"predictions lack columns {sorted(needed - set(predictions.columns))}")
-    rows = []
-    for (model, representation, seed), group in predictions.groupby(["model", "representation", "seed"], sort=False):
-        fraction = fraction_of(representation)
-        rows.append({"model": model, "representation": base_representation(representation),
-                     "fraction": 1.0 if fraction is None else fraction, "replicate": int(seed),
-                     "value": functions[metric](group.y_true.to_numpy(), group.y_score.to_numpy())})
-    return pd.DataFrame(rows, columns=["model", "representation", "fraction", "replicate", "value"])
-
-
-def learning_curve_table(predictions: pd.DataFrame, metric: str = "pearson") -> pd.DataFrame:
-    """:func:`replicate_metrics` summarised per (model, representation, fraction).
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``model, representation, fraction, n, mean, sd, median, q25, q75, min, max``
-        sorted by model, representation and fraction.
-    """
-    long = replicate_metrics(predictions, metric)
-    return (long.groupby(["model", "representation", "fraction"])["value"]
-            .agg(n="size", mean="mean", sd="std", median="median",
-                 q25=lambda v: v.quantile(0.25), q75=lambda v: v.quantile(0.75), min="min", max="max")
-            .reset_index())
