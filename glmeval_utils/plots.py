@@ -14,6 +14,7 @@ import seaborn as sns
 from matplotlib.axes import Axes
 
 from glmeval_utils.eval.metrics import pearson
+from glmeval_utils.sequences import ALPHABET
 
 #: Colour-blind-safe palette shared by every chapter.
 PALETTE = "colorblind"
@@ -419,3 +420,151 @@ def learning_curves(curve: pd.DataFrame, per_replicate: pd.DataFrame, *, ylabel:
     if title:
         ax.set_title(title)
     return ax
+
+
+def _logo(matrix: np.ndarray, ax: Axes | None, ylabel: str, title: str | None) -> Axes:
+    import logomaker
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(3, 0.3 * len(matrix)), 1.8))
+    logomaker.Logo(pd.DataFrame(matrix, columns=list(ALPHABET)), ax=ax)
+    ax.set_xlabel("position (nt)")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def attribution_logo(attr: np.ndarray, ax: Axes | None = None, *, sequence: str | None = None,
+                     title: str | None = None) -> Axes:
+    """Attribution logo of one sequence.
+
+    Parameters
+    ----------
+    attr : numpy.ndarray
+        ``(4, L)`` attributions (e.g. gradient × input), or ``(L,)`` values at
+        the observed bases (then ``sequence`` gives the letters).
+    ax : matplotlib Axes, optional
+    sequence : str, optional
+        Required for ``(L,)`` input.
+    title : str, optional
+    """
+    attr = np.asarray(attr, dtype=np.float64)
+    if attr.ndim == 1:
+        if sequence is None or len(sequence) != len(attr):
+            raise ValueError("a per-position attribution (L,) needs the sequence of the same length")
+        letters = np.array([ALPHABET.find(base) for base in sequence.upper()])
+        matrix = np.zeros((len(attr), 4))
+        observed = letters >= 0  # N positions stay empty
+        matrix[np.flatnonzero(observed), letters[observed]] = attr[observed]
+    elif attr.ndim == 2 and attr.shape[0] == 4:
+        matrix = attr.T
+    else:
+        raise ValueError(f"expected attributions of shape (4, L) or (L,), got {attr.shape}")
+    return _logo(matrix, ax, "attribution", title)
+
+
+def motif_match(motif, jaspar_motif, *, orientation: str = "+", axes=None):
+    """Discovered motif and its database match side by side, in bits.
+
+    Parameters
+    ----------
+    motif : score.motifs.Motif (or object with ``name`` and ``pfm`` ``(W, 4)``)
+    jaspar_motif : score.motifs.JasparMotif
+    orientation : {"+", "-"}
+        ``"-"`` draws the reverse complement of the database motif, as
+        reported by :func:`glmeval_utils.score.motifs.match_motifs`.
+    axes : pair of matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from glmeval_utils.score.motifs import information_content
+
+    if orientation not in {"+", "-"}:
+        raise ValueError(f"orientation must be '+' or '-', got {orientation!r}")
+    if axes is None:
+        width = max(len(motif.pfm), len(jaspar_motif.pfm))
+        _, axes = plt.subplots(1, 2, figsize=(max(6, 0.6 * width), 2))
+    target = jaspar_motif.pfm[::-1, ::-1] if orientation == "-" else jaspar_motif.pfm
+    _logo(information_content(motif.pfm), axes[0], "bits", f"discovered {motif.name}")
+    strand = " (rev. comp.)" if orientation == "-" else ""
+    _logo(information_content(target), axes[1], "bits", f"{jaspar_motif.matrix_id} {jaspar_motif.name}{strand}")
+    for ax in axes:
+        ax.set_ylim(0, 2)
+    return axes[0].figure
+
+
+def logo_stack(panels, *, xlabel: str = "position in window (nt)"):
+    """Attribution logos stacked vertically, one per panel.
+
+    ``panels`` is a sequence of mappings with ``attr`` (``(4, L)`` or ``(L,)``),
+    optional ``sequence`` (for ``(L,)``) and ``title``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    panels = list(panels)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(12, 1.9 * len(panels)), squeeze=False)
+    for ax, panel in zip(axes[:, 0], panels):
+        attribution_logo(panel["attr"], ax=ax, sequence=panel.get("sequence"), title=panel.get("title"))
+        ax.set_xlabel(xlabel)
+    fig.tight_layout()
+    return fig
+
+
+def gia_bars(gia: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """GIA: each motif's mean effect (with its 95% CI) beside its shuffled control's, per data set and predictor."""
+    _require_columns(gia, ["dataset", "predictor", "motif", "effect", "ci_low", "ci_high", "control_effect"],
+                     "gia_bars")
+    ax = _axes(ax, figsize=(8, 3.8))
+    positions = np.arange(len(gia))
+    ax.bar(positions - 0.2, gia.effect, 0.4, yerr=np.nan_to_num([gia.effect - gia.ci_low, gia.ci_high - gia.effect]),
+           label="motif")
+    ax.bar(positions + 0.2, gia.control_effect, 0.4, label="shuffled motif")
+    ax.set_xticks(positions, [f"{d}\n{p}\n{m}" for d, p, m in zip(gia.dataset, gia.predictor, gia.motif)], fontsize=7)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_ylabel("mean change of prediction (logit or activity)")
+    ax.set_title("global importance analysis")
+    ax.legend(frameon=False)
+    return ax
+
+
+def summary_forest(comparisons: pd.DataFrame, paper_effects: pd.DataFrame | None = None):
+    """Per task, each model's difference from the best one-hot model with its 95% CI; the paper's as a cross.
+
+    ``comparisons`` is :func:`glmeval_utils.eval.compare.versus_best_onehot`
+    output of several tasks (with ``metric``); simulated data sets are drawn
+    hollow.  ``paper_effects`` (``task, effect``) marks the paper's best gLM
+    minus its best one-hot model.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _require_columns(comparisons, ["task", "dataset", "model", "role", "effect", "ci_low", "ci_high", "metric"],
+                     "summary_forest")
+    tasks = list(dict.fromkeys(comparisons["task"]))
+    sizes = [int((comparisons.task == task).sum()) for task in tasks]
+    fig, axes = plt.subplots(len(tasks), 1, figsize=(8.5, 0.9 * len(tasks) + 0.28 * sum(sizes)), squeeze=False,
+                             gridspec_kw={"height_ratios": sizes})
+    for ax, task in zip(axes[:, 0], tasks):
+        part = comparisons[comparisons.task == task].reset_index(drop=True)
+        for position, row in part.iterrows():
+            colour = ROLE_COLOURS.get(row.role, "grey")
+            hollow = bool(row.get("simulated", False))
+            ax.errorbar(row.effect, position, xerr=[[row.effect - row.ci_low], [row.ci_high - row.effect]], fmt="o",
+                        color=colour, ecolor=colour, capsize=3, markerfacecolor="white" if hollow else colour)
+        if paper_effects is not None and task in set(paper_effects.task):
+            effect = paper_effects.loc[paper_effects.task == task, "effect"].mean()
+            ax.axvline(effect, color="#d1495b", linestyle=":", linewidth=1.5, label="paper (best gLM − best one-hot)")
+            ax.legend(frameon=False, loc="lower right", fontsize=8)
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_yticks(range(len(part)), part.dataset + " · " + part.model, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(f"{task} ({part.metric.iloc[0]})", fontsize=10)
+        ax.set_xlabel(f"difference from the best one-hot model ({part.metric.iloc[0]}, 95% CI)")
+    fig.tight_layout()
+    return fig

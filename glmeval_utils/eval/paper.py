@@ -178,3 +178,36 @@ def side_by_side(ours: pd.DataFrame, theirs: pd.DataFrame, *, rows=SIDE_BY_SIDE_
                                      if paper_best is not None else "not in the paper"),
                     "paper": float(paper_best["value"]) if paper_best is not None else float("nan")})
     return pd.DataFrame(out, columns=["row", "ours: configuration", "ours", "paper: model", "paper"])
+
+
+def paper_agreement() -> pd.DataFrame:
+    """The reference study's map agreement: mean per-sequence Pearson r of |attribution| against the
+    one-hot CNN map over its 500 top sequences, for lentiMPRA K562 and ChIP CTCF (``motif_id/``)."""
+    rows = [("NT", "LM only", 0.081, -0.013), ("GPN", "LM only", 0.094, 0.015),
+            ("NT", "LM × probe gradient", 0.228, 0.553), ("GPN", "LM × probe gradient", 0.401, 0.642)]
+    return pd.DataFrame(rows, columns=["gLM", "map", "lentiMPRA K562", "ChIP CTCF"])
+
+
+def best_glm_minus_onehot() -> pd.DataFrame:
+    """The paper's best pretrained gLM minus its best one-hot model, per task and data set.
+
+    Both sides are the paper's reported best configurations (chosen by the
+    paper on its test sets); supervised representations, random-init
+    DNABERT-2 and composition controls are not pretrained gLMs and are left out.
+
+    Returns
+    -------
+    DataFrame
+        ``task, dataset, metric, best_glm, glm_value, onehot_value, effect``.
+    """
+    table = paper_results()
+    rows = []
+    for (task, dataset), part in table[table.task != "cagi5"].groupby(["task", "dataset"], sort=False):
+        onehot, glms = part[part.role == ONE_HOT], part[part.role == PRETRAINED]
+        if onehot.empty or glms.empty:
+            continue
+        best = glms.loc[glms.value.idxmax()]
+        rows.append({"task": task, "dataset": dataset, "metric": best.metric, "best_glm": best.model,
+                     "glm_value": best.value, "onehot_value": onehot.value.max(),
+                     "effect": best.value - onehot.value.max()})
+    return pd.DataFrame(rows)

@@ -19,8 +19,9 @@ The reference study's gLM-specific maps (Tang et al. 2025, ``motif_id/``) are
 mark important bases), :func:`embedding_gradient_norm` (how strongly the
 downstream probe reacts to each position's embedding) and their product,
 :func:`combined_attribution`.  Maps are compared with :func:`map_agreement`
-(per-sequence Pearson r of absolute attributions) and
-:func:`summarize_agreement`.
+(per-sequence Pearson r of absolute attributions; summarised by
+:mod:`glmeval_utils.eval.attribution`).  :func:`top_sequences` picks the
+sequences to explain.
 
 Global importance analysis (GIA; Koo et al., PLoS Comput Biol 2021) embeds a
 motif into dinucleotide-shuffled backgrounds and measures the mean change of
@@ -57,8 +58,7 @@ __all__ = [
     "embedding_gradient_norm",
     "combined_attribution",
     "map_agreement",
-    "AgreementSummary",
-    "summarize_agreement",
+    "top_sequences",
     "GIAResult",
     "GIATest",
     "shuffle_motif",
@@ -495,35 +495,6 @@ def map_agreement(attr_a: np.ndarray, attr_b: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, (a * b).sum(axis=1) / denominator, np.nan)
 
 
-def _bootstrap_mean_ci(values: np.ndarray, *, n_boot: int, level: float, random_state) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval of the mean."""
-    rng = np.random.default_rng(random_state)
-    means = rng.choice(values, size=(n_boot, len(values)), replace=True).mean(axis=1)
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return float(low), float(high)
-
-
-@dataclass
-class AgreementSummary:
-    """Mean agreement over sequences with a bootstrap confidence interval."""
-
-    mean: float
-    ci_low: float
-    ci_high: float
-    n: int
-
-
-def summarize_agreement(values, *, n_boot: int = 2000, level: float = 0.95, random_state=0) -> AgreementSummary:
-    """Mean of per-sequence agreements (NaN dropped) with a bootstrap CI."""
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        raise ValueError("no finite agreement values to summarise")
-    low, high = _bootstrap_mean_ci(values, n_boot=n_boot, level=level, random_state=random_state)
-    return AgreementSummary(float(values.mean()), low, high, int(values.size))
-
-
 @dataclass
 class GIAResult:
     """Global importance of an embedded pattern.
@@ -537,16 +508,14 @@ class GIAResult:
     effects : numpy.ndarray
         ``(B,)`` prediction with the pattern minus prediction without, one per
         shuffled background.
-    mean, ci_low, ci_high : float
-        Mean effect and its bootstrap confidence interval.
+    mean : float
+        Mean effect.
     """
 
     pattern: str
     starts: tuple
     effects: np.ndarray
     mean: float
-    ci_low: float
-    ci_high: float
 
 
 @dataclass
@@ -592,7 +561,7 @@ def _shuffled_backgrounds(backgrounds, n_shuffles: int, random_state) -> torch.T
     return torch.from_numpy(one_hot(shuffled))
 
 
-def _gia(model, backgrounds, inserts, *, pattern, n_shuffles, random_state, target, batch_size, device, n_boot) -> GIAResult:
+def _gia(model, backgrounds, inserts, *, pattern, n_shuffles, random_state, target, batch_size, device) -> GIAResult:
     X = _shuffled_backgrounds(backgrounds, n_shuffles, random_state)
     length = X.shape[-1]
     X_with = X
@@ -604,8 +573,7 @@ def _gia(model, backgrounds, inserts, *, pattern, n_shuffles, random_state, targ
     y_without = tangermeme_predict(model, X, batch_size=batch_size, device=device)
     y_with = tangermeme_predict(model, X_with, batch_size=batch_size, device=device)
     effects = (y_with[:, target] - y_without[:, target]).double().numpy()
-    low, high = _bootstrap_mean_ci(effects, n_boot=n_boot, level=0.95, random_state=random_state)
-    return GIAResult(pattern, tuple(start for _, start in inserts), effects, float(effects.mean()), low, high)
+    return GIAResult(pattern, tuple(start for _, start in inserts), effects, float(effects.mean()))
 
 
 def gia_motif_effect(
@@ -619,7 +587,6 @@ def gia_motif_effect(
     target: int = 0,
     batch_size: int = 64,
     device=None,
-    n_boot: int = 1000,
 ) -> GIAResult:
     """Global importance of one motif embedded into shuffled backgrounds.
 
@@ -641,8 +608,6 @@ def gia_motif_effect(
     target : int
         Output column.
     batch_size, device : see :func:`ism`.
-    n_boot : int
-        Bootstrap resamples for the CI.
 
     Returns
     -------
@@ -651,7 +616,7 @@ def gia_motif_effect(
     length = _shuffled_length(backgrounds)
     start = (length - len(motif)) // 2 if position is None else position
     return _gia(model, backgrounds, [(motif, start)], pattern=motif, n_shuffles=n_shuffles,
-                random_state=random_state, target=target, batch_size=batch_size, device=device, n_boot=n_boot)
+                random_state=random_state, target=target, batch_size=batch_size, device=device)
 
 
 def gia_pair_effect(
@@ -667,7 +632,6 @@ def gia_pair_effect(
     target: int = 0,
     batch_size: int = 64,
     device=None,
-    n_boot: int = 1000,
 ) -> GIAResult:
     """Global importance of two motifs separated by ``spacing`` bases.
 
@@ -681,7 +645,7 @@ def gia_pair_effect(
     start = (_shuffled_length(backgrounds) - width) // 2 if position is None else position
     inserts = [(motif_a, start), (motif_b, start + len(motif_a) + spacing)]
     return _gia(model, backgrounds, inserts, pattern=f"{motif_a}+{spacing}+{motif_b}", n_shuffles=n_shuffles,
-                random_state=random_state, target=target, batch_size=batch_size, device=device, n_boot=n_boot)
+                random_state=random_state, target=target, batch_size=batch_size, device=device)
 
 
 def _shuffled_length(backgrounds) -> int:
@@ -733,3 +697,34 @@ def gia_test(result_motif: GIAResult, result_control: GIAResult) -> GIATest:
         return GIATest(0.0, 1.0, 0.0, len(differences), name)
     statistic, p_value = stats.wilcoxon(differences, alternative="two-sided")
     return GIATest(float(statistic), float(p_value), float(differences.mean()), len(differences), name)
+
+
+def top_sequences(scores, n: int, *, mask=None) -> np.ndarray:
+    """Indices of the ``n`` highest scores, best first.
+
+    Parameters
+    ----------
+    scores : array-like ``(N,)``
+        Model predictions (e.g. seed-averaged test predictions).
+    n : int
+        How many to keep (fewer if fewer are eligible).
+    mask : array-like of bool ``(N,)``, optional
+        Only these rows are eligible (e.g. the positives of a binary task).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(min(n, eligible),)`` int indices into ``scores``; ties keep input order.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 1:
+        raise ValueError(f"scores must be 1-D, got shape {scores.shape}")
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    eligible = np.ones(len(scores), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    if eligible.shape != scores.shape:
+        raise ValueError(f"mask has shape {eligible.shape}, scores {scores.shape}")
+    eligible &= np.isfinite(scores)
+    candidates = np.flatnonzero(eligible)
+    order = np.argsort(-scores[candidates], kind="stable")
+    return candidates[order[:n]]

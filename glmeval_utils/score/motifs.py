@@ -11,7 +11,14 @@ attributions go one step further:
 * :func:`match_motifs` — TOMTOM (Gupta et al., Genome Biology 2007) as
   implemented by **memelite**, with Benjamini–Hochberg q-values over the
   database for each query, as MEME's TOMTOM reports them;
-* :func:`plot_attribution_logo`, :func:`plot_motif_match` — **logomaker** logos.
+* :func:`discover_all`, :func:`match_all` — both for several predictors (keep
+  this order in a process: memelite's TOMTOM starts numba's threading layer,
+  after which modisco-lite compiles its kernels in-process, slowly);
+* :func:`planted_recall` — which planted JASPAR matrices were recovered;
+  :func:`consensus` — the consensus string of a PFM.
+
+Logos are drawn by :func:`glmeval_utils.plots.attribution_logo` and
+:func:`glmeval_utils.plots.motif_match`.
 
 All matrices here are position-major ``(W, 4)`` in ``ACGT`` order;
 memelite's ``(4, W)`` layout is used only inside :func:`match_motifs`.
@@ -22,7 +29,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,8 +43,10 @@ __all__ = [
     "load_jaspar",
     "match_motifs",
     "information_content",
-    "plot_attribution_logo",
-    "plot_motif_match",
+    "discover_all",
+    "match_all",
+    "planted_recall",
+    "consensus",
 ]
 
 _BACKGROUND = 0.25
@@ -275,79 +284,100 @@ def information_content(pfm: np.ndarray) -> np.ndarray:
     return pfm * entropy_terms.sum(axis=1, keepdims=True)
 
 
-def _logo(matrix: np.ndarray, ax, ylabel: str, title: str | None):
-    import logomaker
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(max(3, 0.3 * len(matrix)), 1.8))
-    logomaker.Logo(pd.DataFrame(matrix, columns=list(ALPHABET)), ax=ax)
-    ax.set_xlabel("position (nt)")
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    return ax
-
-
-def plot_attribution_logo(attr: np.ndarray, ax=None, *, sequence: str | None = None, title: str | None = None):
-    """Attribution logo of one sequence.
+def discover_all(inputs: Mapping[str, tuple], *, quiet: bool = True, **kwargs) -> dict[str, list]:
+    """:func:`discover_motifs` for every predictor.
 
     Parameters
     ----------
-    attr : numpy.ndarray
-        ``(4, L)`` attributions (e.g. gradient × input), or ``(L,)`` values at
-        the observed bases (then ``sequence`` gives the letters).
-    ax : matplotlib Axes, optional
-    sequence : str, optional
-        Required for ``(L,)`` input.
-    title : str, optional
+    inputs : mapping name -> (attributions ``(N, 4, L)``, one-hot ``(N, 4, L)``)
+    quiet : bool
+        Silence modisco's "no motifs" warnings (an empty list says it).
+    **kwargs
+        Passed to :func:`discover_motifs` (``window``, ``flank``,
+        ``min_seqlets``, ``max_seqlets`` …).
 
     Returns
     -------
-    matplotlib Axes
+    dict name -> list of Motif
     """
-    attr = np.asarray(attr, dtype=np.float64)
-    if attr.ndim == 1:
-        if sequence is None or len(sequence) != len(attr):
-            raise ValueError("a per-position attribution (L,) needs the sequence of the same length")
-        letters = np.array([ALPHABET.find(base) for base in sequence.upper()])
-        matrix = np.zeros((len(attr), 4))
-        observed = letters >= 0  # N positions stay empty
-        matrix[np.flatnonzero(observed), letters[observed]] = attr[observed]
-    elif attr.ndim == 2 and attr.shape[0] == 4:
-        matrix = attr.T
-    else:
-        raise ValueError(f"expected attributions of shape (4, L) or (L,), got {attr.shape}")
-    return _logo(matrix, ax, "attribution", title)
+    found = {}
+    for name, (attributions, X) in inputs.items():
+        with warnings.catch_warnings():
+            if quiet:
+                warnings.simplefilter("ignore", UserWarning)
+            found[name] = discover_motifs(attributions, X, **kwargs)
+    return found
 
+def match_all(found: Mapping[str, Sequence], database, *, n_best: int = 3) -> pd.DataFrame:
+    """TOMTOM matches of every predictor's motifs.
 
-def plot_motif_match(motif, jaspar_motif: JasparMotif, *, orientation: str = "+", axes=None):
-    """Discovered motif and its database match side by side, in bits.
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`match_motifs` columns plus ``predictor`` (first) and
+        ``n_seqlets``; empty (with those columns) when nothing was found.
+    """
+    frames = []
+    for name, motif_list in found.items():
+        if not motif_list:
+            continue
+        table = match_motifs(motif_list, database, n_best=n_best)
+        support = {m.name: m.n_seqlets for m in motif_list}
+        table.insert(0, "predictor", name)
+        table["n_seqlets"] = table.motif.map(support)
+        frames.append(table)
+    columns = ["predictor", "motif", "rank", "match_id", "match_name", "p_value", "q_value",
+               "orientation", "offset", "overlap", "n_seqlets"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+def planted_recall(matches: pd.DataFrame, planted: Mapping[str, str], predictors: Sequence[str], *,
+                   top_k: int = 3, q_threshold: float = 0.05) -> pd.DataFrame:
+    """Was each planted JASPAR matrix recovered by each predictor's motifs?
+
+    A planted matrix counts as recovered when some discovered motif has it
+    among its ``top_k`` TOMTOM matches with ``q_value < q_threshold``.
 
     Parameters
     ----------
-    motif : Motif (or object with ``name`` and ``pfm`` ``(W, 4)``)
-    jaspar_motif : JasparMotif
-    orientation : {"+", "-"}
-        ``"-"`` draws the reverse complement of the database motif, as
-        reported by :func:`match_motifs`.
-    axes : pair of matplotlib Axes, optional
+    matches : DataFrame
+        :func:`match_all` output (run with ``n_best >= top_k``).
+    planted : mapping matrix id -> name
+    predictors : sequence of str
+        Every predictor to report (those without motifs get ``recovered=False``).
 
     Returns
     -------
-    matplotlib Figure
+    pandas.DataFrame
+        ``predictor, planted_id, planted_name, recovered, motif, rank, q_value``
+        (the best matching discovered motif, NaN when not recovered).
     """
-    import matplotlib.pyplot as plt
+    rows = []
+    for predictor in predictors:
+        part = matches[(matches.predictor == predictor) & (matches["rank"] <= top_k)
+                       & (matches.q_value < q_threshold)] if len(matches) else matches
+        for matrix_id, name in planted.items():
+            hits = part[part.match_id == matrix_id].sort_values(["rank", "q_value"]) if len(part) else part
+            best = hits.iloc[0] if len(hits) else None
+            rows.append({"predictor": predictor, "planted_id": matrix_id, "planted_name": name,
+                         "recovered": best is not None,
+                         "motif": best.motif if best is not None else np.nan,
+                         "rank": int(best["rank"]) if best is not None else np.nan,
+                         "q_value": float(best.q_value) if best is not None else np.nan})
+    return pd.DataFrame(rows, columns=["predictor", "planted_id", "planted_name", "recovered", "motif",
+                                       "rank", "q_value"])
 
-    if orientation not in {"+", "-"}:
-        raise ValueError(f"orientation must be '+' or '-', got {orientation!r}")
-    if axes is None:
-        width = max(len(motif.pfm), len(jaspar_motif.pfm))
-        _, axes = plt.subplots(1, 2, figsize=(max(6, 0.6 * width), 2))
-    target = jaspar_motif.pfm[::-1, ::-1] if orientation == "-" else jaspar_motif.pfm
-    _logo(information_content(motif.pfm), axes[0], "bits", f"discovered {motif.name}")
-    strand = " (rev. comp.)" if orientation == "-" else ""
-    _logo(information_content(target), axes[1], "bits", f"{jaspar_motif.matrix_id} {jaspar_motif.name}{strand}")
-    for ax in axes:
-        ax.set_ylim(0, 2)
-    return axes[0].figure
+def consensus(pfm: np.ndarray, *, min_information: float = 0.5) -> str:
+    """Consensus string of a PFM ``(W, 4)``; low-information positions become ``N``.
+
+    Leading and trailing ``N`` are trimmed (GIA's ``N`` keeps the background base).
+    """
+    pfm = np.asarray(pfm, dtype=np.float64)
+    if pfm.ndim != 2 or pfm.shape[1] != 4:
+        raise ValueError(f"PFM must have shape (W, 4), got {pfm.shape}")
+    information = information_content(pfm).sum(axis=1)
+    letters = [ALPHABET[i] if bits >= min_information else "N"
+               for i, bits in zip(pfm.argmax(axis=1), information)]
+    text = "".join(letters).strip("N")
+    if not text:
+        raise ValueError("no position of the PFM reaches min_information")
+    return text
