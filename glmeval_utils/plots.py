@@ -568,3 +568,45 @@ def summary_forest(comparisons: pd.DataFrame, paper_effects: pd.DataFrame | None
         ax.set_xlabel(f"difference from the best one-hot model ({part.metric.iloc[0]}, 95% CI)")
     fig.tight_layout()
     return fig
+
+
+def pretrained_vs_random(held_out: pd.DataFrame):
+    """One panel per model and metric: the held-out value of the random-init control beside the pretrained model's.
+
+    ``held_out`` has ``model, metric, pretrained, random_init``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _require_columns(held_out, ["model", "metric", "pretrained", "random_init"], "pretrained_vs_random")
+    fig, axes = plt.subplots(1, len(held_out), figsize=(3.2 * len(held_out), 3.4), squeeze=False)
+    for ax, row in zip(axes[0], held_out.itertuples()):
+        ax.bar(["random init", "pretrained"], [row.random_init, row.pretrained],
+               color=[ROLE_COLOURS["random-init"], ROLE_COLOURS["pretrained"]])
+        ax.set_title(f"{row.model}\n{row.metric.replace('_', ' ')}", fontsize=10)
+        ax.set_ylabel(row.metric.replace("_", " "))
+    fig.suptitle("held-out metrics: pretrained vs random-init control")
+    fig.tight_layout()
+    return fig
+
+
+def base_probabilities(probabilities: dict, sequence: str, *, titles: dict | None = None):
+    """Heat maps of masked per-base probabilities ``(L, 4)`` along a sequence, the observed base outlined.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, axes = plt.subplots(len(probabilities), 1, figsize=(12, 1.8 * len(probabilities)), sharex=True,
+                             squeeze=False)
+    for ax, (name, probs) in zip(axes[:, 0], probabilities.items()):
+        ax.imshow(np.asarray(probs).T, aspect="auto", cmap="Blues", vmin=0, vmax=1)
+        for i, base in enumerate(sequence):
+            if base in ALPHABET:
+                ax.add_patch(plt.Rectangle((i - 0.5, ALPHABET.index(base) - 0.5), 1, 1, fill=False, lw=0.8,
+                                           ec="#d1495b"))
+        ax.set(yticks=range(4), yticklabels=list(ALPHABET), ylabel="base", title=(titles or {}).get(name, name))
+    axes[-1, 0].set_xlabel("position in the element (nt)")
+    fig.tight_layout()
+    return fig

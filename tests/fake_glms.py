@@ -59,6 +59,7 @@ class ToyMaskedLM:
 
     objective = "masked"
     name = "toy-mlm"
+    role = "pretrained"
     max_length = 10_000
 
     def __init__(self, table, position_bias=None):
@@ -95,6 +96,7 @@ class ToyCausalLM:
 
     objective = "causal"
     name = "toy-clm"
+    role = "pretrained"
     max_length = 10_000
 
     def __init__(self, rng):
@@ -117,6 +119,7 @@ class ToyEmbedder:
 
     objective = None
     name = "toy-embedder"
+    role = "pretrained"
     max_length = 10_000
     hidden_size = 3
     n_layers = 1
@@ -149,7 +152,8 @@ class CompositionGLM:
     Hidden states run from 0 (token embeddings) to ``n_layers`` (last; ``-1``);
     ``layers="all"`` returns every one.  Pooled embeddings (``mean`` and
     ``cls``) are the nucleotide average, i.e. the base composition, so it is
-    linearly readable.  ``calls`` counts ``embed`` calls.
+    linearly readable.  ``calls`` counts ``embed`` calls; ``role`` is the
+    model's role in the prediction tables (pretrained unless told otherwise).
     """
 
     model_id = "local/composition"
@@ -157,8 +161,9 @@ class CompositionGLM:
     weights_fingerprint = "fixed"  # hidden state i is always one-hot * (i + 1)
     hidden_size = 4
 
-    def __init__(self, name="composition-glm", *, n_layers=1, has_cls=False):
+    def __init__(self, name="composition-glm", *, n_layers=1, has_cls=False, role="pretrained"):
         self.name = name
+        self.role = role
         self.n_layers = n_layers
         self.has_cls = has_cls
         self.calls = 0
