@@ -8,12 +8,14 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from glmeval_utils import plots  # noqa: E402
 from glmeval_utils.data import simulate  # noqa: E402
-from glmeval_utils.score import attribution
-from glmeval_utils.score import motifs
+from glmeval_utils.score import attribution  # noqa: E402
+from glmeval_utils.score import motifs  # noqa: E402
 from glmeval_utils.sequences import one_hot  # noqa: E402
 
 PLANTED = {"MA0139.2": "CTCF", "MA0080.7": "SPI1"}
@@ -39,6 +41,19 @@ def test_discover_motifs_returns_empty_list_with_warning_when_nothing_is_found()
         motifs.discover_motifs(np.zeros((40, 4, 47)), X)
     with pytest.raises(ValueError, match="shorter"):
         motifs.discover_motifs(X, X, window=41, flank=5)
+
+
+def test_discover_all_returns_empty_lists_quietly_and_match_all_handles_them():
+    X = one_hot(["".join(np.random.default_rng(i).choice(list("ACGT"), 48)) for i in range(20)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # quiet: modisco's "no motifs" warning is silenced
+        found = motifs.discover_all({"flat": (np.zeros_like(X), X), "noise": (X * 0.0, X)}, window=11, flank=5)
+    assert found == {"flat": [], "noise": []}
+    with pytest.warns(UserWarning, match="no motifs"):
+        assert motifs.discover_all({"flat": (np.zeros_like(X), X)}, quiet=False, window=11, flank=5) == {"flat": []}
+    table = motifs.match_all(found, [])
+    assert table.empty and list(table.columns[:2]) == ["predictor", "motif"]
+    assert list(table.columns[-1:]) == ["n_seqlets"]
 
 
 def _train_tiny_cnn(X: torch.Tensor, y: torch.Tensor) -> torch.nn.Module:
@@ -130,14 +145,66 @@ def test_information_content():
 
 
 def test_logos(jaspar):
-    ax = motifs.plot_attribution_logo(np.random.default_rng(0).normal(size=(4, 20)))
+    ax = plots.attribution_logo(np.random.default_rng(0).normal(size=(4, 20)))
     assert ax.get_ylabel() == "attribution"
-    ax = motifs.plot_attribution_logo(np.arange(5.0), sequence="ACGNT", title="one sequence")
+    ax = plots.attribution_logo(np.arange(5.0), sequence="ACGNT", title="one sequence")
     assert ax.get_title() == "one sequence"
     with pytest.raises(ValueError, match="sequence"):
-        motifs.plot_attribution_logo(np.arange(5.0))
+        plots.attribution_logo(np.arange(5.0))
     ctcf = next(m for m in jaspar if m.matrix_id == "MA0139.2")
     found = motifs.Motif("pos_0", ctcf.pfm[::-1, ::-1], np.zeros_like(ctcf.pfm), 10)
-    figure = motifs.plot_motif_match(found, ctcf, orientation="-")
+    figure = plots.motif_match(found, ctcf, orientation="-")
     assert len(figure.axes) == 2 and "rev. comp." in figure.axes[1].get_title()
+    assert figure.axes[1].get_title().startswith("MA0139.2 CTCF")
     plt.close("all")
+
+
+def _toy_matches():
+    return pd.DataFrame({
+        "predictor": ["cnn", "cnn", "cnn", "probe"],
+        "motif": ["pos_0", "pos_0", "pos_1", "pos_0"],
+        "rank": [1, 2, 1, 4],
+        "match_id": ["MA1", "MA2", "MA2", "MA1"],
+        "match_name": ["A", "B", "B", "A"],
+        "p_value": [1e-6, 1e-4, 1e-3, 1e-5],
+        "q_value": [1e-4, 1e-2, 0.2, 1e-3],
+    })
+
+
+def test_planted_recall():
+    recall = motifs.planted_recall(_toy_matches(), {"MA1": "A", "MA2": "B"}, ["cnn", "probe", "none"], top_k=3)
+    assert list(recall.columns) == ["predictor", "planted_id", "planted_name", "recovered", "motif", "rank",
+                                    "q_value"]
+    got = recall.set_index(["predictor", "planted_id"])
+    assert got.loc[("cnn", "MA1"), "recovered"] and got.loc[("cnn", "MA1"), "motif"] == "pos_0"
+    assert got.loc[("cnn", "MA1"), "q_value"] == pytest.approx(1e-4)
+    assert got.loc[("cnn", "MA2"), "recovered"] and got.loc[("cnn", "MA2"), "rank"] == 2  # pos_1 fails q
+    assert not got.loc[("probe", "MA1"), "recovered"]  # rank 4 > top_k
+    assert got.loc[("probe", "MA1"), "planted_name"] == "A" and np.isnan(got.loc[("probe", "MA1"), "rank"])
+    assert not got.loc[("none", "MA2"), "recovered"] and len(recall) == 6
+    assert motifs.planted_recall(_toy_matches(), {"MA1": "A"}, ["probe"], top_k=4).recovered.all()
+    strict = motifs.planted_recall(_toy_matches(), {"MA2": "B"}, ["cnn"], q_threshold=1e-3)
+    assert not strict.recovered.any()  # pos_0's MA2 match has q = 0.01
+    empty = motifs.planted_recall(pd.DataFrame(columns=_toy_matches().columns), {"MA1": "A"}, ["cnn"])
+    assert not empty.recovered.any()
+
+
+def test_consensus():
+    pfm = np.array([[0.25] * 4, [0.97, 0.01, 0.01, 0.01], [0.25] * 4, [0.01, 0.01, 0.01, 0.97], [0.25] * 4])
+    assert motifs.consensus(pfm) == "ANT"
+    assert motifs.consensus(pfm, min_information=0.0) == "AAATA"  # every position kept; flat rows argmax to A
+    with pytest.raises(ValueError, match="min_information"):
+        motifs.consensus(np.full((3, 4), 0.25))
+    with pytest.raises(ValueError, match="shape"):
+        motifs.consensus(np.ones((3, 3)))
+
+
+def test_match_all_labels_predictors():
+    database = [motifs.JasparMotif("MA_X", "X", one_hot(["GATAAG"])[0].T * 0.9 + 0.025),
+                motifs.JasparMotif("MA_Y", "Y", one_hot(["CCCGGG"])[0].T * 0.9 + 0.025)]
+    query = motifs.Motif("pos_0", one_hot(["GATAAG"])[0].T * 0.85 + 0.0375, np.zeros((6, 4)), 25)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # TOMTOM warns about a two-matrix database
+        table = motifs.match_all({"cnn": [query], "probe": []}, database, n_best=2)
+    assert list(table.predictor) == ["cnn", "cnn"] and set(table.n_seqlets) == {25}
+    assert table.iloc[0].match_id == "MA_X" and list(table["rank"]) == [1, 2]

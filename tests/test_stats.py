@@ -17,7 +17,7 @@ def test_vectorised_bootstrap_metrics_equal_the_metric_on_each_resample(name):
     rng = np.random.default_rng(0)
     truth = rng.integers(0, 2, 60).astype(float) if name == "auroc" else rng.normal(size=60)
     score = np.round(truth + rng.normal(size=60), 1)  # rounding creates ties
-    weights = stats._bootstrap_weights(60, 25, random_state=1)
+    weights = stats.bootstrap_weights(60, 25, random_state=1)
     fast = stats._metric_on_weights(weights, truth[:, None], score[:, None], name)
     slow = [metrics.METRICS[name](np.repeat(truth, w), np.repeat(score, w)) for w in weights]
     np.testing.assert_allclose(fast, slow, atol=1e-12)
@@ -97,62 +97,51 @@ def test_seed_test_and_summaries():
         stats.summarize_seeds(table, by=["probe"])
 
 
-def make_predictions(n=400):
-    truth, _ = noisy_scores(n, 0.0)
-    rng = np.random.default_rng(11)
-    labels = dict(task="regression", dataset="toy", probe="cnn")
-    frames = []
-    for seed in range(3):
-        for model, noise in (("one-hot", 1.0), ("glm", 0.4)):
-            frames.append(stats.prediction_rows(
-                truth, truth + noise * rng.normal(size=n), model=model,
-                representation="one-hot" if model == "one-hot" else "embedding", seed=seed,
-                index=np.arange(n) + 1000, **labels))
-    return pd.concat(frames, ignore_index=True)
-
-
-def test_prediction_rows_layout():
-    rows = stats.prediction_rows(np.zeros((3, 2)), np.ones((3, 2)), task="t", dataset="d",
-                                 model="m", representation="r", probe="p", seed=4,
-                                 index=["x", "y", "z"])
-    assert list(rows.columns) == stats.PREDICTION_COLUMNS
-    assert rows["index"].tolist() == ["x", "x", "y", "y", "z", "z"]
-    assert rows["output"].tolist() == [0, 1, 0, 1, 0, 1]
-    with pytest.raises(ValueError, match="differ in shape"):
-        stats.prediction_rows(np.zeros(3), np.zeros(4), task="t", dataset="d", model="m",
-                              representation="r", probe="p", seed=0)
-
-
-def test_compare_to_baseline():
-    predictions = make_predictions()
-    table = stats.compare_to_baseline(predictions, {"model": "one-hot"}, "pearson", n_boot=200)
-    table = table.set_index("model")
-    assert set(table.index) == {"one-hot", "glm"}
-    glm, base = table.loc["glm"], table.loc["one-hot"]
-    assert glm["n_seeds"] == 3 and glm["seed_test"] == "mann-whitney"
-    assert glm["value_mean"] > base["value_mean"] + 0.1 and glm["value_sd"] > 0
-    assert glm["effect"] > 0.1 and glm["p_bootstrap"] < 0.05 and glm["ci_low"] > 0
-    assert base["effect"] == 0 and base["p_bootstrap"] == 1
-    # the paired effect uses seed-averaged scores per test example
-    mean_scores = predictions.groupby(["model", "index"])["y_score"].mean()
-    truth = predictions.groupby("index")["y_true"].first()
-    expected = (metrics.pearson(truth, mean_scores["glm"].loc[truth.index])
-                - metrics.pearson(truth, mean_scores["one-hot"].loc[truth.index]))
-    assert glm["effect"] == pytest.approx(expected)
-    glm_rows = predictions[predictions["model"] == "glm"]
-    per_seed = stats.seed_metric_values(glm_rows, "pearson")
-    assert list(per_seed.index) == [0, 1, 2]
-    for seed in range(3):
-        rows = glm_rows[glm_rows["seed"] == seed]
-        assert per_seed[seed] == pytest.approx(metrics.pearson(rows["y_true"], rows["y_score"]))
-    matrix = stats.prediction_matrix(glm_rows)
-    assert matrix.shape == (400, 1) and matrix.index[0] == 1000
-    with pytest.raises(ValueError, match="no prediction rows match"):
-        stats.compare_to_baseline(predictions, {"model": "resnet"}, "pearson")
-
-
 def test_paired_comparison_with_undefined_metric_returns_nan():
     from glmeval_utils.eval.stats import paired_comparison
     y = np.arange(20.0)
     result = paired_comparison(y, np.ones(20), np.ones(20), "pearson", n_boot=50)
     assert np.isnan(result.ci_low) and np.isnan(result.p_value)
+
+
+def test_cluster_bootstrap_draws_whole_groups():
+    weights = stats.bootstrap_weights(6, 50, 0, groups=["a", "a", "b", "b", "c", "c"])
+    assert weights.shape == (50, 6)
+    np.testing.assert_array_equal(weights[:, 0], weights[:, 1])
+    np.testing.assert_array_equal(weights[:, 4], weights[:, 5])
+    assert (weights[:, ::2].sum(axis=1) == 3).all()  # three groups drawn per replicate
+    with pytest.raises(ValueError, match="3 labels for 6 examples"):
+        stats.bootstrap_weights(6, 5, 0, groups=["a", "b", "c"])
+
+
+def test_cluster_bootstrap_widens_intervals_on_duplicated_clusters():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=60)
+    score = truth + rng.normal(size=60)
+    # every element appears three times, as correlated rows do
+    y, s, groups = np.repeat(truth, 3), np.repeat(score, 3), np.repeat(np.arange(60), 3)
+    rows = stats.bootstrap_ci(y, s, "pearson", n_boot=1000, random_state=1)
+    clusters = stats.bootstrap_ci(y, s, "pearson", groups=groups, n_boot=1000, random_state=1)
+    assert clusters[1] - clusters[0] > 1.4 * (rows[1] - rows[0])
+    # resampling whole groups of identical rows is resampling the 60 independent values
+    independent = stats.bootstrap_ci(truth, score, "pearson", n_boot=1000, random_state=1)
+    assert clusters[1] - clusters[0] == pytest.approx(independent[1] - independent[0], rel=0.2)
+
+
+def test_paired_comparison_with_groups_is_wider_than_by_rows():
+    rng = np.random.default_rng(2)
+    truth = rng.normal(size=80)
+    a, b = truth + rng.normal(scale=0.8, size=80), truth + rng.normal(scale=1.0, size=80)
+    rep = lambda v: np.repeat(v, 4)  # noqa: E731
+    by_rows = stats.paired_comparison(rep(truth), rep(a), rep(b), "pearson", n_boot=500)
+    by_groups = stats.paired_comparison(rep(truth), rep(a), rep(b), "pearson", groups=np.repeat(np.arange(80), 4),
+                                        n_boot=500)
+    assert by_rows.effect == pytest.approx(by_groups.effect)
+    assert by_groups.ci_high - by_groups.ci_low > 1.5 * (by_rows.ci_high - by_rows.ci_low)
+
+
+def test_bootstrap_mean_ci():
+    values = np.r_[np.linspace(0, 1, 50), np.nan]
+    low, high = stats.bootstrap_mean_ci(values, n_boot=500)
+    assert low < 0.5 < high and high - low < 0.3
+    assert np.isnan(stats.bootstrap_mean_ci([1.0])[0])

@@ -1,0 +1,125 @@
+"""Each claim's rule on evidence where the verdict must flip."""
+
+import pandas as pd
+import pytest
+from synthetic import CONTROL_CNN, GLM_CNN, ONEHOT_CNN, ONEHOT_RESNET, predictions
+
+from glmeval_utils.eval import compare, verdicts
+
+
+def test_comparison_words():
+    assert verdicts.comparison_word(0.01, 0.2) == "better"
+    assert verdicts.comparison_word(-0.2, -0.01) == "worse"
+    assert verdicts.comparison_word(-0.1, 0.1) == "not distinguishable"
+    assert verdicts.comparison_word(float("nan"), 0.1) == "cannot say"
+    with pytest.raises(ValueError, match="unknown claim verdict"):
+        verdicts.Verdict(verdicts.CLAIMS["no_advantage"], "holds", "")
+
+
+def _selected(configs, **kwargs):
+    return compare.versus_best_onehot(predictions(configs, n=400, **kwargs), "pearson", n_boot=300)
+
+
+def test_a_random_init_control_that_beats_one_hot_is_not_a_glm_win():
+    selected = _selected({ONEHOT_CNN: (1.0, 1.0), CONTROL_CNN: (0.3, 0.3), GLM_CNN: (1.1, 1.1)})
+    assert selected.set_index("model").loc["glm-random", "verdict"] == "better"
+    verdict = verdicts.no_advantage(selected)
+    assert verdict.verdict == verdicts.SUPPORTED
+    assert "random-init" in verdict.reason and len(verdict.evidence) == 1
+    # the same win by a pretrained gLM flips the verdict
+    flipped = verdicts.no_advantage(_selected({ONEHOT_CNN: (1.0, 1.0), GLM_CNN: (0.3, 0.3)}))
+    assert flipped.verdict == verdicts.NOT_SUPPORTED and flipped.number.startswith("1 better")
+
+
+def test_a_fine_tuned_network_is_not_a_glm_either():
+    tuned = ("anticapt", "fine-tuned", "full", "cnn")
+    assert verdicts.no_advantage(_selected({ONEHOT_CNN: (1.0, 1.0), tuned: (0.3, 0.3)})).verdict == \
+        verdicts.NOT_TESTABLE
+
+
+def test_the_yardstick_is_the_best_one_hot_model():
+    # the gLM beats the one-hot CNN, but the ResNet (better on validation) beats the gLM
+    verdict = verdicts.no_advantage(_selected({ONEHOT_CNN: (1.4, 1.4), ONEHOT_RESNET: (0.3, 0.3),
+                                               GLM_CNN: (0.8, 0.8)}))
+    assert verdict.verdict == verdicts.SUPPORTED
+    assert verdicts.no_advantage(_selected({ONEHOT_CNN: (1.4, 1.4), GLM_CNN: (0.8, 0.8)})).verdict == \
+        verdicts.NOT_SUPPORTED
+
+
+def test_a_simulated_set_never_enters_a_biological_claim():
+    simulated = _selected({ONEHOT_CNN: (1.0, 1.0), GLM_CNN: (0.3, 0.3)}, simulated=True)
+    assert simulated.simulated.all()
+    verdict = verdicts.no_advantage(simulated)
+    assert verdict.verdict == verdicts.NOT_TESTABLE and "simulated" in verdict.reason
+    real = _selected({ONEHOT_CNN: (0.3, 0.3), GLM_CNN: (1.0, 1.0)}, dataset="real")
+    mixed = verdicts.no_advantage(pd.concat([simulated, real], ignore_index=True))
+    assert mixed.verdict == verdicts.SUPPORTED and list(mixed.evidence.dataset) == ["real"]
+
+
+def test_partly_supported_when_wins_are_the_exception():
+    tables = [_selected({ONEHOT_CNN: (1.0, 1.0), GLM_CNN: (0.3, 0.3)}, dataset="win")]
+    tables += [_selected({ONEHOT_CNN: (0.3, 0.3), GLM_CNN: (1.0, 1.0)}, dataset=f"loss{i}") for i in range(2)]
+    verdict = verdicts.no_advantage(pd.concat(tables, ignore_index=True))
+    assert verdict.verdict == verdicts.PARTLY and verdict.number == "1 better / 2 worse of 3"
+
+
+def test_pretraining_helps_counts_controls_on_real_data():
+    configs = {GLM_CNN: (0.3, 0.3), CONTROL_CNN: (1.0, 1.0)}
+    better = compare.versus_controls(predictions(configs), "pearson", n_boot=200)
+    assert verdicts.pretraining_helps(better).verdict == verdicts.SUPPORTED
+    same = compare.versus_controls(predictions({GLM_CNN: (1.0, 1.0), CONTROL_CNN: (1.0, 1.0)}), "pearson", n_boot=200)
+    assert verdicts.pretraining_helps(same).verdict == verdicts.NOT_SUPPORTED
+    simulated = compare.versus_controls(predictions(configs, simulated=True), "pearson", n_boot=200)
+    assert verdicts.pretraining_helps(simulated).verdict == verdicts.NOT_TESTABLE
+
+
+def test_intermediate_layers_rule():
+    rows = pd.DataFrame({"model": ["a", "b"], "role": "pretrained", "simulated": False, "chosen_layer": [3, 6],
+                         "last_layer": [6, 6], "effect": [0.05, 0.0], "ci_low": [0.01, 0.0], "ci_high": [0.09, 0.0],
+                         "verdict": ["better", "not distinguishable"]})
+    assert verdicts.intermediate_layers(rows).verdict == verdicts.PARTLY
+    assert verdicts.intermediate_layers(rows.iloc[:1]).verdict == verdicts.SUPPORTED
+    assert verdicts.intermediate_layers(rows.iloc[1:]).verdict == verdicts.NOT_SUPPORTED
+    assert verdicts.intermediate_layers(rows.assign(role="random-init")).verdict == verdicts.NOT_TESTABLE
+
+
+def test_cnn_beats_pooling_rule():
+    rows = pd.DataFrame({"role": "pretrained", "simulated": False, "effect": [0.1, 0.1, -0.1],
+                         "verdict": ["better", "better", "worse"], "dataset": ["a", "b", "c"]})
+    assert verdicts.cnn_beats_pooling(rows).verdict == verdicts.SUPPORTED
+    assert verdicts.cnn_beats_pooling(rows.iloc[1:]).verdict == verdicts.PARTLY
+    assert verdicts.cnn_beats_pooling(rows.iloc[2:]).verdict == verdicts.NOT_SUPPORTED
+
+
+def test_zero_shot_rule():
+    weak = {"label": "m · l2_full", "role": "pretrained", "mean_abs_r": 0.15, "chance_bound": 0.1, "n_elements": 15}
+    strong_contrast = {"label": "delta", "mean_diff": 0.3, "ci_low": 0.1, "ci_high": 0.5, "n_elements": 15}
+    weak_contrast = dict(strong_contrast, ci_low=-0.1)
+    assert verdicts.zero_shot_weak(weak, strong_contrast).verdict == verdicts.SUPPORTED
+    assert verdicts.zero_shot_weak(weak, weak_contrast).verdict == verdicts.PARTLY
+    # near zero is judged against chance: 0.25 is near zero with few positions, not with many
+    assert verdicts.zero_shot_weak(dict(weak, mean_abs_r=0.25, chance_bound=0.3), strong_contrast).verdict == \
+        verdicts.SUPPORTED
+    assert verdicts.zero_shot_weak(dict(weak, mean_abs_r=0.25), weak_contrast).verdict == verdicts.NOT_SUPPORTED
+    assert verdicts.zero_shot_weak(dict(weak, role="random-init"), strong_contrast).verdict == verdicts.NOT_TESTABLE
+
+
+def test_attribution_rule_needs_a_usable_yardstick():
+    def table(ceiling_low, glm_high, simulated=False):
+        return pd.DataFrame({"dataset": "d", "map": ["one-hot CNN · ISM", "gLM probe · ISM"],
+                             "mean": [0.5, 0.1], "ci_low": [ceiling_low, 0.0], "ci_high": [0.6, glm_high],
+                             "simulated": simulated})
+    rule = dict(glm_map="gLM probe · ISM", yardstick="one-hot CNN · ISM")
+    assert verdicts.attribution_disagrees(table(0.4, 0.2), **rule).verdict == verdicts.SUPPORTED
+    assert verdicts.attribution_disagrees(table(0.4, 0.5), **rule).verdict == verdicts.NOT_SUPPORTED
+    assert verdicts.attribution_disagrees(table(0.05, 0.01), **rule).verdict == verdicts.NOT_TESTABLE
+    assert verdicts.attribution_disagrees(table(0.4, 0.2, simulated=True), **rule).verdict == verdicts.NOT_TESTABLE
+
+
+def test_every_claim_has_text_and_a_rule():
+    assert set(verdicts.CLAIMS) == {"no_advantage", "supervised_strongest", "pretraining_helps", "intermediate_layers",
+                                    "cnn_beats_pooling", "zero_shot_weak", "attribution_disagrees"}
+    for claim in verdicts.CLAIMS.values():
+        assert claim.text.endswith(".") and len(claim.rule) > 40
+    verdict = verdicts.not_testable("supervised_strongest", "no Sei here.")
+    assert verdict.row()["verdict"] == verdicts.NOT_TESTABLE and "no Sei" in verdict.markdown()
