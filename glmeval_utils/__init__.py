@@ -1,11 +1,24 @@
 """glmeval_utils: the tested helper package behind the glmeval book.
 
-Each module owns one concern (see the project README): ``sequences``,
-``datasets``, ``models``, ``embeddings``, ``pretrain``, ``probes``,
-``baselines``, ``train``, ``stats``, ``metrics``, ``results``, ``zeroshot``,
-``attribution``, ``motifs``, ``plots`` and ``book``.  Heavy dependencies
-(torch, transformers) are imported by the modules that need them, so
-``import glmeval_utils`` stays fast.
+The package reads bottom-up; a module imports only from its own layer or below:
+
+* foundations — :mod:`.sequences` (validation, one-hot, shuffles),
+  :mod:`.paths` (cache locations), :mod:`.profiles` (smoke / demo / full),
+  :mod:`.devices` (one device rule), :mod:`.predictions` (the prediction table
+  every model writes, and model roles);
+* :mod:`.data` — the data registry, parsers, splits and simulators;
+* :mod:`.models` — every gLM behind one adapter contract (``load_glm``);
+  :mod:`.embeddings` (the embedding cache) and :mod:`.pretrain` (teaching gLMs);
+* :mod:`.learn` — the training loop, probes, one-hot baselines, the probe
+  ladder and the chapter-specific networks;
+* :mod:`.score` — zero-shot variant scores, attribution and motifs;
+* :mod:`.eval` — metrics, statistics, selection on validation, comparisons and
+  the verdict of every claim of the paper;
+* :mod:`.tasks` — one module per chapter (``config`` → ``run`` → ``report``);
+* :mod:`.plots` (every figure), :mod:`.book` and ``python -m glmeval_utils``.
+
+Heavy dependencies (torch, transformers) are imported by the modules that
+need them, so ``import glmeval_utils`` stays fast.
 """
 
 import warnings

@@ -46,6 +46,9 @@ TIMINGS_COLUMNS = ["notebook", "profile", "seconds", "status"]
 BADGE_TAG = "colab-badge"
 SETUP_TAG = "colab-setup"
 PARAMETERS_TAG = "parameters"
+GLANCE_TAG = "at-a-glance"
+#: the cell papermill adds; it holds the builder's absolute output folder.
+INJECTED_TAG = "injected-parameters"
 REQUIRED_PARAMETERS = ("profile", "device", "output_dir")
 COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 #: Installed on Colab without dependencies (they would replace Colab's CUDA torch), as in the Makefile.
@@ -476,11 +479,48 @@ def _execute_in_order(notebooks, executed_dir: Path, parameters: dict, kernel: s
                              seconds=round(time.perf_counter() - start, 1), status="failed"))
             _merge_timings(executed_dir, rows)
             raise _execution_error(notebook, output, exc) from exc
+        prepare_for_publishing(output)
         rows.append(dict(notebook=notebook.stem, profile=profile,
                          seconds=round(time.perf_counter() - start, 1), status="ok"))
 
 
 # ----------------------------------------------------------------------------- book
+def prepare_for_publishing(path: str | os.PathLike) -> None:
+    """Shape an executed chapter for the published page, in place.
+
+    * The cell tagged ``at-a-glance`` (the chapter's verdict, from its
+      ``report()``) moves right under the chapter title, its code hidden and
+      its output framed as an "At a glance" box; the "At a glance" heading
+      that introduced it in the notebook goes.
+    * The cell papermill injected (it holds the builder's absolute output
+      folder) is removed from the page.
+
+    Colab readers open the source notebook, where the box sits where it is computed.
+    """
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if _tagged(cell, INJECTED_TAG):
+            cell.metadata.setdefault("tags", []).append("remove-cell")
+    glance = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and _tagged(cell, GLANCE_TAG)]
+    if glance:
+        index = glance[0]
+        cell = nb.cells[index]
+        heading = index > 0 and nb.cells[index - 1].cell_type == "markdown" and \
+            nb.cells[index - 1].source.strip().lstrip("#").strip().lower() == "at a glance"
+        del nb.cells[index - 1 if heading else index:index + 1]
+        cell.metadata["tags"] = [*cell.metadata.get("tags", []), "remove-input"]
+        for output in cell.get("outputs", []):
+            text = output.get("data", {}).get("text/markdown")
+            if text:
+                output["data"]["text/markdown"] = f":::{{admonition}} At a glance\n:class: tip\n{text}\n:::"
+        title = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("# "))
+        first, _, rest = nb.cells[title].source.partition("\n")
+        nb.cells[title].source = first
+        nb.cells[title + 1:title + 1] = [cell] + ([nbformat.v4.new_markdown_cell(rest.strip())] if rest.strip() else [])
+    nbformat.write(nb, path)
+
+
 def timings_markdown(timings_csv: str | os.PathLike) -> str:
     """Markdown table of measured time per chapter (a note when nothing was measured yet)."""
     timings_csv = Path(timings_csv)

@@ -367,7 +367,7 @@ def per_dataset_bars(performance: pd.DataFrame, *, xlabel: str, ncols: int = 4):
     return fig
 
 
-def score_vs_effect(variants: pd.DataFrame, scores: pd.DataFrame, labels, *, absolute, effect: str = "effect"):
+def score_vs_effect(variants: pd.DataFrame, scores: pd.DataFrame, panels, *, effect: str = "effect"):
     """One scatter per score of its values against the measured effect (all elements pooled).
 
     Parameters
@@ -376,20 +376,17 @@ def score_vs_effect(variants: pd.DataFrame, scores: pd.DataFrame, labels, *, abs
         One row per variant with the ``effect`` column.
     scores : DataFrame
         Score columns in the same row order.
-    labels : sequence of str
-        Score columns to draw.
-    absolute : callable
-        ``absolute(label) -> bool``: compare with |effect| (zero-shot scores)
-        rather than the signed effect (Δ predictions).
+    panels : sequence of (str, bool)
+        Score column and whether it is compared with |effect| (zero-shot
+        scores) rather than the signed effect (Δ predictions).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    labels = [label for label in labels if label is not None]
-    fig, axes = plt.subplots(1, len(labels), figsize=(4.8 * len(labels), 4.4), squeeze=False)
-    for ax, label in zip(axes[0], labels):
-        unsigned = absolute(label)
+    panels = list(panels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 4.4), squeeze=False)
+    for ax, (label, unsigned) in zip(axes[0], panels):
         truth = variants[effect].abs() if unsigned else variants[effect]
         prediction_scatter(truth, scores[label], ax=ax, title=label,
                            xlabel=("|measured effect|" if unsigned else "measured effect") + ", log2 fold change",

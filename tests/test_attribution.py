@@ -5,6 +5,7 @@ import pytest
 import torch
 from scipy import stats
 
+from glmeval_utils.eval.stats import bootstrap_mean_ci
 from glmeval_utils.score import attribution as at
 from glmeval_utils.sequences import ALPHABET, one_hot
 
@@ -256,8 +257,8 @@ def test_map_agreement_and_summary():
     assert abs(unrelated.mean()) < 0.1
     constant = at.map_agreement(np.ones((1, 30)), a[:1])
     assert np.isnan(constant[0])
-    summary = at.summarize_agreement(np.r_[unrelated, np.nan])
-    assert summary.n == 50 and summary.ci_low < summary.mean < summary.ci_high
+    low, high = bootstrap_mean_ci(np.r_[unrelated, np.nan])  # NaN (a constant map) is dropped
+    assert low < unrelated.mean() < high and high - low < 0.2
 
 
 def test_gia_detects_planted_motif_and_not_its_shuffle():
@@ -270,7 +271,9 @@ def test_gia_detects_planted_motif_and_not_its_shuffle():
     assert sorted(control_motif) == sorted(motif) and control_motif != motif
     control = at.gia_motif_effect(model, backgrounds, control_motif, n_shuffles=3, random_state=7, device="cpu")
     assert effect.effects.shape == (60,)
-    assert effect.mean > 0.9 and effect.ci_low > 0.5
+    assert effect.mean == pytest.approx(effect.effects.mean())
+    assert effect.mean > 0.9 and bootstrap_mean_ci(effect.effects)[0] > 0.5
+    assert not hasattr(effect, "ci_low")  # intervals come from eval.stats.bootstrap_mean_ci
     assert abs(control.mean) < 0.1
     test = at.gia_test(effect, control)
     assert test.p_value < 1e-6 and test.mean_difference > 0.5
@@ -317,9 +320,48 @@ def test_gia_test_pairs_motif_and_control_on_each_background():
 def test_gia_test_needs_paired_results():
     def result(effects):
         effects = np.asarray(effects, dtype=float)
-        return at.GIAResult("ACGT", (0,), effects, effects.mean(), np.nan, np.nan)
+        return at.GIAResult("ACGT", (0,), effects, effects.mean())
 
     with pytest.raises(ValueError, match="same backgrounds"):
         at.gia_test(result([0.1, 0.2, 0.3]), result([0.1, 0.2]))
     same = at.gia_test(result([0.1, 0.2, 0.3]), result([0.1, 0.2, 0.3]))  # e.g. a shuffle equal to the motif
     assert same.p_value == 1.0 and same.mean_difference == 0.0 and same.n == 3
+
+
+def test_top_sequences_orders_and_masks():
+    scores = np.array([0.1, 0.9, 0.5, np.nan, 0.9, 0.3])
+    assert list(at.top_sequences(scores, 3)) == [1, 4, 2]  # ties keep input order, NaN never chosen
+    assert list(at.top_sequences(scores, 10)) == [1, 4, 2, 5, 0]
+    mask = np.array([1, 0, 1, 1, 0, 1], dtype=bool)
+    assert list(at.top_sequences(scores, 10, mask=mask)) == [2, 5, 0]
+    with pytest.raises(ValueError, match="1-D"):
+        at.top_sequences(np.zeros((2, 2)), 1)
+    with pytest.raises(ValueError, match="mask"):
+        at.top_sequences(scores, 1, mask=[True])
+    with pytest.raises(ValueError, match="at least 1"):
+        at.top_sequences(scores, 0)
+
+
+def test_predictors_stay_in_inference_mode_across_tangermeme_calls():
+    """tangermeme restores a module's mode after each call: a wrapper created in training mode switched
+    the wrapped CNN's dropout and batch statistics back on for every later prediction."""
+    from glmeval_utils.learn.baselines import BinaryCNN
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    X = one_hot(["".join(rng.choice(list("ACGT"), 60)) for _ in range(3)]).astype(np.float32)
+    net = BinaryCNN(60, 1).eval()
+    predictor = at.OneHotPredictor(net)
+    at.saliency(predictor, X)
+    assert not predictor.training and not net.training
+    with torch.no_grad():
+        reference = predictor(torch.from_numpy(X)).numpy()[:, 0]
+        expected = np.zeros_like(X)
+        for i in range(10, 20):
+            for b in range(4):
+                mutant = X.copy()
+                mutant[:, :, i] = 0
+                mutant[:, b, i] = 1
+                expected[:, b, i] = predictor(torch.from_numpy(mutant)).numpy()[:, 0] - reference
+    np.testing.assert_allclose(at.ism(predictor, X, start=10, end=20, progress=False), expected, atol=1e-5)
+    assert not net.training

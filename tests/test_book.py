@@ -123,6 +123,21 @@ def test_committed_notebooks_pass_the_checks(notebook):
     assert book.check_notebook(notebook) == []
 
 
+@pytest.mark.parametrize("notebook", REAL_NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapters_narrate_and_leave_logic_to_the_package(notebook):
+    """No function definitions, no verdict words decided in a cell, about 60 code lines at most."""
+    nb = nbformat.read(notebook, as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code" and "colab-setup" not in c.metadata.get("tags", [])]
+    lines = [line for source in code for line in source.splitlines()
+             if line.strip() and not line.strip().startswith("#")]
+    assert len(lines) <= 60, f"{notebook.name}: {len(lines)} code lines"
+    assert not any(line.lstrip().startswith(("def ", "class ")) or "lambda" in line for line in lines)
+    for word in ("holds", "supported", "better than", "not distinguishable"):
+        assert not any(word in line for line in lines), f"{notebook.name} decides '{word}' in a cell"
+    if not notebook.name.startswith("00"):
+        assert any("at-a-glance" in c.metadata.get("tags", []) and "report.glance" in c.source for c in nb.cells)
+
+
 def test_find_notebooks_orders_and_selects(tmp_path, write_notebook):
     for name in ("02_b", "00_a", "10_c", "notes"):
         write_notebook(tmp_path / f"{name}.ipynb")
@@ -259,3 +274,22 @@ def test_build_book_refuses_unexecuted_or_failed_chapters(tmp_path, write_notebo
         book.build_book(book_dir, notebooks_dir=notebooks)
     with pytest.raises(ValueError, match="unknown builder"):
         book.build_book(book_dir, builder="epub")
+
+
+def test_prepare_for_publishing_puts_the_answer_first_and_hides_the_builder(tmp_path):
+    cells = [nbformat.v4.new_markdown_cell("badge"),
+             nbformat.v4.new_markdown_cell("# 1. A chapter\n\nThe story."),
+             nbformat.v4.new_code_cell("output_dir = '/builder/path'", metadata={"tags": ["injected-parameters"]}),
+             nbformat.v4.new_code_cell("result = run()"),
+             nbformat.v4.new_markdown_cell("## At a glance"),
+             nbformat.v4.new_code_cell("display(Markdown(report.glance))", metadata={"tags": ["at-a-glance"]})]
+    cells[-1].outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": "**supported** here."})]
+    path = tmp_path / "01_a.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    book.prepare_for_publishing(path)
+    out = nbformat.read(path, as_version=4).cells
+    assert [c.source for c in out[:4]] == ["badge", "# 1. A chapter", "display(Markdown(report.glance))",
+                                           "The story."]
+    assert "remove-input" in out[2].metadata.tags
+    assert out[2].outputs[0]["data"]["text/markdown"].startswith(":::{admonition} At a glance")
+    assert "remove-cell" in out[4].metadata.tags and "## At a glance" not in [c.source for c in out]

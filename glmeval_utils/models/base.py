@@ -68,14 +68,18 @@ class GLM:
         Whether each sequence starts with a CLS token (``pooling="cls"``).
     objective : {"masked", "causal", None}
         The language-model head; None for backbones without one.
+    role : {"pretrained", "random-init", "fine-tuned"}
+        The question the model answers in the book's verdicts
+        (:data:`glmeval_utils.predictions.ROLES`).
     model : transformers.PreTrainedModel
     tokenizer : DNATokenizer
     device : torch.device
     """
 
     def __init__(self, model, tokenizer: DNATokenizer, family: Family, *, name, model_id, revision, objective,
-                 max_length=None, max_tokens=None, licence="", device=None):
+                 max_length=None, max_tokens=None, licence="", role="pretrained", device=None):
         self.name = name
+        self.role = role
         self.family = family.name
         self._family = family
         self.model_id = model_id

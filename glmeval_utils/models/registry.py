@@ -355,7 +355,5 @@ def _assemble(model, hf_tokenizer, family, *, name, model_id, revision, objectiv
     derived = _derived_max_length(tokenizer, max_tokens)
     if max_length is None or (derived is not None and derived < max_length):
         max_length = derived
-    glm = GLM(model, tokenizer, family, name=name, model_id=model_id, revision=revision, objective=objective,
-              max_length=max_length, max_tokens=max_tokens, licence=licence, device=device)
-    glm.role = role
-    return glm
+    return GLM(model, tokenizer, family, name=name, model_id=model_id, revision=revision, objective=objective,
+               max_length=max_length, max_tokens=max_tokens, licence=licence, role=role, device=device)

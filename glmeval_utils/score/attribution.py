@@ -136,6 +136,10 @@ class OneHotPredictor(torch.nn.Module):
         self.rc_average = rc_average
         self.glm = None
         self.probe = None
+        # A predictor explains a trained model: inference mode from the start.  tangermeme restores the
+        # wrapper's mode after each call, and a wrapper left in training mode would put the model's
+        # dropout and batch statistics back into every later prediction.
+        self.eval()
 
     @classmethod
     def from_glm(
@@ -182,7 +186,7 @@ class OneHotPredictor(torch.nn.Module):
         wrapper.strands = strands
         wrapper.probe_method = probe_method
         wrapper.embed_batch_size = batch_size
-        return wrapper
+        return wrapper.eval()
 
     @property
     def differentiable(self) -> bool:

@@ -330,8 +330,9 @@ def report(run: Run) -> Report:
         "paper": _paper_table(heat),
         "timings": pd.Series(run.timings, name="seconds").round(1).rename_axis("step").reset_index(),
     }
-    figures = {"heatmap": heat, "summary": summary,
-               "scatter": [chosen.get("label"), contrast["label"] if contrast else None]}
+    scatter = [(label, not is_supervised(_score(metrics, label))) for label in
+               (chosen.get("label"), contrast["label"] if contrast else None) if label is not None]
+    figures = {"heatmap": heat, "summary": summary, "scatter": scatter}
     return Report(CHAPTER, glance(main, lead), [main], statements, tables, figures)
 
 

@@ -57,7 +57,7 @@ def config(profile: str = "demo", **overrides) -> Config:
     settings = settings_for(profile)
     models = settings.models
     representations = ("cls", "mean", "full")
-    if profile in ("smoke", "demo"):
+    if profile == "demo":
         models = tuple(m for m in models if m != "teaching-clm")
         representations = ("mean", "full")
     base = Config(profile=profile, settings=settings, models=models, seeds=settings.seeds,

@@ -277,7 +277,8 @@ def report(run: Run) -> Report:
         "paper": theirs.pivot_table(index=["model", "role"], columns="dataset", values="value").reset_index()
                        .rename_axis(columns=None).round(3),
     }
-    figures = {"performance": performance, "versus_onehot": every,
+    figures = {"performance": performance,
+               "versus_onehot": every.assign(label=every.dataset + ": " + every.label) if len(every) else every,
                "bars": _bars(performance[performance.dataset == "mapsy"], zero)}
     return Report(CHAPTER, glance(main, lead), found, statements, tables, figures)
 
