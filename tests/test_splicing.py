@@ -106,9 +106,6 @@ def test_metric_value_is_the_mean_over_tissues_of_spearman():
     assert metric_value(y_true[:, :1], y_pred[:, :1], "spearman") == pytest.approx(per_tissue[0], rel=1e-9)
 
 
-@pytest.mark.xfail(strict=True, reason="package bug: eval.stats.metric_value's closed-form Spearman scores "
-                                       "a tissue with 2 observed exons (+-1) instead of NaN (metrics.spearman "
-                                       "and the paper's per-tissue score need >= 3)")
 def test_metric_value_skips_tissues_with_fewer_than_three_observed_exons():
     rng = np.random.default_rng(1)
     y_true = rng.normal(size=(20, 3))

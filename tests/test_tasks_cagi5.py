@@ -43,9 +43,6 @@ def test_select_positions_keeps_all_alternatives_and_is_deterministic(rng):
         cagi5.select_positions(table.drop(columns="offset"), 2)
 
 
-@pytest.mark.xfail(strict=True, reason="package bug: tasks/cagi5.select_positions seeds each element with its "
-                                       "rank among the *kept* elements, so filtering with elements= changes the "
-                                       "positions drawn for every element but the first")
 def test_select_positions_draw_of_an_element_does_not_depend_on_the_others(rng):
     seqs = {"A1": random_seq(rng, 30), "B2": random_seq(rng, 30)}
     table = saturation_table(seqs)

@@ -64,7 +64,9 @@ def gia_table(model, backgrounds, patterns: Mapping[str, str], *, n_shuffles: in
     of :func:`attribution.shuffle_motif` of it (same ``random_state`` → same
     backgrounds), compared with a paired two-sided Wilcoxon signed-rank test
     of the per-background differences (:func:`attribution.gia_test`), so a
-    repressive motif is found as well as an activating one.
+    repressive motif is found as well as an activating one.  Shuffles of one
+    background are averaged before the test and the interval: the
+    backgrounds are the independent units.
 
     Returns
     -------
@@ -81,7 +83,7 @@ def gia_table(model, backgrounds, patterns: Mapping[str, str], *, n_shuffles: in
         with_motif = attribution.gia_motif_effect(model, backgrounds, motif, **kwargs)
         with_control = attribution.gia_motif_effect(model, backgrounds, control, **kwargs)
         test = attribution.gia_test(with_motif, with_control)
-        low, high = bootstrap_mean_ci(with_motif.effects, random_state=random_state)
+        low, high = bootstrap_mean_ci(with_motif.per_background, random_state=random_state)
         rows.append({"label": label, "motif": motif, "control": control, "effect": with_motif.mean,
                      "ci_low": low, "ci_high": high,
                      "control_effect": with_control.mean, "difference": test.mean_difference,

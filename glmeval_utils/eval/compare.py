@@ -17,6 +17,7 @@ The result tables keep ``role`` and ``simulated``, so that claims
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -27,6 +28,7 @@ from glmeval_utils.eval.performance import ensemble_inputs, seed_metric_values
 from glmeval_utils.eval.roles import control_of
 from glmeval_utils.eval.select import chosen_rows, select_on_validation, validation_scores
 from glmeval_utils.eval.stats import paired_comparison, seed_test
+from glmeval_utils.eval import verdicts
 from glmeval_utils.eval.verdicts import comparison_word
 from glmeval_utils.learn.ladder import layer_of
 from glmeval_utils.predictions import ONE_HOT, PRETRAINED, RANDOM_INIT, model_label, prediction_matrix
@@ -258,3 +260,42 @@ def chosen_layer_vs_last(sweep: pd.DataFrame, metric: str | Callable, *, n_boot:
                     **paired_difference(chosen_rows(part, chosen.to_frame().T), last[last["split"] == "test"],
                                         metric, n_boot=n_boot, random_state=random_state)})
     return pd.DataFrame(out)
+
+
+@dataclass
+class LadderComparisons:
+    """The comparisons every probe-ladder chapter shows, and the verdicts they decide.
+
+    Attributes
+    ----------
+    every : DataFrame
+        Every configuration against the best one-hot model (:func:`versus_best_onehot`, ``scope="all"``).
+    selected : DataFrame
+        Each model's validation-chosen configuration against it.
+    controls : DataFrame
+        Pretrained gLMs against their random-init controls (:func:`versus_controls`).
+    cnn_vs_pooled : DataFrame
+        The CNN on full embeddings against the best pooled probe (:func:`versus_configuration`).
+    """
+
+    every: pd.DataFrame
+    selected: pd.DataFrame
+    controls: pd.DataFrame
+    cnn_vs_pooled: pd.DataFrame
+
+    def verdicts(self, metric_name: str) -> list:
+        """Claims 1, 3 and 4b from these comparisons (claim 1 first)."""
+        return [verdicts.no_advantage(self.selected, metric=metric_name), verdicts.pretraining_helps(self.controls),
+                verdicts.cnn_beats_pooling(self.cnn_vs_pooled)]
+
+
+def ladder_comparisons(predictions: pd.DataFrame, metric: str | Callable, *, n_boot: int = 1000,
+                       random_state: int = 0) -> LadderComparisons:
+    """Every comparison of :class:`LadderComparisons` on one prediction table."""
+    kwargs = dict(n_boot=n_boot, random_state=random_state)
+    return LadderComparisons(
+        every=versus_best_onehot(predictions, metric, scope="all", **kwargs),
+        selected=versus_best_onehot(predictions, metric, **kwargs),
+        controls=versus_controls(predictions, metric, **kwargs),
+        cnn_vs_pooled=versus_configuration(predictions, metric, configuration={"representation": "full",
+                                                                               "probe": "cnn"}, **kwargs))

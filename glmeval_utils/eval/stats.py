@@ -217,9 +217,13 @@ def _metric_on_weights(weights: np.ndarray, y_true: np.ndarray, y_score: np.ndar
         w, truth, score = weights[:, observed], truth[observed], score[observed]
         if not callable(metric) and metric in _WEIGHTED:
             chunk = max(1, _CHUNK_CELLS // max(len(truth), 1))
-            values = np.concatenate([
-                _WEIGHTED[metric](w[start:start + chunk].astype(float), truth, score)
-                for start in range(0, len(w), chunk)])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                values = np.concatenate([
+                    _WEIGHTED[metric](w[start:start + chunk].astype(float), truth, score)
+                    for start in range(0, len(w), chunk)])
+            if metric in ("pearson", "spearman"):
+                # as metrics.pearson/spearman: undefined on fewer than 3 distinct observations
+                values = np.where((w > 0).sum(axis=1) >= 3, values, np.nan)
         else:
             function = _metric_function(metric)
             values = np.array([function(np.repeat(truth, row), np.repeat(score, row))

@@ -197,6 +197,18 @@ def no_advantage(comparisons: pd.DataFrame, *, metric: str = "") -> Verdict:
     return Verdict(claim, verdict, reason, number, counted)
 
 
+def _majority(claim: Claim, comparisons: pd.DataFrame, counted: pd.DataFrame, *, what: str, unit: str) -> Verdict:
+    """Supported when ``what`` is better in more than half of the counted comparisons, partly when in some."""
+    better = int((counted["verdict"] == BETTER).sum())
+    worse = int((counted["verdict"] == WORSE).sum())
+    n = len(counted)
+    verdict = SUPPORTED if better > n / 2 else PARTLY if better else NOT_SUPPORTED
+    reason = (f"{what} is better in {better}, worse in {worse} of {n} {unit} (mean difference "
+              f"{counted['effect'].mean():+.3f}, range {counted['effect'].min():+.3f} to "
+              f"{counted['effect'].max():+.3f})." + _excluded_note(comparisons, counted))
+    return Verdict(claim, verdict, reason, f"better in {better} of {n}", counted)
+
+
 def pretraining_helps(comparisons: pd.DataFrame) -> Verdict:
     """Claim 3 from :func:`glmeval_utils.eval.compare.versus_controls` rows."""
     claim = CLAIMS["pretraining_helps"]
@@ -204,14 +216,8 @@ def pretraining_helps(comparisons: pd.DataFrame) -> Verdict:
     if counted.empty:
         return Verdict(claim, NOT_TESTABLE, "no pretrained gLM was run beside its random-init control on real data."
                        + _excluded_note(comparisons, counted), evidence=counted)
-    better = int((counted["verdict"] == BETTER).sum())
-    worse = int((counted["verdict"] == WORSE).sum())
-    n = len(counted)
-    verdict = SUPPORTED if better > n / 2 else PARTLY if better else NOT_SUPPORTED
-    reason = (f"the pretrained model is better than its random-init control in {better}, worse in {worse} of {n} "
-              f"comparisons (mean difference {counted['effect'].mean():+.3f}, range "
-              f"{counted['effect'].min():+.3f} to {counted['effect'].max():+.3f})." + _excluded_note(comparisons, counted))
-    return Verdict(claim, verdict, reason, f"better in {better} of {n}", counted)
+    return _majority(claim, comparisons, counted, what="the pretrained model (against its random-init control)",
+                     unit="comparisons")
 
 
 def intermediate_layers(layers: pd.DataFrame) -> Verdict:
@@ -236,14 +242,8 @@ def cnn_beats_pooling(comparisons: pd.DataFrame) -> Verdict:
     if counted.empty:
         return Verdict(claim, NOT_TESTABLE, "no pretrained gLM had both a CNN and a pooled probe on real data.",
                        evidence=counted)
-    better = int((counted["verdict"] == BETTER).sum())
-    worse = int((counted["verdict"] == WORSE).sum())
-    n = len(counted)
-    verdict = SUPPORTED if better > n / 2 else PARTLY if better else NOT_SUPPORTED
-    reason = (f"the CNN probe is better than the best pooled probe in {better}, worse in {worse} of {n} model × data "
-              f"set comparisons (median difference {counted['effect'].median():+.3f})."
-              + _excluded_note(comparisons, counted))
-    return Verdict(claim, verdict, reason, f"better in {better} of {n}", counted)
+    return _majority(claim, comparisons, counted, what="the CNN probe (against the best pooled probe)",
+                     unit="model × data set comparisons")
 
 
 def zero_shot_weak(zero_shot: pd.Series | dict, contrast: pd.Series | dict | None) -> Verdict:

@@ -511,15 +511,24 @@ class GIAResult:
         Start position of each embedded motif.
     effects : numpy.ndarray
         ``(B,)`` prediction with the pattern minus prediction without, one per
-        shuffled background.
+        shuffled background (``B = N * n_shuffles``, the shuffles of one
+        background next to each other).
     mean : float
         Mean effect.
+    n_shuffles : int
+        Shuffles per background.
     """
 
     pattern: str
     starts: tuple
     effects: np.ndarray
     mean: float
+    n_shuffles: int = 1
+
+    @property
+    def per_background(self) -> np.ndarray:
+        """``(N,)`` mean effect over the shuffles of each background: the independent units."""
+        return self.effects.reshape(-1, self.n_shuffles).mean(axis=1)
 
 
 @dataclass
@@ -577,7 +586,7 @@ def _gia(model, backgrounds, inserts, *, pattern, n_shuffles, random_state, targ
     y_without = tangermeme_predict(model, X, batch_size=batch_size, device=device)
     y_with = tangermeme_predict(model, X_with, batch_size=batch_size, device=device)
     effects = (y_with[:, target] - y_without[:, target]).double().numpy()
-    return GIAResult(pattern, tuple(start for _, start in inserts), effects, float(effects.mean()))
+    return GIAResult(pattern, tuple(start for _, start in inserts), effects, float(effects.mean()), n_shuffles)
 
 
 def gia_motif_effect(
@@ -663,7 +672,8 @@ def gia_test(result_motif: GIAResult, result_control: GIAResult) -> GIATest:
 
     The motif and its control are embedded into the *same* backgrounds, so
     the test is paired: a two-sided Wilcoxon signed-rank test of the
-    per-background differences (motif effect - control effect).  Pairing
+    per-background differences (motif effect - control effect), each
+    background's shuffles averaged first (they are not independent).  Pairing
     removes the background-to-background variation that would swamp a small
     consistent effect in an unpaired test, and two sides let repressive
     motifs count as well as activating ones.
@@ -688,7 +698,7 @@ def gia_test(result_motif: GIAResult, result_control: GIAResult) -> GIATest:
         If the two results hold different numbers of effects (they cannot
         come from the same backgrounds).
     """
-    motif_effects, control_effects = result_motif.effects, result_control.effects
+    motif_effects, control_effects = result_motif.per_background, result_control.per_background
     if motif_effects.shape != control_effects.shape:
         raise ValueError(
             f"result_motif ({result_motif.pattern!r}) has {motif_effects.shape} effects and result_control "

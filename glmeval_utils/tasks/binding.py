@@ -231,14 +231,10 @@ def report(run: Run) -> Report:
     unit = TASKS[cfg.task]["unit"]
     performance = performance_table(predictions, METRIC, n_boot=cfg.n_boot)
     averages = mean_over_datasets(performance)
-    every = compare.versus_best_onehot(predictions, METRIC, scope="all", n_boot=cfg.n_boot)
-    selected = compare.versus_best_onehot(predictions, METRIC, n_boot=cfg.n_boot)
-    controls = compare.versus_controls(predictions, METRIC, n_boot=cfg.n_boot)
-    cnn_vs_pooled = compare.versus_configuration(predictions, METRIC, configuration={"representation": "full",
-                                                                                     "probe": "cnn"},
-                                                 n_boot=cfg.n_boot)
-    main = verdicts.no_advantage(selected, metric="AUROC")
-    found = [main, verdicts.pretraining_helps(controls), verdicts.cnn_beats_pooling(cnn_vs_pooled)]
+    comparisons = compare.ladder_comparisons(predictions, METRIC, n_boot=cfg.n_boot)
+    every, selected, controls = comparisons.every, comparisons.selected, comparisons.controls
+    found = comparisons.verdicts("AUROC")
+    main = found[0]
     tally = compare.tally(every)
     statements = _statements(averages, tally, selected, unit, cfg.profile)
     glms = selected[selected.role == PRETRAINED]

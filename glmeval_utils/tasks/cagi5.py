@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -116,8 +117,9 @@ def select_positions(variants: pd.DataFrame, per_element: int | None = None, *,
     elements : sequence of str, optional
         Keep only these elements (an unknown name raises ``ValueError``).
     seed : int
-        Seed of the position draw (one generator per element, so the choice
-        for an element does not depend on which other elements are kept).
+        Seed of the position draw (one generator per element, seeded by the
+        element's name, so the choice for an element does not depend on which
+        other elements are kept).
 
     Returns
     -------
@@ -139,11 +141,11 @@ def select_positions(variants: pd.DataFrame, per_element: int | None = None, *,
         raise ValueError(f"per_element must be at least 1, got {per_element}")
     keep = np.zeros(len(table), dtype=bool)
     element_values, offsets = table["element"].to_numpy(), table["offset"].to_numpy()
-    for index, element in enumerate(sorted(table["element"].unique())):
+    for element in sorted(table["element"].unique()):
         rows = element_values == element
         positions = np.unique(offsets[rows])
         if len(positions) > per_element:
-            rng = np.random.default_rng([seed, index])
+            rng = np.random.default_rng([seed, zlib.crc32(str(element).encode())])
             positions = np.sort(rng.choice(positions, size=per_element, replace=False))
         keep |= rows & np.isin(offsets, positions)
     return table[keep].reset_index(drop=True)

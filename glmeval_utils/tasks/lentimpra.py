@@ -119,16 +119,11 @@ def report(run: Run) -> Report:
     """Select on validation, compare on test, and state the chapter's verdicts."""
     cfg, predictions = run.config, run.predictions
     performance = performance_table(predictions, METRIC, n_boot=cfg.n_boot)
-    every = compare.versus_best_onehot(predictions, METRIC, scope="all", n_boot=cfg.n_boot)
-    selected = compare.versus_best_onehot(predictions, METRIC, n_boot=cfg.n_boot)
-    controls = compare.versus_controls(predictions, METRIC, n_boot=cfg.n_boot)
-    cnn_vs_pooled = compare.versus_configuration(predictions, METRIC, configuration={"representation": "full",
-                                                                                     "probe": "cnn"},
-                                                 n_boot=cfg.n_boot)
+    comparisons = compare.ladder_comparisons(predictions, METRIC, n_boot=cfg.n_boot)
+    every, selected, controls = comparisons.every, comparisons.selected, comparisons.controls
     layers = compare.chosen_layer_vs_last(run.sweep, METRIC, n_boot=cfg.n_boot) if len(run.sweep) else pd.DataFrame()
-    main = verdicts.no_advantage(selected, metric="Pearson r")
-    found = [main, verdicts.pretraining_helps(controls), verdicts.cnn_beats_pooling(cnn_vs_pooled),
-             verdicts.intermediate_layers(layers)]
+    found = [*comparisons.verdicts("Pearson r"), verdicts.intermediate_layers(layers)]
+    main = found[0]
     onehot = performance[performance.role == ONE_HOT]
     yardstick = selected.iloc[0] if len(selected) else None
     statements = []

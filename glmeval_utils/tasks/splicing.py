@@ -241,13 +241,10 @@ def report(run: Run) -> Report:
     performance = performance_table(predictions, METRIC, n_boot=cfg.n_boot)
     pearson = performance_table(predictions, "pearson", n_boot=cfg.n_boot)
     selected = compare.versus_best_onehot(predictions, METRIC, n_boot=cfg.n_boot)
-    every = compare.versus_best_onehot(predictions, METRIC, scope="all", n_boot=cfg.n_boot)
-    controls = compare.versus_controls(predictions, METRIC, n_boot=cfg.n_boot)
-    cnn_vs_pooled = compare.versus_configuration(predictions, METRIC, configuration={"representation": "full",
-                                                                                     "probe": "cnn"},
-                                                 n_boot=cfg.n_boot)
-    main = verdicts.no_advantage(selected, metric="Spearman ρ")
-    found = [main, verdicts.pretraining_helps(controls), verdicts.cnn_beats_pooling(cnn_vs_pooled)]
+    comparisons = compare.ladder_comparisons(predictions, METRIC, n_boot=cfg.n_boot)
+    every, selected, controls = comparisons.every, comparisons.selected, comparisons.controls
+    found = comparisons.verdicts("Spearman ρ")
+    main = found[0]
     zero = evaluate_scores(run.zero_shot, [c for c in run.zero_shot.columns if " · " in c], by=None,
                            group="exon_id", confidence=None, n_boot=cfg.n_boot)
     zero = zero[zero.metric.isin(["spearman", "spearman_abs_effect"])].assign(
