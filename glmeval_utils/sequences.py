@@ -224,7 +224,7 @@ def dinucleotide_counts(seq: str) -> dict[str, int]:
     return dict(counts)
 
 
-def dinucleotide_shuffle(seq: str, *, random_state=None) -> str:
+def dinucleotide_shuffle(seq: str, *, seed=None) -> str:
     """Shuffle a sequence while preserving its dinucleotide counts exactly.
 
     Uses the Altschul–Erickson construction: a random Eulerian walk on the
@@ -235,14 +235,14 @@ def dinucleotide_shuffle(seq: str, *, random_state=None) -> str:
     Parameters
     ----------
     seq : str
-    random_state : int, numpy.random.Generator or None
+    seed : int, numpy.random.Generator or None
 
     Returns
     -------
     str
         A sequence with the same first base, last base and dinucleotide counts.
     """
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(seed)
     if len(seq) <= 2:
         return seq
     edges: dict[str, list[str]] = defaultdict(list)
@@ -287,7 +287,7 @@ def grouped_split(
     groups: Sequence,
     *,
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
-    random_state: int = 0,
+    seed: int = 0,
 ) -> np.ndarray:
     """Assign ``train`` / ``valid`` / ``test`` so that every group stays in one split.
 
@@ -302,7 +302,7 @@ def grouped_split(
         One group label per row.
     fractions : (float, float, float)
         Fractions of groups for train, valid and test; must sum to 1.
-    random_state : int
+    seed : int
 
     Returns
     -------
@@ -312,7 +312,7 @@ def grouped_split(
         raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
     labels = np.asarray(groups).astype(str)
     unique = np.array(sorted(set(labels.tolist())))
-    order = np.random.default_rng(random_state).permutation(len(unique))
+    order = np.random.default_rng(seed).permutation(len(unique))
     cut_train = int(round(fractions[0] * len(unique)))
     cut_valid = cut_train + int(round(fractions[1] * len(unique)))
     split_of_group = {}

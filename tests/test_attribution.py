@@ -266,10 +266,10 @@ def test_gia_detects_planted_motif_and_not_its_shuffle():
     model = at.OneHotPredictor(MotifDetector(motif))
     rng = np.random.default_rng(3)
     backgrounds = ["".join(rng.choice(list(ALPHABET), 40)) for _ in range(20)]
-    effect = at.gia_motif_effect(model, backgrounds, motif, n_shuffles=3, random_state=7, device="cpu")
-    control_motif = at.shuffle_motif(motif, random_state=1)
+    effect = at.gia_motif_effect(model, backgrounds, motif, n_shuffles=3, seed=7, device="cpu")
+    control_motif = at.shuffle_motif(motif, seed=1)
     assert sorted(control_motif) == sorted(motif) and control_motif != motif
-    control = at.gia_motif_effect(model, backgrounds, control_motif, n_shuffles=3, random_state=7, device="cpu")
+    control = at.gia_motif_effect(model, backgrounds, control_motif, n_shuffles=3, seed=7, device="cpu")
     assert effect.effects.shape == (60,)
     assert effect.mean == pytest.approx(effect.effects.mean())
     assert effect.mean > 0.9 and bootstrap_mean_ci(effect.effects)[0] > 0.5
@@ -285,7 +285,7 @@ def test_gia_detects_planted_motif_and_not_its_shuffle():
     assert effect.starts == ((40 - 7) // 2,)
 
     pair = at.gia_pair_effect(model, one_hot(backgrounds), "GATT", "ACA", spacing=0, position=5,
-                              random_state=7, device="cpu")
+                              seed=7, device="cpu")
     assert pair.starts == (5, 9) and pair.mean > 0.9
     with pytest.raises(ValueError, match="does not fit"):
         at.gia_motif_effect(model, backgrounds, motif, position=38, device="cpu")
@@ -296,9 +296,9 @@ def test_gia_test_finds_a_repressive_motif():
     model = at.OneHotPredictor(Negated(MotifDetector(motif)))
     rng = np.random.default_rng(3)
     backgrounds = ["".join(rng.choice(list(ALPHABET), 40)) for _ in range(10)]
-    kwargs = dict(n_shuffles=2, random_state=7, device="cpu")
+    kwargs = dict(n_shuffles=2, seed=7, device="cpu")
     effect = at.gia_motif_effect(model, backgrounds, motif, **kwargs)
-    control = at.gia_motif_effect(model, backgrounds, at.shuffle_motif(motif, random_state=1), **kwargs)
+    control = at.gia_motif_effect(model, backgrounds, at.shuffle_motif(motif, seed=1), **kwargs)
     test = at.gia_test(effect, control)
     assert effect.mean < -0.9 and test.mean_difference < -0.5
     assert test.p_value < 0.05
@@ -309,9 +309,9 @@ def test_gia_test_pairs_motif_and_control_on_each_background():
     model = at.OneHotPredictor(CompositionPlusMotif(motif, start, bonus=0.05))
     rng = np.random.default_rng(0)
     backgrounds = ["".join(rng.choice(list(ALPHABET), 40)) for _ in range(20)]
-    kwargs = dict(position=start, random_state=5, device="cpu")
+    kwargs = dict(position=start, seed=5, device="cpu")
     effect = at.gia_motif_effect(model, backgrounds, motif, **kwargs)
-    control = at.gia_motif_effect(model, backgrounds, at.shuffle_motif(motif, random_state=2), **kwargs)
+    control = at.gia_motif_effect(model, backgrounds, at.shuffle_motif(motif, seed=2), **kwargs)
     # large background-to-background variation of the effects, a small consistent motif effect
     assert effect.effects.std() > 1.0
     np.testing.assert_allclose(effect.effects - control.effects, 0.05, atol=1e-5)

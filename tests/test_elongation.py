@@ -56,7 +56,7 @@ def test_estimator_learns_simulated_elongation():
 
 
 def _check_learning():
-    table = simulate_elongation(300, length=48, noise=0.1, random_state=0)
+    table = simulate_elongation(300, length=48, noise=0.1, seed=0)
     parts = {s: table[table.split == s] for s in ("train", "valid", "test")}
     estimator = elongation.ElongationEstimator("onehot", width_factor=0.25, max_epochs=6, patience=3,
                                                lr=3e-3, progress=False, random_state=0)

@@ -42,7 +42,7 @@ def test_agreement_table():
     # the interval is eval.stats' bootstrap of the mean over sequences
     noise = ea.per_sequence_agreement({"noise": maps["noise"]}, reference).r.to_numpy()
     assert by_map.loc["noise", "mean"] == pytest.approx(noise.mean())
-    low, high = bootstrap_mean_ci(noise, n_boot=200, random_state=0)
+    low, high = bootstrap_mean_ci(noise, n_boot=200, seed=0)
     assert (by_map.loc["noise", "ci_low"], by_map.loc["noise", "ci_high"]) == pytest.approx((low, high))
     assert 0 < high - low < 0.2
 
@@ -105,24 +105,24 @@ def test_gia_table_detects_the_motif_and_not_its_control():
     assert row.effect > 0.8 and row.difference > 0.5 and row.p_value < 1e-5
     assert row.ci_low <= row.effect <= row.ci_high and row.ci_low > 0.5
     # every column is the paired analysis of the same backgrounds
-    kwargs = dict(n_shuffles=2, random_state=0, device="cpu")
+    kwargs = dict(n_shuffles=2, seed=0, device="cpu")
     motif = at.gia_motif_effect(_CountsMotif(), backgrounds, "GATA", **kwargs)
     control = at.gia_motif_effect(_CountsMotif(), backgrounds, row.control, **kwargs)
-    assert row.control == at.shuffle_motif("GATA", random_state=0)
+    assert row.control == at.shuffle_motif("GATA", seed=0)
     assert row.effect == pytest.approx(motif.mean) and row.control_effect == pytest.approx(control.mean)
     assert row.difference == pytest.approx(np.mean(motif.effects - control.effects))
     differences = motif.per_background - control.per_background
     assert row.p_value == pytest.approx(stats.wilcoxon(differences).pvalue)
-    assert (row.ci_low, row.ci_high) == pytest.approx(bootstrap_mean_ci(motif.per_background, random_state=0))
+    assert (row.ci_low, row.ci_high) == pytest.approx(bootstrap_mean_ci(motif.per_background, seed=0))
 
 
 def test_gia_table_is_two_sided_and_seeds_each_control():
-    table = ea.gia_table(_CountsMotif(sign=-1.0), _backgrounds(20), {"a": "GATA", "b": "CCGG"}, random_state=3,
+    table = ea.gia_table(_CountsMotif(sign=-1.0), _backgrounds(20), {"a": "GATA", "b": "CCGG"}, seed=3,
                          device="cpu")
     assert list(table.label) == ["a", "b"]
-    # one control per pattern, seeded random_state + its position
-    assert table.control.tolist() == [at.shuffle_motif("GATA", random_state=3),
-                                      at.shuffle_motif("CCGG", random_state=4)]
+    # one control per pattern, seeded seed + its position
+    assert table.control.tolist() == [at.shuffle_motif("GATA", seed=3),
+                                      at.shuffle_motif("CCGG", seed=4)]
     repressive = table.iloc[0]
     assert "GATA" not in repressive.control
     assert repressive.effect < -0.8 and repressive.difference < -0.5  # a repressive motif is found
@@ -132,11 +132,11 @@ def test_gia_table_is_two_sided_and_seeds_each_control():
 def test_gia_table_pairs_motif_and_control_on_each_background():
     backgrounds = _backgrounds(20, seed=3)
     model = _CompositionPlusMotif("GATTACA", start=16, bonus=0.05)  # GIA centres a 7-mer in 40 nt at 16
-    table = ea.gia_table(model, backgrounds, {"gattaca": "GATTACA"}, random_state=5, device="cpu")
+    table = ea.gia_table(model, backgrounds, {"gattaca": "GATTACA"}, seed=5, device="cpu")
     row = table.iloc[0]
-    effects = at.gia_motif_effect(model, backgrounds, "GATTACA", random_state=5, device="cpu").effects
+    effects = at.gia_motif_effect(model, backgrounds, "GATTACA", seed=5, device="cpu").effects
     assert effects.std() > 1.0  # the background swamps the motif's own effect ...
-    control = at.gia_motif_effect(model, backgrounds, row.control, random_state=5, device="cpu").effects
+    control = at.gia_motif_effect(model, backgrounds, row.control, seed=5, device="cpu").effects
     unpaired = stats.mannwhitneyu(effects, control, alternative="two-sided").pvalue
     assert unpaired > 0.05  # ... so an unpaired test misses it
     assert row.difference == pytest.approx(0.05, abs=1e-5) and row.p_value < 1e-3  # the paired test does not

@@ -155,7 +155,7 @@ def test_performance_table_bootstraps_groups():
     clustered = performance_table(grouped, "pearson", n_boot=400).iloc[0]
     naive = performance_table(rowwise, "pearson", n_boot=400).iloc[0]
     assert (clustered.ci_low, clustered.ci_high) == pytest.approx(
-        bootstrap_ci(truth, score, "pearson", groups=group.astype(str), n_boot=400, random_state=0))
+        bootstrap_ci(truth, score, "pearson", groups=group.astype(str), n_boot=400, seed=0))
     assert clustered.ensemble == pytest.approx(naive.ensemble)
     # rows copied three times are not three times the evidence: the group interval is wider
     assert clustered.ci_high - clustered.ci_low > 1.3 * (naive.ci_high - naive.ci_low)

@@ -82,7 +82,7 @@ def test_planted_motifs_are_recovered_and_matched_to_jaspar(jaspar):
         by_id = {m.matrix_id: m for m in jaspar}
         table = simulate.simulate_planted_motifs(
             1000, 50, {name: by_id[mid].pfm for mid, name in PLANTED.items()},
-            effect_sizes={"CTCF": 6.0, "SPI1": 6.0}, intercept=-3.0, random_state=0,
+            effect_sizes={"CTCF": 6.0, "SPI1": 6.0}, intercept=-3.0, seed=0,
         )
         X = torch.from_numpy(one_hot(list(table.seq)))
         model = _train_tiny_cnn(X, torch.tensor(table.label.values, dtype=torch.float32))

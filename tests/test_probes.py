@@ -145,7 +145,7 @@ def test_sklearn_parameter_protocol():
 
 
 def test_holdout_split_and_lazy_row_subset():
-    train, valid = holdout_split(100, 0.1, random_state=0)
+    train, valid = holdout_split(100, 0.1, seed=0)
     assert len(valid) == 10 and len(np.intersect1d(train, valid)) == 0
     assert np.array_equal(np.sort(np.concatenate([train, valid])), np.arange(100))
     assert np.array_equal(holdout_split(100, 0.1, 0)[1], valid)

@@ -70,7 +70,7 @@ def test_dinucleotide_shuffle_preserves_counts_exactly():
     rng = np.random.default_rng(0)
     for trial in range(50):
         seq = "".join(rng.choice(list("ACGTN"), size=rng.integers(3, 120), p=[0.3, 0.2, 0.2, 0.25, 0.05]))
-        shuffled = sq.dinucleotide_shuffle(seq, random_state=trial)
+        shuffled = sq.dinucleotide_shuffle(seq, seed=trial)
         assert len(shuffled) == len(seq)
         assert shuffled[0] == seq[0] and shuffled[-1] == seq[-1]
         assert sq.dinucleotide_counts(shuffled) == sq.dinucleotide_counts(seq)
@@ -78,20 +78,20 @@ def test_dinucleotide_shuffle_preserves_counts_exactly():
 
 def test_dinucleotide_shuffle_randomises_and_is_seeded():
     seq = "ACGTTGCAAGCTAGCTAGGATCCGATCGATTACGATCGGCTAGCTAGCATCG" * 2
-    a = sq.dinucleotide_shuffle(seq, random_state=1)
-    assert a == sq.dinucleotide_shuffle(seq, random_state=1)
+    a = sq.dinucleotide_shuffle(seq, seed=1)
+    assert a == sq.dinucleotide_shuffle(seq, seed=1)
     assert a != seq
-    assert len({sq.dinucleotide_shuffle(seq, random_state=s) for s in range(10)}) > 5
+    assert len({sq.dinucleotide_shuffle(seq, seed=s) for s in range(10)}) > 5
 
 
 def test_grouped_split_keeps_groups_together_and_is_order_free():
     groups = [f"el{i // 2}" for i in range(400)]
-    split = sq.grouped_split(groups, fractions=(0.8, 0.1, 0.1), random_state=3)
+    split = sq.grouped_split(groups, fractions=(0.8, 0.1, 0.1), seed=3)
     for g in set(groups):
         assert len(set(split[np.array(groups) == g])) == 1
     counts = {s: (split == s).sum() for s in ("train", "valid", "test")}
     assert counts == {"train": 320, "valid": 40, "test": 40}
-    reversed_split = sq.grouped_split(groups[::-1], fractions=(0.8, 0.1, 0.1), random_state=3)
+    reversed_split = sq.grouped_split(groups[::-1], fractions=(0.8, 0.1, 0.1), seed=3)
     np.testing.assert_array_equal(reversed_split[::-1], split)
     with pytest.raises(ValueError, match="summing to 1"):
         sq.grouped_split(groups, fractions=(0.5, 0.1, 0.1))

@@ -14,7 +14,7 @@ MOTIFS = {
 
 
 def test_planted_sites_are_where_the_table_says():
-    table = simulate.simulate_planted_motifs(300, 60, MOTIFS, random_state=1)
+    table = simulate.simulate_planted_motifs(300, 60, MOTIFS, seed=1)
     assert len(table) == 300 and set(table.seq.str.len()) == {60}
     assert set(table.split) == {"train", "valid", "test"}
     planted = table[table.m1 == 1]
@@ -32,7 +32,7 @@ def test_planted_sites_are_where_the_table_says():
 
 def test_labels_depend_on_planted_motifs_as_specified():
     table = simulate.simulate_planted_motifs(4000, 40, MOTIFS, effect_sizes={"m1": 4.0, "m2": 0.0},
-                                             random_state=2)
+                                             seed=2)
     rate_with = table.label[table.m1 == 1].mean()
     rate_without = table.label[table.m1 == 0].mean()
     # sigmoid(4 - 2) ≈ 0.88, sigmoid(-2) ≈ 0.12
@@ -40,16 +40,16 @@ def test_labels_depend_on_planted_motifs_as_specified():
     assert abs(table.label[table.m2 == 1].mean() - table.label[table.m2 == 0].mean()) < 0.05
 
     regression = simulate.simulate_planted_motifs(2000, 40, MOTIFS, effect_sizes={"m1": 2.0, "m2": -1.0},
-                                                  task="regression", noise=0.1, random_state=3)
+                                                  task="regression", noise=0.1, seed=3)
     fit = LinearRegression().fit(regression[["m1", "m2"]], regression.target)
     np.testing.assert_allclose(fit.coef_, [2.0, -1.0], atol=0.03)
 
 
 def test_gc_content_and_determinism():
-    rich = simulate.simulate_planted_motifs(200, 100, MOTIFS, gc=0.8, random_state=4)
+    rich = simulate.simulate_planted_motifs(200, 100, MOTIFS, gc=0.8, seed=4)
     gc = one_hot(list(rich.seq))[:, 1:3].sum(axis=(1, 2)).mean() / 100
     assert gc == pytest.approx(0.8, abs=0.03)
-    again = simulate.simulate_planted_motifs(200, 100, MOTIFS, gc=0.8, random_state=4)
+    again = simulate.simulate_planted_motifs(200, 100, MOTIFS, gc=0.8, seed=4)
     assert rich.equals(again)
 
 
@@ -65,7 +65,7 @@ def test_bad_input_is_named():
 
 
 def test_elongation_target_follows_documented_effects():
-    table = simulate.simulate_elongation(3000, random_state=5)
+    table = simulate.simulate_elongation(3000, seed=5)
     assert set(table.seq.str.len()) == {173}
     assert {"seq", "target", "split", "gc_content", "poly_t", "gaga", "pas"} <= set(table.columns)
     assert (table.loc[table.pas == 1].apply(lambda r: r.seq[r.pas_start : r.pas_start + 6], axis=1)

@@ -64,7 +64,7 @@ def test_task_data_groups_and_prediction_rows():
 
 
 def test_task_data_flags_simulated_tables_and_names_unknown_splits():
-    simulated = simulate_elongation(100, random_state=0)
+    simulated = simulate_elongation(100, seed=0)
     assert TaskData.from_table(simulated, target="target", task="t", dataset="s", kind="regression").simulated
     table = _table().replace({"split": {"valid": "validation"}})
     with pytest.raises(ValueError, match="unknown split value\\(s\\) \\['validation'\\]"):

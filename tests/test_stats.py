@@ -17,7 +17,7 @@ def test_vectorised_bootstrap_metrics_equal_the_metric_on_each_resample(name):
     rng = np.random.default_rng(0)
     truth = rng.integers(0, 2, 60).astype(float) if name == "auroc" else rng.normal(size=60)
     score = np.round(truth + rng.normal(size=60), 1)  # rounding creates ties
-    weights = stats.bootstrap_weights(60, 25, random_state=1)
+    weights = stats.bootstrap_weights(60, 25, seed=1)
     fast = stats._metric_on_weights(weights, truth[:, None], score[:, None], name)
     slow = [metrics.METRICS[name](np.repeat(truth, w), np.repeat(score, w)) for w in weights]
     np.testing.assert_allclose(fast, slow, atol=1e-12)
@@ -120,11 +120,11 @@ def test_cluster_bootstrap_widens_intervals_on_duplicated_clusters():
     score = truth + rng.normal(size=60)
     # every element appears three times, as correlated rows do
     y, s, groups = np.repeat(truth, 3), np.repeat(score, 3), np.repeat(np.arange(60), 3)
-    rows = stats.bootstrap_ci(y, s, "pearson", n_boot=1000, random_state=1)
-    clusters = stats.bootstrap_ci(y, s, "pearson", groups=groups, n_boot=1000, random_state=1)
+    rows = stats.bootstrap_ci(y, s, "pearson", n_boot=1000, seed=1)
+    clusters = stats.bootstrap_ci(y, s, "pearson", groups=groups, n_boot=1000, seed=1)
     assert clusters[1] - clusters[0] > 1.4 * (rows[1] - rows[0])
     # resampling whole groups of identical rows is resampling the 60 independent values
-    independent = stats.bootstrap_ci(truth, score, "pearson", n_boot=1000, random_state=1)
+    independent = stats.bootstrap_ci(truth, score, "pearson", n_boot=1000, seed=1)
     assert clusters[1] - clusters[0] == pytest.approx(independent[1] - independent[0], rel=0.2)
 
 

@@ -47,7 +47,7 @@ def test_evaluate_scores_values_and_bootstrap_intervals(rng):
     assert np.all(result.n == 100) and np.all(result.n_groups == 100)  # without groups every variant is a unit
     good = result[(result.score == "good") & (result.metric == "pearson")]
     assert np.all(good.ci_high - good.ci_low < 0.2)
-    low, high = bootstrap_ci(part.effect, part.good, "pearson", n_boot=300, random_state=0)
+    low, high = bootstrap_ci(part.effect, part.good, "pearson", n_boot=300, seed=0)
     row = good[good.element == "A"].iloc[0]
     assert (row.ci_low, row.ci_high) == pytest.approx((low, high))
 
@@ -89,7 +89,7 @@ def test_group_intervals_resample_positions_and_are_wider(rng):
     widths_flat = f.ci_high - f.ci_low
     assert (widths_grouped > 1.3 * widths_flat).all()  # about sqrt(3) wider: 60 units, not 180
     assert g.loc["pearson", "ci_low"] == pytest.approx(
-        bootstrap_ci(table.effect, table.score, "pearson", groups=table.position, n_boot=500, random_state=0)[0])
+        bootstrap_ci(table.effect, table.score, "pearson", groups=table.position, n_boot=500, seed=0)[0])
 
 
 # --------------------------------------------------------------------------- chance level

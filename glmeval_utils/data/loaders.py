@@ -138,7 +138,7 @@ def parse_lentimpra_tsv(paths: Mapping[str, Path], *, seed: int = 0) -> pd.DataF
     table = pd.concat(frames, ignore_index=True)
     # Folds 1-8 are unreachable offline: split by element so that an element's
     # forward and reverse constructs never straddle train and test.
-    table["split"] = grouped_split(table["element_id"], fractions=(0.8, 0.1, 0.1), random_state=seed)
+    table["split"] = grouped_split(table["element_id"], fractions=(0.8, 0.1, 0.1), seed=seed)
     table.attrs["split_note"] = (
         "folds 9-10 only; train/valid/test re-derived by element id (80/10/10, "
         f"seed {seed}), not the paper's folds 1-8/9/10"
@@ -546,7 +546,7 @@ def parse_vexseq(paths: Mapping[str, Path], *, valid_fraction: float = 0.15, see
     is_train = table["chrom"].isin(VEXSEQ_TRAIN_CHROMS)
     table["split"] = "test"
     # Rounding can leave one exon in the (empty) third bucket: it also goes to valid.
-    held_out = grouped_split(table.loc[is_train, "exon_id"], random_state=seed,
+    held_out = grouped_split(table.loc[is_train, "exon_id"], seed=seed,
                              fractions=(1 - valid_fraction, valid_fraction, 0.0))
     table.loc[is_train, "split"] = np.where(held_out == "train", "train", "valid")
     columns = ["variant_id", "chrom", "strand", "ref", "alt", "class", "is_control", "exon_id", "seq",
@@ -585,7 +585,7 @@ def parse_mapsy(paths: Mapping[str, Path], *, seed: int = 0) -> pd.DataFrame:
         table[column] = values.where(np.isfinite(values))
     table["esm"] = raw.get("ESM")
     table["mmsplice_test"] = raw.get("test")
-    table["split"] = grouped_split(table["exon_id"], fractions=(0.7, 0.15, 0.15), random_state=seed)
+    table["split"] = grouped_split(table["exon_id"], fractions=(0.7, 0.15, 0.15), seed=seed)
     return table
 
 

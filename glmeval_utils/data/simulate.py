@@ -93,7 +93,7 @@ def simulate_planted_motifs(
     noise: float = 0.5,
     gc: float = 0.5,
     task: str = "binary",
-    random_state=0,
+    seed=0,
 ) -> pd.DataFrame:
     """Random sequences with PFM-sampled motifs planted and a label depending on them.
 
@@ -117,7 +117,7 @@ def simulate_planted_motifs(
     gc : float
         Background GC content.
     task : {"binary", "regression"}
-    random_state : int or numpy.random.Generator
+    seed : int or numpy.random.Generator
 
     Returns
     -------
@@ -130,7 +130,7 @@ def simulate_planted_motifs(
         raise ValueError(f"task must be 'binary' or 'regression', got {task!r}")
     if not motifs:
         raise ValueError("give at least one motif")
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(seed)
     pfms = {name: _check_pfm(name, pfm, length) for name, pfm in motifs.items()}
     effects = {name: 1.0 for name in pfms} | dict(effect_sizes or {})
     unknown = set(effects) - set(pfms)
@@ -176,7 +176,7 @@ _ELONGATION_MOTIFS = {"gaga": _consensus_pfm("GAGAGAGA", 0.85), "pas": _consensu
 _POLY_T = 7
 
 
-def simulate_elongation(n: int, length: int = 173, *, noise: float = 0.3, random_state=0) -> pd.DataFrame:
+def simulate_elongation(n: int, length: int = 173, *, noise: float = 0.3, seed=0) -> pd.DataFrame:
     """A Pol II-elongation-like regression data set (INSERT-seq stand-in).
 
     Generative model: per-sequence background GC content ``~ U(0.35, 0.65)``;
@@ -197,7 +197,7 @@ def simulate_elongation(n: int, length: int = 173, *, noise: float = 0.3, random
         Insert length (173 nt as in INSERT-seq).
     noise : float
         Gaussian noise s.d.
-    random_state : int or numpy.random.Generator
+    seed : int or numpy.random.Generator
 
     Returns
     -------
@@ -206,7 +206,7 @@ def simulate_elongation(n: int, length: int = 173, *, noise: float = 0.3, random
         ``gc_content``, ``poly_t`` (0/1), ``gaga``, ``gaga_start``, ``pas``,
         ``pas_start``; ``attrs["simulated"]`` is True.
     """
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(seed)
     codes = _backgrounds(rng, n, length, rng.uniform(0.35, 0.65, size=n))
     pfms = {name: _check_pfm(name, pfm, length) for name, pfm in _ELONGATION_MOTIFS.items()}
     pfms["poly_t_site"] = _check_pfm("poly_t_site", _consensus_pfm("T" * _POLY_T, 1.0), length)

@@ -33,7 +33,7 @@ def per_sequence_agreement(maps: Mapping[str, np.ndarray], reference: np.ndarray
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["map", "sequence", "r"])
 
 def agreement_table(maps: Mapping[str, np.ndarray], reference: np.ndarray, *, n_boot: int = 2000,
-                    random_state: int = 0) -> pd.DataFrame:
+                    seed: int = 0) -> pd.DataFrame:
     """Agreement of each ``(N, L)`` map with a reference map.
 
     Per sequence, the Pearson r of absolute attributions
@@ -52,16 +52,16 @@ def agreement_table(maps: Mapping[str, np.ndarray], reference: np.ndarray, *, n_
         values = values[np.isfinite(values)]
         if values.size == 0:
             raise ValueError(f"map {name!r}: no finite agreement values to summarise")
-        low, high = bootstrap_mean_ci(values, n_boot=n_boot, random_state=random_state)
+        low, high = bootstrap_mean_ci(values, n_boot=n_boot, seed=seed)
         rows.append({"map": name, "mean": float(values.mean()), "ci_low": low, "ci_high": high, "n": int(values.size)})
     return pd.DataFrame(rows, columns=["map", "mean", "ci_low", "ci_high", "n"])
 
 def gia_table(model, backgrounds, patterns: Mapping[str, str], *, n_shuffles: int = 1,
-              random_state: int = 0, target: int = 0, batch_size: int = 64, device=None) -> pd.DataFrame:
+              seed: int = 0, target: int = 0, batch_size: int = 64, device=None) -> pd.DataFrame:
     """GIA of each pattern against a shuffled-motif control on identical backgrounds.
 
     For each pattern: :func:`attribution.gia_motif_effect` of the motif and
-    of :func:`attribution.shuffle_motif` of it (same ``random_state`` → same
+    of :func:`attribution.shuffle_motif` of it (same ``seed`` → same
     backgrounds), compared with a paired two-sided Wilcoxon signed-rank test
     of the per-background differences (:func:`attribution.gia_test`), so a
     repressive motif is found as well as an activating one.  Shuffles of one
@@ -77,13 +77,13 @@ def gia_table(model, backgrounds, patterns: Mapping[str, str], *, n_shuffles: in
     """
     rows = []
     for offset, (label, motif) in enumerate(patterns.items()):
-        control = attribution.shuffle_motif(motif, random_state=random_state + offset)
-        kwargs = dict(n_shuffles=n_shuffles, random_state=random_state, target=target,
+        control = attribution.shuffle_motif(motif, seed=seed + offset)
+        kwargs = dict(n_shuffles=n_shuffles, seed=seed, target=target,
                       batch_size=batch_size, device=device)
         with_motif = attribution.gia_motif_effect(model, backgrounds, motif, **kwargs)
         with_control = attribution.gia_motif_effect(model, backgrounds, control, **kwargs)
         test = attribution.gia_test(with_motif, with_control)
-        low, high = bootstrap_mean_ci(with_motif.per_background, random_state=random_state)
+        low, high = bootstrap_mean_ci(with_motif.per_background, seed=seed)
         rows.append({"label": label, "motif": motif, "control": control, "effect": with_motif.mean,
                      "ci_low": low, "ci_high": high,
                      "control_effect": with_control.mean, "difference": test.mean_difference,

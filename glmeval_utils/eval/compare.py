@@ -41,7 +41,7 @@ def _simulated(rows: pd.DataFrame) -> bool:
 
 
 def paired_difference(model_rows: pd.DataFrame, baseline_rows: pd.DataFrame, metric: str | Callable, *,
-                      n_boot: int = 1000, random_state: int = 0) -> dict:
+                      n_boot: int = 1000, seed: int = 0) -> dict:
     """Test metric of a model minus a baseline on their shared test examples.
 
     Parameters
@@ -67,7 +67,7 @@ def paired_difference(model_rows: pd.DataFrame, baseline_rows: pd.DataFrame, met
     baseline_scores = prediction_matrix(baseline_rows[baseline_rows["index"].isin(shared)])
     baseline_scores = baseline_scores.reindex_like(prediction_matrix(model_shared, "y_true")).to_numpy()
     paired = paired_comparison(truth, scores, baseline_scores, metric, groups=groups, n_boot=n_boot,
-                               random_state=random_state)
+                               seed=seed)
     model_values = seed_metric_values(model_rows, metric)
     baseline_values = seed_metric_values(baseline_rows, metric)
     return {"value": float(model_values.mean()), "value_sd": float(model_values.std(ddof=1))
@@ -79,7 +79,7 @@ def paired_difference(model_rows: pd.DataFrame, baseline_rows: pd.DataFrame, met
 
 
 def versus_best_onehot(predictions: pd.DataFrame, metric: str | Callable, *, scope: str = "selected",
-                       n_boot: int = 1000, random_state: int = 0) -> pd.DataFrame:
+                       n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Every model against the best one-hot model of its data set, on the same test examples.
 
     The one-hot yardstick is the one-hot configuration (architecture) with the
@@ -118,12 +118,12 @@ def versus_best_onehot(predictions: pd.DataFrame, metric: str | Callable, *, sco
                         "label": model_label(row.model, row.representation, row.probe),
                         "valid_value": row.valid_value, "onehot_probe": yardstick["probe"].iloc[0],
                         "onehot_valid": yardstick["valid_value"].iloc[0],
-                        **paired_difference(rows, baseline, metric, n_boot=n_boot, random_state=random_state)})
+                        **paired_difference(rows, baseline, metric, n_boot=n_boot, seed=seed)})
     return pd.DataFrame(out)
 
 
 def versus_controls(predictions: pd.DataFrame, metric: str | Callable, *, n_boot: int = 1000,
-                    random_state: int = 0) -> pd.DataFrame:
+                    seed: int = 0) -> pd.DataFrame:
     """Each pretrained gLM against its random-init control (same architecture, weights never trained).
 
     Both sides take their own validation-chosen configuration (the same rule),
@@ -156,14 +156,14 @@ def versus_controls(predictions: pd.DataFrame, metric: str | Callable, *, n_boot
                         "control_representation": chosen.loc[control, "representation"],
                         "control_probe": chosen.loc[control, "probe"],
                         **paired_difference(model_rows, control_rows, metric, n_boot=n_boot,
-                                            random_state=random_state)})
+                                            seed=seed)})
     return pd.DataFrame(out)
 
 
 def versus_configuration(predictions: pd.DataFrame, metric: str | Callable, *,
                          configuration: Mapping[str, str], among: Mapping[str, Sequence[str]] | None = None,
                          roles: Sequence[str] = (PRETRAINED,), n_boot: int = 1000,
-                         random_state: int = 0) -> pd.DataFrame:
+                         seed: int = 0) -> pd.DataFrame:
     """One configuration of each model against the model's best other configuration.
 
     E.g. the CNN probe on full embeddings (``configuration={"representation":
@@ -195,7 +195,7 @@ def versus_configuration(predictions: pd.DataFrame, metric: str | Callable, *,
                     "other_probe": best.probe,
                     **paired_difference(fixed[fixed["split"] == "test"],
                                         chosen_rows(others, best.to_frame().T), metric, n_boot=n_boot,
-                                        random_state=random_state)})
+                                        seed=seed)})
     return pd.DataFrame(out)
 
 
@@ -228,7 +228,7 @@ def tally(comparisons: pd.DataFrame, *, keys: Sequence[str] = ("model", "role", 
 
 
 def chosen_layer_vs_last(sweep: pd.DataFrame, metric: str | Callable, *, n_boot: int = 1000,
-                         random_state: int = 0) -> pd.DataFrame:
+                         seed: int = 0) -> pd.DataFrame:
     """The layer chosen on validation against the last layer, per model, on the test set.
 
     Parameters
@@ -258,7 +258,7 @@ def chosen_layer_vs_last(sweep: pd.DataFrame, metric: str | Callable, *, n_boot:
                     "probe": probe, "chosen_layer": layer_of(chosen.representation),
                     "last_layer": int(layers.max()),
                     **paired_difference(chosen_rows(part, chosen.to_frame().T), last[last["split"] == "test"],
-                                        metric, n_boot=n_boot, random_state=random_state)})
+                                        metric, n_boot=n_boot, seed=seed)})
     return pd.DataFrame(out)
 
 
@@ -290,9 +290,9 @@ class LadderComparisons:
 
 
 def ladder_comparisons(predictions: pd.DataFrame, metric: str | Callable, *, n_boot: int = 1000,
-                       random_state: int = 0) -> LadderComparisons:
+                       seed: int = 0) -> LadderComparisons:
     """Every comparison of :class:`LadderComparisons` on one prediction table."""
-    kwargs = dict(n_boot=n_boot, random_state=random_state)
+    kwargs = dict(n_boot=n_boot, seed=seed)
     return LadderComparisons(
         every=versus_best_onehot(predictions, metric, scope="all", **kwargs),
         selected=versus_best_onehot(predictions, metric, **kwargs),

@@ -61,7 +61,7 @@ def seed_metrics(predictions: pd.DataFrame, kind: str) -> pd.DataFrame:
 
 
 def performance_table(predictions: pd.DataFrame, metric: str, *, n_boot: int = 1000, ci_metric: bool = True,
-                      random_state: int = 0) -> pd.DataFrame:
+                      seed: int = 0) -> pd.DataFrame:
     """One row per configuration: test metric mean ± sd over seeds, validation mean, bootstrap CI.
 
     Parameters
@@ -73,7 +73,7 @@ def performance_table(predictions: pd.DataFrame, metric: str, *, n_boot: int = 1
     ci_metric : bool
         Compute the bootstrap interval (False leaves ``ci_low``/``ci_high``
         NaN, e.g. for AUPR whose bootstrap loops over replicates).
-    random_state : int
+    seed : int
 
     Returns
     -------
@@ -92,7 +92,7 @@ def performance_table(predictions: pd.DataFrame, metric: str, *, n_boot: int = 1
         low = high = np.nan
         if ci_metric:
             low, high = bootstrap_ci(y_true, y_score, metric, groups=groups, n_boot=n_boot,
-                                     random_state=random_state)
+                                     seed=seed)
         row = dict(zip(CONFIGURATION_KEYS, labels))
         row.update(label=model_label(row["model"], row["representation"], row["probe"]), metric=metric,
                    valid_mean=float(seed_metric_values(valid, metric).mean()) if len(valid) else np.nan,

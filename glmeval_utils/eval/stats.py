@@ -236,7 +236,7 @@ def _metric_on_weights(weights: np.ndarray, y_true: np.ndarray, y_score: np.ndar
         return np.nanmean(np.stack(per_column, axis=1), axis=1)
 
 
-def bootstrap_weights(n_examples: int, n_boot: int, random_state=0, *, groups=None) -> np.ndarray:
+def bootstrap_weights(n_examples: int, n_boot: int, seed=0, *, groups=None) -> np.ndarray:
     """Resampling counts ``(n_boot, N)``: how often each example is drawn in each replicate.
 
     Without ``groups`` each replicate draws N examples with replacement.  With
@@ -246,7 +246,7 @@ def bootstrap_weights(n_examples: int, n_boot: int, random_state=0, *, groups=No
     variant position, are never split, so correlated rows do not pass for
     independent ones.
     """
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(seed)
     if groups is None:
         codes, n_units = np.arange(n_examples), n_examples
     else:
@@ -268,7 +268,7 @@ def metric_value(y_true, y_score, metric: str | Callable) -> float:
 
 
 def bootstrap_ci(y_true, y_score, metric: str | Callable, *, groups=None, n_boot: int = 1000,
-                 ci: float = 0.95, random_state=0) -> tuple[float, float]:
+                 ci: float = 0.95, seed=0) -> tuple[float, float]:
     """Percentile bootstrap confidence interval of a metric over test examples (or their groups).
 
     Parameters
@@ -285,7 +285,7 @@ def bootstrap_ci(y_true, y_score, metric: str | Callable, *, groups=None, n_boot
     n_boot : int
     ci : float
         Coverage of the interval.
-    random_state : int
+    seed : int
 
     Returns
     -------
@@ -294,7 +294,7 @@ def bootstrap_ci(y_true, y_score, metric: str | Callable, *, groups=None, n_boot
     y_true, y_score = as_matrix(y_true, "y_true"), as_matrix(y_score, "y_score")
     if y_true.shape != y_score.shape:
         raise ValueError(f"y_true {y_true.shape} and y_score {y_score.shape} differ in shape")
-    values = _metric_on_weights(bootstrap_weights(len(y_true), n_boot, random_state, groups=groups),
+    values = _metric_on_weights(bootstrap_weights(len(y_true), n_boot, seed, groups=groups),
                                 y_true, y_score, metric)
     if not np.isfinite(values).any():  # e.g. a constant predictor: the metric is undefined everywhere
         return float("nan"), float("nan")
@@ -314,7 +314,7 @@ class PairedResult:
 
 
 def paired_comparison(y_true, score_model, score_baseline, metric: str | Callable, *, groups=None,
-                      n_boot: int = 1000, ci: float = 0.95, random_state=0) -> PairedResult:
+                      n_boot: int = 1000, ci: float = 0.95, seed=0) -> PairedResult:
     """Paired bootstrap test of a metric difference on one test set.
 
     Every replicate resamples the test examples (or, with ``groups``, their
@@ -332,7 +332,7 @@ def paired_comparison(y_true, score_model, score_baseline, metric: str | Callabl
         Independent unit of each example (cluster bootstrap).
     n_boot : int
     ci : float
-    random_state : int
+    seed : int
 
     Returns
     -------
@@ -346,7 +346,7 @@ def paired_comparison(y_true, score_model, score_baseline, metric: str | Callabl
                          f"baseline {baseline.shape}")
     shared = np.isfinite(y_true) & np.isfinite(model) & np.isfinite(baseline)
     y_true = np.where(shared, y_true, np.nan)
-    weights = bootstrap_weights(len(y_true), n_boot, random_state, groups=groups)
+    weights = bootstrap_weights(len(y_true), n_boot, seed, groups=groups)
     differences = (_metric_on_weights(weights, y_true, model, metric)
                    - _metric_on_weights(weights, y_true, baseline, metric))
     differences = differences[np.isfinite(differences)]
@@ -361,7 +361,7 @@ def paired_comparison(y_true, score_model, score_baseline, metric: str | Callabl
 
 
 def bootstrap_mean_ci(values, *, groups=None, n_boot: int = 2000, ci: float = 0.95,
-                      random_state=0) -> tuple[float, float]:
+                      seed=0) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of per-unit values (NaN dropped).
 
     Parameters
@@ -370,7 +370,7 @@ def bootstrap_mean_ci(values, *, groups=None, n_boot: int = 2000, ci: float = 0.
         E.g. one agreement value per sequence, one correlation per element.
     groups : array-like ``(N,)``, optional
         Resample groups of values instead of single values.
-    n_boot, ci, random_state
+    n_boot, ci, seed
         Bootstrap settings.
 
     Returns
@@ -383,7 +383,7 @@ def bootstrap_mean_ci(values, *, groups=None, n_boot: int = 2000, ci: float = 0.
     if keep.sum() < 2:
         return float("nan"), float("nan")
     groups = None if groups is None else np.asarray(groups)[keep]
-    weights = bootstrap_weights(int(keep.sum()), n_boot, random_state, groups=groups)
+    weights = bootstrap_weights(int(keep.sum()), n_boot, seed, groups=groups)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = (weights @ values[keep]) / weights.sum(axis=1)
     alpha = (1 - ci) / 2

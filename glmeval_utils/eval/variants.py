@@ -110,7 +110,7 @@ def evaluate_scores(table: pd.DataFrame, score_columns: Sequence[str], *, effect
                 low = high = np.nan
                 if n_boot > 0 and np.isfinite(value):
                     low, high = bootstrap_ci(y_true, y_score, function, groups=groups, n_boot=n_boot,
-                                             random_state=seed)
+                                             seed=seed)
                 rows.append({element_column: element, "score": score_column, "metric": metric, "value": value,
                              "ci_low": low, "ci_high": high, "n": int(keep.sum()),
                              "n_groups": int(len(np.unique(groups))) if groups is not None else int(keep.sum())})
@@ -224,7 +224,7 @@ def paired_contrast(metric_table: pd.DataFrame, a: Mapping[str, str], b: Mapping
         x, y = np.abs(x), np.abs(y)
     keep = np.isfinite(x) & np.isfinite(y)
     diff = x[keep] - y[keep]
-    low, high = bootstrap_mean_ci(diff, n_boot=n_boot, random_state=seed) if n_boot > 0 else (np.nan, np.nan)
+    low, high = bootstrap_mean_ci(diff, n_boot=n_boot, seed=seed) if n_boot > 0 else (np.nan, np.nan)
     return dict(n_elements=int(keep.sum()), mean_a=float(np.mean(x[keep])) if keep.any() else np.nan,
                 mean_b=float(np.mean(y[keep])) if keep.any() else np.nan,
                 mean_diff=float(diff.mean()) if len(diff) else np.nan, ci_low=low, ci_high=high,

@@ -160,11 +160,11 @@ class ElongationEstimator(TorchEstimator):
                          width_factor=self.width_factor)
 
 
-def fraction_subset(n_rows: int, fraction: float, replicate: int = 0, *, random_state: int = 0) -> np.ndarray:
+def fraction_subset(n_rows: int, fraction: float, replicate: int = 0, *, seed: int = 0) -> np.ndarray:
     """Sorted row indices of one training subset.
 
     ``round(fraction * n_rows)`` rows (at least 2) drawn without replacement;
-    the draw depends only on ``(random_state, replicate, fraction)``, so a
+    the draw depends only on ``(seed, replicate, fraction)``, so a
     rerun gives the same subsets and different replicates differ.
 
     Returns
@@ -177,7 +177,7 @@ def fraction_subset(n_rows: int, fraction: float, replicate: int = 0, *, random_
     if n_rows < 2:
         raise ValueError(f"need at least 2 training rows, got {n_rows}")
     size = max(2, int(round(fraction * n_rows)))
-    rng = np.random.default_rng([random_state, replicate, int(round(fraction * 1000))])
+    rng = np.random.default_rng([seed, replicate, int(round(fraction * 1000))])
     return np.sort(rng.choice(n_rows, size=size, replace=False))
 
 
@@ -209,7 +209,7 @@ def data_fraction_curve(
     role: str,
     representation: str,
     probe: str = "model_2cnn",
-    random_state: int = 0,
+    seed: int = 0,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Train on random fractions of the training set; return validation and test prediction rows.
@@ -231,7 +231,7 @@ def data_fraction_curve(
     model, role, representation, probe
         Labels of the prediction rows; ``representation`` becomes
         ``"<representation>@frac<f>"`` (:func:`fraction_label`).
-    random_state : int
+    seed : int
         Seeds the subsets (see :func:`fraction_subset`).
     progress : bool
 
@@ -256,7 +256,7 @@ def data_fraction_curve(
     rows = []
     runs = [(f, r) for f in fractions for r in range(replicates)]
     for fraction, replicate in tqdm(runs, desc=f"{model} · {representation}", disable=not progress):
-        subset = fraction_subset(n_train, fraction, replicate, random_state=random_state)
+        subset = fraction_subset(n_train, fraction, replicate, seed=seed)
         if isinstance(train_X, np.ndarray) and train_X.dtype == object:
             X_sub = list(train_X[subset])
         elif isinstance(train_X, np.memmap):

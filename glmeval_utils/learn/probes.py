@@ -342,12 +342,12 @@ class RowSubset:
         return self.array[self.rows[index]]
 
 
-def holdout_split(n_rows: int, fraction: float, random_state: int) -> tuple[np.ndarray, np.ndarray]:
+def holdout_split(n_rows: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded split of ``range(n_rows)`` into sorted (train, valid) row indices."""
     n_valid = max(1, int(round(fraction * n_rows)))
     if n_rows - n_valid < 2:
         raise ValueError(f"{n_rows} training rows are too few to hold out a validation set")
-    order = np.random.default_rng(random_state).permutation(n_rows)
+    order = np.random.default_rng(seed).permutation(n_rows)
     return np.sort(order[n_valid:]), np.sort(order[:n_valid])
 
 

@@ -557,25 +557,25 @@ class GIATest:
     test: str
 
 
-def shuffle_motif(motif: str, *, random_state=None) -> str:
+def shuffle_motif(motif: str, *, seed=None) -> str:
     """The motif's letters in random order: a composition-matched control."""
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(seed)
     return "".join(rng.permutation(list(motif)))
 
 
-def _shuffled_backgrounds(backgrounds, n_shuffles: int, random_state) -> torch.Tensor:
+def _shuffled_backgrounds(backgrounds, n_shuffles: int, seed) -> torch.Tensor:
     """Dinucleotide shuffles of each background: ``(N * n_shuffles, 4, L)``."""
     if isinstance(backgrounds, (list, tuple)) and backgrounds and isinstance(backgrounds[0], str):
         seqs = validate_sequences(backgrounds, source="GIA backgrounds")
     else:
         seqs = decode_one_hot(_one_hot_tensor(backgrounds).numpy())
-    rng = np.random.default_rng(random_state)
-    shuffled = [dinucleotide_shuffle(seq, random_state=rng) for seq in seqs for _ in range(n_shuffles)]
+    rng = np.random.default_rng(seed)
+    shuffled = [dinucleotide_shuffle(seq, seed=rng) for seq in seqs for _ in range(n_shuffles)]
     return torch.from_numpy(one_hot(shuffled))
 
 
-def _gia(model, backgrounds, inserts, *, pattern, n_shuffles, random_state, target, batch_size, device) -> GIAResult:
-    X = _shuffled_backgrounds(backgrounds, n_shuffles, random_state)
+def _gia(model, backgrounds, inserts, *, pattern, n_shuffles, seed, target, batch_size, device) -> GIAResult:
+    X = _shuffled_backgrounds(backgrounds, n_shuffles, seed)
     length = X.shape[-1]
     X_with = X
     for motif, start in inserts:
@@ -596,7 +596,7 @@ def gia_motif_effect(
     *,
     position: int | None = None,
     n_shuffles: int = 1,
-    random_state=0,
+    seed=0,
     target: int = 0,
     batch_size: int = 64,
     device=None,
@@ -615,7 +615,7 @@ def gia_motif_effect(
         Start of the motif; default centred.
     n_shuffles : int
         Shuffles per background (``B = N * n_shuffles``).
-    random_state : int
+    seed : int
         Seeds the shuffles: the same seed gives the same backgrounds, so a
         motif and its control are compared on identical backgrounds.
     target : int
@@ -629,7 +629,7 @@ def gia_motif_effect(
     length = _shuffled_length(backgrounds)
     start = (length - len(motif)) // 2 if position is None else position
     return _gia(model, backgrounds, [(motif, start)], pattern=motif, n_shuffles=n_shuffles,
-                random_state=random_state, target=target, batch_size=batch_size, device=device)
+                seed=seed, target=target, batch_size=batch_size, device=device)
 
 
 def gia_pair_effect(
@@ -641,7 +641,7 @@ def gia_pair_effect(
     spacing: int,
     position: int | None = None,
     n_shuffles: int = 1,
-    random_state=0,
+    seed=0,
     target: int = 0,
     batch_size: int = 64,
     device=None,
@@ -658,7 +658,7 @@ def gia_pair_effect(
     start = (_shuffled_length(backgrounds) - width) // 2 if position is None else position
     inserts = [(motif_a, start), (motif_b, start + len(motif_a) + spacing)]
     return _gia(model, backgrounds, inserts, pattern=f"{motif_a}+{spacing}+{motif_b}", n_shuffles=n_shuffles,
-                random_state=random_state, target=target, batch_size=batch_size, device=device)
+                seed=seed, target=target, batch_size=batch_size, device=device)
 
 
 def _shuffled_length(backgrounds) -> int:
@@ -684,7 +684,7 @@ def gia_test(result_motif: GIAResult, result_control: GIAResult) -> GIATest:
         ``(B,)`` effects each, on the same backgrounds: typically
         ``gia_motif_effect(m, bg, motif)`` and
         ``gia_motif_effect(m, bg, shuffle_motif(motif))`` with one
-        ``random_state`` and ``n_shuffles``.
+        ``seed`` and ``n_shuffles``.
 
     Returns
     -------
@@ -703,7 +703,7 @@ def gia_test(result_motif: GIAResult, result_control: GIAResult) -> GIATest:
         raise ValueError(
             f"result_motif ({result_motif.pattern!r}) has {motif_effects.shape} effects and result_control "
             f"({result_control.pattern!r}) has {control_effects.shape}; a paired test needs both measured on "
-            "the same backgrounds (same backgrounds, n_shuffles and random_state)"
+            "the same backgrounds (same backgrounds, n_shuffles and seed)"
         )
     differences = motif_effects - control_effects
     name = "Wilcoxon signed-rank (paired, two-sided)"

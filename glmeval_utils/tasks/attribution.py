@@ -240,7 +240,7 @@ def _simulated(cfg: Config, glm, jaspar: dict) -> dict:
     """Train both predictors on sequences with planted JASPAR motifs and attribute every carrier."""
     table = simulate_planted_motifs(cfg.sim_n, cfg.sim_length, {name: jaspar[mid].pfm for mid, name in PLANTED.items()},
                                     effect_sizes={name: 6.0 for name in PLANTED.values()}, intercept=-3.0,
-                                    random_state=0)
+                                    seed=0)
     data = TaskData.from_table(table, target="label", task=TASK, dataset=SIMULATED, kind="binary")
     epochs = cfg.sim_epochs or cfg.settings.max_epochs
     onehot_model, probe_model, scores = _train(cfg, glm, data, "binary_cnn", "chip_cnn", epochs, probe_width=1.0)

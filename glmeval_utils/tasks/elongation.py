@@ -102,7 +102,7 @@ class Run:
 def load_table(cfg: Config) -> tuple[pd.DataFrame, str, str]:
     """The inserts: simulated (``n_simulated`` set) or the paper's INSERT-seq set; with data-set name and target."""
     if cfg.n_simulated:
-        return simulate_elongation(int(cfg.n_simulated), length=173, random_state=0), "simulated_elongation", "target"
+        return simulate_elongation(int(cfg.n_simulated), length=173, seed=0), "simulated_elongation", "target"
     return registry.load("paper_insert_seq", profile=cfg.profile), "paper_insert_seq", "log_elongation"
 
 
