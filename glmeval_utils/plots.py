@@ -239,15 +239,14 @@ def _role_legend(ax: Axes, roles) -> None:
     ax.legend(handles=handles, title="role", frameon=False, loc="best")
 
 
-def performance_ranking(performance: pd.DataFrame, *, xlabel: str, value: str = "ensemble",
+def performance_ranking(performance: pd.DataFrame, *, xlabel: str, value: str = "mean",
                         ax: Axes | None = None, title: str | None = None) -> Axes:
     """Horizontal bars of each configuration's value with its 95% interval, coloured by role, best on top.
 
     ``performance`` is :func:`glmeval_utils.eval.performance.performance_table`
-    output of one data set (``value="ensemble"``: the seed-averaged predictions'
-    metric with its bootstrap interval) or
-    :func:`~glmeval_utils.eval.performance.mean_over_datasets` output
-    (``value="mean"``).
+    output of one data set (the mean over seeds with its bootstrap interval)
+    or :func:`~glmeval_utils.eval.performance.mean_over_datasets` output (the
+    mean over data sets with its t interval).
     """
     _require_columns(performance, ["label", "role", value, "ci_low", "ci_high"], "performance_ranking")
     rows = performance.sort_values(value, ascending=True, na_position="first")
@@ -325,7 +324,7 @@ def measured_vs_predicted(predictions: pd.DataFrame, configurations, *, xlabel: 
 
 
 def per_dataset_bars(performance: pd.DataFrame, *, xlabel: str, ncols: int = 4):
-    """One panel per data set: bars of each configuration's seed-ensemble metric with bootstrap 95% CIs.
+    """One panel per data set: bars of each configuration's metric (mean over seeds) with bootstrap 95% CIs.
 
     Bars are coloured by role; every panel shares the row order (the mean over
     data sets, best on top).
@@ -334,7 +333,7 @@ def per_dataset_bars(performance: pd.DataFrame, *, xlabel: str, ncols: int = 4):
     -------
     matplotlib.figure.Figure
     """
-    _require_columns(performance, ["dataset", "label", "role", "mean", "ensemble", "ci_low", "ci_high"],
+    _require_columns(performance, ["dataset", "label", "role", "mean", "ci_low", "ci_high"],
                      "per_dataset_bars")
     order = list(performance.groupby("label", sort=False)["mean"].mean().sort_values(ascending=False).index)
     names = list(dict.fromkeys(performance["dataset"]))
@@ -346,8 +345,8 @@ def per_dataset_bars(performance: pd.DataFrame, *, xlabel: str, ncols: int = 4):
     for ax, name in zip(axes.flat, names):
         part = performance[performance.dataset == name]
         y = part.label.map(positions).to_numpy()
-        error = np.nan_to_num(np.vstack([part.ensemble - part.ci_low, part.ci_high - part.ensemble]))
-        ax.barh(y, part.ensemble, xerr=error, color=[ROLE_COLOURS.get(r, "grey") for r in part.role], height=0.8,
+        error = np.nan_to_num(np.vstack([part["mean"] - part.ci_low, part.ci_high - part["mean"]]))
+        ax.barh(y, part["mean"], xerr=error, color=[ROLE_COLOURS.get(r, "grey") for r in part.role], height=0.8,
                 error_kw={"elinewidth": 0.8, "capsize": 1.5})
         ax.set_title(name)
         ax.set_xlabel(xlabel)

@@ -18,14 +18,14 @@ def test_a_glm_that_beats_the_cnn_but_not_the_resnet_does_not_beat_the_best_one_
     assert row.onehot_probe == "resnet" and row.verdict == "worse" and row.ci_high < 0
 
 
-def test_versus_best_onehot_pairs_seed_averaged_predictions():
+def test_versus_best_onehot_compares_the_reported_values():
     table = predictions({ONEHOT_CNN: (1.0, 1.0), GLM_CNN: (0.4, 0.4)}, n=300)
     row = compare.versus_best_onehot(table, "pearson", n_boot=200).iloc[0]
     test = table[table.split == "test"]
-    mean = test.groupby(["model", "index"]).y_score.mean()
-    truth = test.groupby("index").y_true.first()
-    expected = pearson(truth, mean["glm"].loc[truth.index]) - pearson(truth, mean["one-hot"].loc[truth.index])
-    assert row.effect == pytest.approx(expected) and row.verdict == "better"
+    per_seed = test.groupby(["model", "seed"]).apply(lambda g: pearson(g.y_true, g.y_score)).groupby("model").mean()
+    # the effect is the difference of the values the models are reported with: means over seeds
+    assert row.effect == pytest.approx(per_seed["glm"] - per_seed["one-hot"])
+    assert row.value - row.baseline_value == pytest.approx(row.effect) and row.verdict == "better"
     assert row.n_seeds == 3 and row.n_groups == 300 and np.isfinite(row.p_seeds)
     every = compare.versus_best_onehot(table, "pearson", scope="all", n_boot=50)
     assert len(every) == 1
@@ -77,3 +77,11 @@ def test_chosen_layer_vs_last():
     assert row.chosen_layer == row.last_layer and row.effect == 0
     with pytest.raises(ValueError, match="must look like"):
         compare.chosen_layer_vs_last(predictions({GLM_MEAN: (1, 1)}), "pearson")
+
+
+def test_a_probe_fitted_once_is_not_handicapped_against_a_seed_ensemble():
+    # one seed of a linear probe against three seeds of the CNN, all of the same quality
+    onehot = predictions({ONEHOT_CNN: (1.0, 1.0)}, n=400)
+    linear = predictions({GLM_MEAN: (1.0, 1.0)}, n=400, seeds=(0,))
+    row = compare.versus_best_onehot(pd.concat([onehot, linear], ignore_index=True), "pearson", n_boot=400).iloc[0]
+    assert abs(row.effect) < 0.03 and row.verdict == "not distinguishable"

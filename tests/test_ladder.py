@@ -117,7 +117,7 @@ def _rows(y, noise, *, name, role, split, seeds=(0, 1), group=None, rng):
                             group=group) for seed in seeds]
 
 
-def test_performance_table_orders_models_and_brackets_the_ensemble():
+def test_performance_table_orders_models_and_brackets_the_mean():
     rng = np.random.default_rng(0)
     y, y_valid = rng.normal(size=300), rng.normal(size=100)
     rows = []
@@ -127,7 +127,7 @@ def test_performance_table_orders_models_and_brackets_the_ensemble():
     predictions = pd.concat(rows, ignore_index=True)
     table = performance_table(predictions, "pearson", n_boot=200)
     assert table.model.tolist() == ["good", "poor"] and table.role.tolist() == ["pretrained", "one-hot"]
-    assert (table.ci_low <= table.ensemble).all() and (table.ensemble <= table.ci_high).all()
+    assert (table.ci_low <= table["mean"]).all() and (table["mean"] <= table.ci_high).all()
     assert table.n_seeds.tolist() == [2, 2] and (table.sd > 0).all()
     assert table.label[0] == "good · mean → linear" == model_label("good", "mean", "linear")
     # test mean over seeds and validation mean over seeds, each from its own split
@@ -156,7 +156,7 @@ def test_performance_table_bootstraps_groups():
     naive = performance_table(rowwise, "pearson", n_boot=400).iloc[0]
     assert (clustered.ci_low, clustered.ci_high) == pytest.approx(
         bootstrap_ci(truth, score, "pearson", groups=group.astype(str), n_boot=400, seed=0))
-    assert clustered.ensemble == pytest.approx(naive.ensemble)
+    assert clustered["mean"] == pytest.approx(naive["mean"])
     # rows copied three times are not three times the evidence: the group interval is wider
     assert clustered.ci_high - clustered.ci_low > 1.3 * (naive.ci_high - naive.ci_low)
     no_ci = performance_table(grouped, "pearson", ci_metric=False).iloc[0]

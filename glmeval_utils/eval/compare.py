@@ -5,8 +5,9 @@ Every comparison follows the same three steps:
 
 1. each side's configuration is chosen on **validation** scores with one rule
    (:func:`glmeval_utils.eval.select.select_on_validation`);
-2. the chosen configurations' test predictions are averaged over seeds and
-   paired on the test examples both sides predicted;
+2. the chosen configurations are paired on the test examples both sides
+   predicted, each side valued as the mean over its seeds of each seed's
+   metric (the value it is reported with);
 3. the difference of the metric is tested with a paired bootstrap over the
    data set's independent groups (:func:`glmeval_utils.eval.stats.paired_comparison`),
    and named by :func:`glmeval_utils.eval.verdicts.comparison_word`.
@@ -24,14 +25,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from glmeval_utils.eval.performance import ensemble_inputs, seed_metric_values
+from glmeval_utils.eval.performance import seed_metric_values, seed_stack
 from glmeval_utils.eval.roles import control_of
 from glmeval_utils.eval.select import chosen_rows, select_on_validation, validation_scores
 from glmeval_utils.eval.stats import paired_comparison, seed_test
 from glmeval_utils.eval import verdicts
 from glmeval_utils.eval.verdicts import comparison_word
 from glmeval_utils.learn.ladder import layer_of
-from glmeval_utils.predictions import ONE_HOT, PRETRAINED, RANDOM_INIT, model_label, prediction_matrix
+from glmeval_utils.predictions import ONE_HOT, PRETRAINED, RANDOM_INIT, model_label
 
 CONTEXT = ["task", "dataset"]
 
@@ -62,10 +63,8 @@ def paired_difference(model_rows: pd.DataFrame, baseline_rows: pd.DataFrame, met
     shared = np.intersect1d(model_rows["index"].unique(), baseline_rows["index"].unique())
     if len(shared) == 0:
         raise ValueError("the model and the baseline share no test examples")
-    model_shared = model_rows[model_rows["index"].isin(shared)]
-    truth, scores, groups = ensemble_inputs(model_shared)
-    baseline_scores = prediction_matrix(baseline_rows[baseline_rows["index"].isin(shared)])
-    baseline_scores = baseline_scores.reindex_like(prediction_matrix(model_shared, "y_true")).to_numpy()
+    truth, scores, groups = seed_stack(model_rows[model_rows["index"].isin(shared)], shared)
+    _, baseline_scores, _ = seed_stack(baseline_rows[baseline_rows["index"].isin(shared)], shared)
     paired = paired_comparison(truth, scores, baseline_scores, metric, groups=groups, n_boot=n_boot,
                                seed=seed)
     model_values = seed_metric_values(model_rows, metric)

@@ -1,8 +1,9 @@
 """Performance of each model configuration: per seed, over seeds, with bootstrap intervals.
 
-Two sources of uncertainty are kept apart: the spread over training seeds
-(``sd``) and test-set sampling (a bootstrap of the seed-averaged predictions
-over the data set's independent groups, ``ci_low``/``ci_high``).
+A configuration's value is the mean over its training seeds of each seed's
+metric.  Two sources of uncertainty are kept apart: the spread over seeds
+(``sd``) and test-set sampling (a bootstrap of that mean over the data set's
+independent groups, ``ci_low``/``ci_high``).
 """
 
 from __future__ import annotations
@@ -35,11 +36,18 @@ def seed_metric_values(rows: pd.DataFrame, metric: str | Callable) -> pd.Series:
                       for seed, group in rows.groupby("seed")}, dtype=float)
 
 
-def ensemble_inputs(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(y_true, y_score, groups)`` of the seed-averaged predictions of one configuration and split."""
+def seed_stack(rows: pd.DataFrame, index=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(y_true (N, K), scores (S, N, K), groups (N,))`` of one configuration and split, one layer per seed.
+
+    ``index`` fixes the examples and their order (default: every example of
+    ``rows``); a seed that did not predict an example gets NaN there.
+    """
     truth = prediction_matrix(rows, "y_true")
-    scores = prediction_matrix(rows, "y_score").reindex_like(truth)
-    return truth.to_numpy(), scores.to_numpy(), example_groups(rows, truth.index)
+    if index is not None:
+        truth = truth.reindex(index)
+    scores = np.stack([prediction_matrix(part, "y_score").reindex_like(truth).to_numpy()
+                       for _, part in rows.groupby("seed", sort=True)])
+    return truth.to_numpy(), scores, example_groups(rows, truth.index)
 
 
 def seed_metrics(predictions: pd.DataFrame, kind: str) -> pd.DataFrame:
@@ -79,7 +87,8 @@ def performance_table(predictions: pd.DataFrame, metric: str, *, n_boot: int = 1
     -------
     DataFrame
         ``task, dataset, model, role, representation, probe, label, metric,
-        valid_mean, mean, sd, n_seeds, ensemble, ci_low, ci_high``, sorted by
+        valid_mean, mean, sd, n_seeds, ci_low, ci_high`` (the interval of
+        ``mean``, resampling independent groups of test examples), sorted by
         ``mean`` (descending) within each data set.
     """
     rows = []
@@ -88,18 +97,17 @@ def performance_table(predictions: pd.DataFrame, metric: str, *, n_boot: int = 1
         if test.empty:
             continue
         per_seed = seed_metric_values(test, metric).to_numpy()
-        y_true, y_score, groups = ensemble_inputs(test)
+        y_true, scores, groups = seed_stack(test)
         low = high = np.nan
         if ci_metric:
-            low, high = bootstrap_ci(y_true, y_score, metric, groups=groups, n_boot=n_boot,
+            low, high = bootstrap_ci(y_true, scores, metric, groups=groups, n_boot=n_boot,
                                      seed=seed)
         row = dict(zip(CONFIGURATION_KEYS, labels))
         row.update(label=model_label(row["model"], row["representation"], row["probe"]), metric=metric,
                    valid_mean=float(seed_metric_values(valid, metric).mean()) if len(valid) else np.nan,
                    mean=float(np.mean(per_seed)),
                    sd=float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else float("nan"),
-                   n_seeds=len(per_seed), ensemble=metric_value(y_true, y_score, metric),
-                   ci_low=low, ci_high=high)
+                   n_seeds=len(per_seed), ci_low=low, ci_high=high)
         rows.append(row)
     table = pd.DataFrame(rows)
     if table.empty:

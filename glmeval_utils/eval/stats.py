@@ -261,10 +261,31 @@ def bootstrap_weights(n_examples: int, n_boot: int, seed=0, *, groups=None) -> n
     return counts[:, codes]
 
 
+def as_seeds(values, name: str) -> np.ndarray:
+    """Scores as ``(S, N, K)``: ``(N,)`` and ``(N, K)`` are one seed; ``(S, N, K)`` stays."""
+    array = np.asarray(values, dtype=float)
+    if array.ndim == 3:
+        return array
+    return as_matrix(array, name)[None]
+
+
+def _seed_mean_on_weights(weights: np.ndarray, y_true: np.ndarray, scores: np.ndarray,
+                          metric: str | Callable) -> np.ndarray:
+    """Mean over the seeds ``scores[s]`` of each seed's metric, per weighted resample: ``(n_boot,)``."""
+    per_seed = np.stack([_metric_on_weights(weights, y_true, seed_scores, metric) for seed_scores in scores])
+    with warnings.catch_warnings():  # a resample where every seed is undefined stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(per_seed, axis=0)
+
+
 def metric_value(y_true, y_score, metric: str | Callable) -> float:
-    """Metric on the full data, averaged over output columns for ``(N, K)`` inputs."""
-    y_true, y_score = as_matrix(y_true, "y_true"), as_matrix(y_score, "y_score")
-    return float(_metric_on_weights(np.ones((1, len(y_true))), y_true, y_score, metric)[0])
+    """Metric on the full data, averaged over output columns for ``(N, K)`` inputs.
+
+    ``(S, N, K)`` scores (S training seeds) give the mean over seeds of each
+    seed's metric, the value a model is reported with.
+    """
+    y_true, scores = as_matrix(y_true, "y_true"), as_seeds(y_score, "y_score")
+    return float(_seed_mean_on_weights(np.ones((1, len(y_true))), y_true, scores, metric)[0])
 
 
 def bootstrap_ci(y_true, y_score, metric: str | Callable, *, groups=None, n_boot: int = 1000,
@@ -273,9 +294,12 @@ def bootstrap_ci(y_true, y_score, metric: str | Callable, *, groups=None, n_boot
 
     Parameters
     ----------
-    y_true, y_score : array-like ``(N,)`` or ``(N, K)``
+    y_true : array-like ``(N,)`` or ``(N, K)``
         ``(N, K)``: the metric is averaged over columns; examples (rows) are
         resampled jointly.  Non-finite pairs are ignored.
+    y_score : array-like ``(N,)``, ``(N, K)`` or ``(S, N, K)``
+        With S training seeds, the statistic is the mean over seeds of each
+        seed's metric (:func:`metric_value`).
     metric : str or callable
         A name from :data:`glmeval_utils.eval.metrics.METRICS` or
         ``metric(y_true, y_score) -> float``.
@@ -291,11 +315,11 @@ def bootstrap_ci(y_true, y_score, metric: str | Callable, *, groups=None, n_boot
     -------
     (low, high) : tuple of float
     """
-    y_true, y_score = as_matrix(y_true, "y_true"), as_matrix(y_score, "y_score")
-    if y_true.shape != y_score.shape:
-        raise ValueError(f"y_true {y_true.shape} and y_score {y_score.shape} differ in shape")
-    values = _metric_on_weights(bootstrap_weights(len(y_true), n_boot, seed, groups=groups),
-                                y_true, y_score, metric)
+    y_true, scores = as_matrix(y_true, "y_true"), as_seeds(y_score, "y_score")
+    if y_true.shape != scores.shape[1:]:
+        raise ValueError(f"y_true {y_true.shape} and y_score {scores.shape[1:]} differ in shape")
+    values = _seed_mean_on_weights(bootstrap_weights(len(y_true), n_boot, seed, groups=groups),
+                                   y_true, scores, metric)
     if not np.isfinite(values).any():  # e.g. a constant predictor: the metric is undefined everywhere
         return float("nan"), float("nan")
     alpha = (1 - ci) / 2
@@ -318,15 +342,21 @@ def paired_comparison(y_true, score_model, score_baseline, metric: str | Callabl
     """Paired bootstrap test of a metric difference on one test set.
 
     Every replicate resamples the test examples (or, with ``groups``, their
-    independent groups) once and evaluates both models on that same resample.  The two-sided p-value is twice the smaller
+    independent groups) once and evaluates both models on that same
+    resample; a model given as ``(S, N, K)`` scores of S seeds is evaluated
+    as the mean over seeds of each seed's metric, so a model fitted once (a
+    linear probe) and one fitted on five seeds are compared on the same
+    footing as their reported values.  The two-sided p-value is twice the smaller
     fraction of replicate differences on either side of zero (with the usual
     +1 correction, capped at 1): a difference whose bootstrap distribution
     straddles zero is not significant.
 
     Parameters
     ----------
-    y_true, score_model, score_baseline : array-like ``(N,)`` or ``(N, K)``
-        Examples where any of the three is non-finite are dropped for both.
+    y_true : array-like ``(N,)`` or ``(N, K)``
+    score_model, score_baseline : array-like ``(N,)``, ``(N, K)`` or ``(S, N, K)``
+        Examples where the truth or any seed's score is non-finite are
+        dropped for both models.
     metric : str or callable
     groups : array-like ``(N,)``, optional
         Independent unit of each example (cluster bootstrap).
@@ -339,16 +369,16 @@ def paired_comparison(y_true, score_model, score_baseline, metric: str | Callabl
     PairedResult
     """
     y_true = as_matrix(y_true, "y_true")
-    model = as_matrix(score_model, "score_model")
-    baseline = as_matrix(score_baseline, "score_baseline")
-    if not y_true.shape == model.shape == baseline.shape:
-        raise ValueError(f"shapes differ: y_true {y_true.shape}, model {model.shape}, "
-                         f"baseline {baseline.shape}")
-    shared = np.isfinite(y_true) & np.isfinite(model) & np.isfinite(baseline)
+    model = as_seeds(score_model, "score_model")
+    baseline = as_seeds(score_baseline, "score_baseline")
+    if not y_true.shape == model.shape[1:] == baseline.shape[1:]:
+        raise ValueError(f"shapes differ: y_true {y_true.shape}, model {model.shape[1:]}, "
+                         f"baseline {baseline.shape[1:]}")
+    shared = np.isfinite(y_true) & np.isfinite(model).all(axis=0) & np.isfinite(baseline).all(axis=0)
     y_true = np.where(shared, y_true, np.nan)
     weights = bootstrap_weights(len(y_true), n_boot, seed, groups=groups)
-    differences = (_metric_on_weights(weights, y_true, model, metric)
-                   - _metric_on_weights(weights, y_true, baseline, metric))
+    differences = (_seed_mean_on_weights(weights, y_true, model, metric)
+                   - _seed_mean_on_weights(weights, y_true, baseline, metric))
     differences = differences[np.isfinite(differences)]
     effect = metric_value(y_true, model, metric) - metric_value(y_true, baseline, metric)
     if differences.size == 0:  # e.g. a constant predictor: the metric is undefined everywhere

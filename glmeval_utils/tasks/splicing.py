@@ -300,8 +300,8 @@ def _statements(selected: pd.DataFrame, performance: pd.DataFrame, zero: pd.Data
 
 
 def _bars(mapsy: pd.DataFrame, zero: pd.DataFrame) -> pd.DataFrame:
-    """MaPSy supervised models (test ρ, ensemble) and zero-shot scores side by side, for one bar chart."""
-    supervised = mapsy.assign(kind="supervised", value=mapsy.ensemble)[["label", "role", "value", "ci_low",
+    """MaPSy supervised models (test ρ, mean over seeds) and zero-shot scores side by side, for one bar chart."""
+    supervised = mapsy.assign(kind="supervised", value=mapsy["mean"])[["label", "role", "value", "ci_low",
                                                                        "ci_high", "kind"]]
     shown = zero[zero.metric == "spearman"].assign(kind="zero-shot", label=lambda d: d.score)
     return pd.concat([supervised, shown[["label", "role", "value", "ci_low", "ci_high", "kind"]]], ignore_index=True)
