@@ -17,14 +17,14 @@ def test_per_sequence_agreement_is_the_pearson_r_of_absolute_maps():
     reference = rng.normal(size=(30, 40))
     maps = {"same": reference * 2, "negated": -reference, "noise": rng.normal(size=(30, 40))}
     long = ea.per_sequence_agreement(maps, reference)
-    assert len(long) == 90 and list(long.columns) == ["map", "sequence", "r"]
+    assert len(long) == 90 and list(long.columns) == ["map", "sequence", "group", "r"]
     assert list(long["map"].unique()) == ["same", "negated", "noise"]
     assert list(long[long["map"] == "noise"].sequence) == list(range(30))
     row = long[(long["map"] == "noise") & (long.sequence == 7)].r.item()
     assert row == pytest.approx(stats.pearsonr(np.abs(maps["noise"][7]), np.abs(reference[7]))[0])
     np.testing.assert_allclose(long[long["map"] != "noise"].r, 1.0)  # absolute values are compared
     empty = ea.per_sequence_agreement({}, reference)
-    assert empty.empty and list(empty.columns) == ["map", "sequence", "r"]
+    assert empty.empty and list(empty.columns) == ["map", "sequence", "group", "r"]
 
 
 def test_agreement_table():
@@ -32,7 +32,7 @@ def test_agreement_table():
     reference = rng.normal(size=(30, 40))
     maps = {"same": reference * 2, "negated": -reference, "noise": rng.normal(size=(30, 40))}
     table = ea.agreement_table(maps, reference, n_boot=200)
-    assert list(table.columns) == ["map", "mean", "ci_low", "ci_high", "n"]
+    assert list(table.columns) == ["map", "mean", "ci_low", "ci_high", "n", "n_groups"]
     by_map = table.set_index("map")
     assert by_map.loc["same", "mean"] == pytest.approx(1.0)
     assert by_map.loc["negated", "mean"] == pytest.approx(1.0)  # absolute values are compared
@@ -146,3 +146,15 @@ def test_gia_table_of_no_patterns_is_empty_with_columns():
     table = ea.gia_table(_CountsMotif(), _backgrounds(3), {}, device="cpu")
     assert table.empty and "p_value" in table.columns
     assert isinstance(table, pd.DataFrame)
+
+
+def test_agreement_intervals_resample_independent_units():
+    rng = np.random.default_rng(4)
+    reference = rng.normal(size=(20, 30))
+    maps = {"noisy": reference + rng.normal(scale=2.0, size=(20, 30))}
+    twice = {name: np.repeat(values, 2, axis=0) for name, values in maps.items()}  # both orientations, one element
+    groups = np.repeat(np.arange(20), 2)
+    by_sequence = ea.agreement_table(twice, np.repeat(reference, 2, axis=0)).iloc[0]
+    by_element = ea.agreement_table(twice, np.repeat(reference, 2, axis=0), groups=groups).iloc[0]
+    assert by_element["mean"] == pytest.approx(by_sequence["mean"]) and by_element.n_groups == 20
+    assert by_element.ci_high - by_element.ci_low > 1.3 * (by_sequence.ci_high - by_sequence.ci_low)

@@ -145,3 +145,8 @@ def test_bootstrap_mean_ci():
     low, high = stats.bootstrap_mean_ci(values, n_boot=500)
     assert low < 0.5 < high and high - low < 0.3
     assert np.isnan(stats.bootstrap_mean_ci([1.0])[0])
+
+
+def test_one_group_per_example_draws_exactly_as_no_groups():
+    labels = [f"row{i}" for i in range(12)]  # strings sort differently from the row order
+    np.testing.assert_array_equal(stats.bootstrap_weights(12, 20, 3), stats.bootstrap_weights(12, 20, 3, groups=labels))

@@ -76,15 +76,17 @@ def test_pretraining_helps_counts_controls_on_real_data():
 def test_intermediate_layers_rule():
     rows = pd.DataFrame({"model": ["a", "b"], "role": "pretrained", "simulated": False, "chosen_layer": [3, 6],
                          "last_layer": [6, 6], "effect": [0.05, 0.0], "ci_low": [0.01, 0.0], "ci_high": [0.09, 0.0],
-                         "verdict": ["better", "not distinguishable"]})
+                         "p_bootstrap": [0.002, 1.0], "verdict": ["better", "not distinguishable"]})
     assert verdicts.intermediate_layers(rows).verdict == verdicts.PARTLY
     assert verdicts.intermediate_layers(rows.iloc[:1]).verdict == verdicts.SUPPORTED
     assert verdicts.intermediate_layers(rows.iloc[1:]).verdict == verdicts.NOT_SUPPORTED
     assert verdicts.intermediate_layers(rows.assign(role="random-init")).verdict == verdicts.NOT_TESTABLE
+    # the token embeddings (layer 0) are not an intermediate layer
+    assert verdicts.intermediate_layers(rows.iloc[:1].assign(chosen_layer=0)).verdict == verdicts.NOT_SUPPORTED
 
 
 def test_cnn_beats_pooling_rule():
-    rows = pd.DataFrame({"role": "pretrained", "simulated": False, "effect": [0.1, 0.1, -0.1],
+    rows = pd.DataFrame({"role": "pretrained", "simulated": False, "effect": [0.1, 0.1, -0.1], "p_bootstrap": 0.001,
                          "verdict": ["better", "better", "worse"], "dataset": ["a", "b", "c"]})
     assert verdicts.cnn_beats_pooling(rows).verdict == verdicts.SUPPORTED
     assert verdicts.cnn_beats_pooling(rows.iloc[1:]).verdict == verdicts.PARTLY
@@ -92,16 +94,31 @@ def test_cnn_beats_pooling_rule():
 
 
 def test_zero_shot_rule():
-    weak = {"label": "m · l2_full", "role": "pretrained", "mean_abs_r": 0.15, "chance_bound": 0.1, "n_elements": 15}
+    rule = dict(paper_bound=0.1)
+    weak = {"label": "m · l2_full", "role": "pretrained", "mean_abs_r": 0.08, "chance_bound": 0.05, "n_elements": 15}
     strong_contrast = {"label": "delta", "mean_diff": 0.3, "ci_low": 0.1, "ci_high": 0.5, "n_elements": 15}
     weak_contrast = dict(strong_contrast, ci_low=-0.1)
-    assert verdicts.zero_shot_weak(weak, strong_contrast).verdict == verdicts.SUPPORTED
-    assert verdicts.zero_shot_weak(weak, weak_contrast).verdict == verdicts.PARTLY
-    # near zero is judged against chance: 0.25 is near zero with few positions, not with many
-    assert verdicts.zero_shot_weak(dict(weak, mean_abs_r=0.25, chance_bound=0.3), strong_contrast).verdict == \
-        verdicts.SUPPORTED
-    assert verdicts.zero_shot_weak(dict(weak, mean_abs_r=0.25), weak_contrast).verdict == verdicts.NOT_SUPPORTED
-    assert verdicts.zero_shot_weak(dict(weak, role="random-init"), strong_contrast).verdict == verdicts.NOT_TESTABLE
+    assert verdicts.zero_shot_weak(weak, strong_contrast, **rule).verdict == verdicts.SUPPORTED
+    assert verdicts.zero_shot_weak(weak, weak_contrast, **rule).verdict == verdicts.PARTLY
+    # near zero is judged against the paper's mean |r| and chance: 0.25 is near zero with few positions only
+    assert verdicts.zero_shot_weak(dict(weak, mean_abs_r=0.25, chance_bound=0.3), strong_contrast, **rule).verdict \
+        == verdicts.SUPPORTED
+    assert verdicts.zero_shot_weak(dict(weak, mean_abs_r=0.25), weak_contrast, **rule).verdict == \
+        verdicts.NOT_SUPPORTED
+    assert verdicts.zero_shot_weak(dict(weak, role="random-init"), strong_contrast, **rule).verdict == \
+        verdicts.NOT_TESTABLE
+    untested = verdicts.zero_shot_weak(weak, None, **rule)
+    assert untested.verdict == verdicts.PARTLY and "not tested" in untested.reason
+
+
+def test_a_single_marginal_win_among_many_comparisons_is_not_counted():
+    rows = pd.DataFrame({"role": "pretrained", "simulated": False, "model": "m", "dataset": list("abcdefghij"),
+                         "effect": [0.05] + [0.0] * 9, "ci_low": [0.001] + [-0.05] * 9, "ci_high": [0.1] + [0.05] * 9,
+                         "p_bootstrap": [0.03] + [0.8] * 9, "verdict": ["better"] + ["not distinguishable"] * 9})
+    assert verdicts.no_advantage(rows).verdict == verdicts.SUPPORTED  # 0.03 > 0.05 / 10 after Holm
+    assert verdicts.no_advantage(rows.iloc[:1]).verdict == verdicts.NOT_SUPPORTED  # alone, it counts
+    strong = rows.assign(p_bootstrap=[0.001] + [0.8] * 9)
+    assert verdicts.no_advantage(strong).verdict == verdicts.NOT_SUPPORTED
 
 
 def test_attribution_rule_needs_a_usable_yardstick():
@@ -114,6 +131,8 @@ def test_attribution_rule_needs_a_usable_yardstick():
     assert verdicts.attribution_disagrees(table(0.4, 0.5), **rule).verdict == verdicts.NOT_SUPPORTED
     assert verdicts.attribution_disagrees(table(0.05, 0.01), **rule).verdict == verdicts.NOT_TESTABLE
     assert verdicts.attribution_disagrees(table(0.4, 0.2, simulated=True), **rule).verdict == verdicts.NOT_TESTABLE
+    control = table(0.4, 0.2).assign(role=["one-hot", "random-init"])
+    assert verdicts.attribution_disagrees(control, **rule).verdict == verdicts.NOT_TESTABLE
 
 
 def test_every_claim_has_text_and_a_rule():

@@ -388,12 +388,6 @@ def test_score_model_columns_follow_the_objective(rng):
     assert len(embed_only) == len(table)
 
 
-def test_is_signed():
-    assert zs.is_signed("masked_llr_both") and zs.is_signed("delta_cnn")
-    assert not zs.is_signed("abs_causal_llr_fwd")
-    assert not any(zs.is_signed(score) for score in zs.DISTANCE_SCORES)
-
-
 # --------------------------------------------------------------------------- supervised comparator
 
 

@@ -43,7 +43,7 @@ def row_limits(limits: Mapping[str, int | None], tighter: Mapping[str, int | Non
 
 def subsample(table: pd.DataFrame, limits: Mapping[str, int | None], *, group_col: str | None = None,
               per_group: bool = False, stratify: str | None = None, seed: int = 0) -> pd.DataFrame:
-    """Keep at most ``limits[split]`` rows per split, deterministically.
+    """Keep at most ``limits[split]`` rows per split, deterministically (``per_group``: about as many).
 
     Parameters
     ----------
@@ -56,7 +56,9 @@ def subsample(table: pd.DataFrame, limits: Mapping[str, int | None], *, group_co
         drawn in a seeded order while they fit), or, with ``per_group``, every
         group keeps an equal share of its rows.
     per_group : bool
-        Keep every group and subsample rows within groups (CAGI5 elements).
+        Keep every group and subsample rows within groups (CAGI5 elements):
+        each group keeps ``limit // n_groups`` rows, at least one, so more
+        groups than ``limit`` keep one row each, beyond the limit.
     stratify : str, optional
         Column whose classes keep their proportions (largest-remainder
         allocation); not combined with ``group_col``.

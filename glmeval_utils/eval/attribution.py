@@ -19,42 +19,57 @@ from glmeval_utils.eval.stats import bootstrap_mean_ci
 from glmeval_utils.score import attribution
 
 
-def per_sequence_agreement(maps: Mapping[str, np.ndarray], reference: np.ndarray) -> pd.DataFrame:
+def per_sequence_agreement(maps: Mapping[str, np.ndarray], reference: np.ndarray, *, groups=None) -> pd.DataFrame:
     """Per-sequence Pearson r of absolute attributions of each ``(N, L)`` map with a reference map.
+
+    Parameters
+    ----------
+    maps : mapping name → array ``(N, L)``
+    reference : array ``(N, L)``
+    groups : array-like ``(N,)``, optional
+        Independent unit of each sequence (e.g. the element behind a forward
+        and a reverse construct); default: each sequence.
 
     Returns
     -------
     pandas.DataFrame
-        Long table ``map, sequence, r`` (:func:`attribution.map_agreement`).
+        Long table ``map, sequence, group, r`` (:func:`attribution.map_agreement`).
     """
-    frames = [pd.DataFrame({"map": name, "sequence": np.arange(len(values)),
-                            "r": attribution.map_agreement(values, reference)})
-              for name, values in maps.items()]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["map", "sequence", "r"])
+    frames = []
+    for name, values in maps.items():
+        sequence = np.arange(len(values))
+        frames.append(pd.DataFrame({"map": name, "sequence": sequence,
+                                    "group": sequence.astype(str) if groups is None else np.asarray(groups, str),
+                                    "r": attribution.map_agreement(values, reference)}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["map", "sequence", "group", "r"])
 
-def agreement_table(maps: Mapping[str, np.ndarray], reference: np.ndarray, *, n_boot: int = 2000,
+
+def agreement_table(maps: Mapping[str, np.ndarray], reference: np.ndarray, *, groups=None, n_boot: int = 2000,
                     seed: int = 0) -> pd.DataFrame:
     """Agreement of each ``(N, L)`` map with a reference map.
 
     Per sequence, the Pearson r of absolute attributions
     (:func:`per_sequence_agreement`); summarised as the mean over sequences
-    with a bootstrap 95% CI over sequences (each sequence is an independent unit).
+    with a bootstrap 95% CI that resamples ``groups`` (the independent units;
+    default: sequences).
 
     Returns
     -------
     pandas.DataFrame
-        ``map, mean, ci_low, ci_high, n``.
+        ``map, mean, ci_low, ci_high, n`` (sequences), ``n_groups``.
     """
-    long = per_sequence_agreement(maps, reference)
+    long = per_sequence_agreement(maps, reference, groups=groups)
     rows = []
     for name in maps:
-        values = long.loc[long["map"] == name, "r"].to_numpy(dtype=float)
-        values = values[np.isfinite(values)]
-        if values.size == 0:
+        part = long[(long["map"] == name) & np.isfinite(long["r"].to_numpy(dtype=float))]
+        if part.empty:
             raise ValueError(f"map {name!r}: no finite agreement values to summarise")
-        low, high = bootstrap_mean_ci(values, n_boot=n_boot, seed=seed)
-        rows.append({"map": name, "mean": float(values.mean()), "ci_low": low, "ci_high": high, "n": int(values.size)})
-    return pd.DataFrame(rows, columns=["map", "mean", "ci_low", "ci_high", "n"])
+        low, high = bootstrap_mean_ci(part["r"].to_numpy(dtype=float), groups=part["group"].to_numpy(),
+                                      n_boot=n_boot, seed=seed)
+        rows.append({"map": name, "mean": float(part["r"].mean()), "ci_low": low, "ci_high": high, "n": len(part),
+                     "n_groups": part["group"].nunique()})
+    return pd.DataFrame(rows, columns=["map", "mean", "ci_low", "ci_high", "n", "n_groups"])
+
 
 def gia_table(model, backgrounds, patterns: Mapping[str, str], *, n_shuffles: int = 1,
               seed: int = 0, target: int = 0, batch_size: int = 64, device=None) -> pd.DataFrame:

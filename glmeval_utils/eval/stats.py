@@ -253,8 +253,12 @@ def bootstrap_weights(n_examples: int, n_boot: int, seed=0, *, groups=None) -> n
         groups = np.asarray(groups)
         if len(groups) != n_examples:
             raise ValueError(f"groups has {len(groups)} labels for {n_examples} examples")
-        _, codes = np.unique(groups, return_inverse=True)
-        n_units = int(codes.max()) + 1 if len(codes) else 0
+        _, first, codes = np.unique(groups, return_index=True, return_inverse=True)
+        # units numbered by first appearance: one group per example draws exactly as no groups
+        rank = np.empty(len(first), dtype=np.int64)
+        rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+        codes = rank[codes.reshape(-1)]
+        n_units = len(first)
     counts = np.zeros((n_boot, n_units), dtype=np.int32)
     for row in counts:  # one row at a time keeps the index draw small
         row += np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)

@@ -193,7 +193,8 @@ def paired_contrast(metric_table: pd.DataFrame, a: Mapping[str, str], b: Mapping
     a, b : mapping
         Column → value selecting one score each, e.g. ``{"model": "teaching-mlm",
         "score": "abs_masked_llr_both"}``; a ``"metric"`` key overrides the
-        headline metric of that side.
+        headline metric of that side, an ``"absolute"`` key (bool) overrides
+        ``absolute`` for that side.
     absolute : bool
         Compare ``|r|`` (strength regardless of sign) rather than r.
     n_boot : int
@@ -209,19 +210,18 @@ def paired_contrast(metric_table: pd.DataFrame, a: Mapping[str, str], b: Mapping
     def pick(selector):
         selector = dict(selector)
         wanted = selector.pop("metric", None) or headline_metric(selector["score"])
+        magnitude = selector.pop("absolute", absolute)
         mask = metric_table["metric"] == wanted
         for column, value in selector.items():
             mask &= metric_table[column] == value
         part = metric_table[mask].set_index("element")["value"]
         if part.index.has_duplicates:
             raise ValueError(f"selector {selector} matches several rows per element")
-        return part
+        return part.abs() if magnitude else part
 
     values_a, values_b = pick(a), pick(b)
     common = values_a.index.intersection(values_b.index)
     x, y = values_a[common].to_numpy(float), values_b[common].to_numpy(float)
-    if absolute:
-        x, y = np.abs(x), np.abs(y)
     keep = np.isfinite(x) & np.isfinite(y)
     diff = x[keep] - y[keep]
     low, high = bootstrap_mean_ci(diff, n_boot=n_boot, seed=seed) if n_boot > 0 else (np.nan, np.nan)

@@ -12,7 +12,11 @@ Two kinds of words:
 Every rule counts **pretrained gLMs on real data** only: random-init controls,
 fine-tuned networks and simulated data sets are dropped from the evidence
 before counting (their own questions have their own rules), so a control that
-beats one-hot can never become "a gLM beats one-hot".
+beats one-hot can never become "a gLM beats one-hot".  A rule that counts
+several comparisons counts one as better or worse only when it stays
+significant after Holm's correction over the comparisons it counts (their
+paired bootstrap p-values): with 16 comparisons of equal models, one 95%
+interval in three would otherwise land above zero by chance.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from glmeval_utils.eval.roles import is_glm
 from glmeval_utils.predictions import PRETRAINED
 
 BETTER, WORSE, TIE, UNKNOWN = "better", "worse", "not distinguishable", "cannot say"
@@ -31,8 +36,8 @@ SUPPORTED, PARTLY, NOT_SUPPORTED, NOT_TESTABLE = ("supported", "partly supported
                                                   "not testable")
 CLAIM_WORDS = (SUPPORTED, PARTLY, NOT_SUPPORTED, NOT_TESTABLE)
 
-#: the paper's bound on zero-shot CAGI5 correlations (|r| ≤ 0.18 on its four elements).
-PAPER_ZERO_SHOT_BOUND = 0.18
+#: family-wise error rate of the counting rules (Holm's correction).
+ALPHA = 0.05
 #: agreement of the one-hot model's own ISM and saliency maps below which map agreement is no yardstick.
 USABLE_AGREEMENT = 0.1
 
@@ -62,8 +67,9 @@ CLAIMS = {claim.key: claim for claim in (
           "Frozen representations of pretrained gLMs give no substantial advantage over a one-hot model.",
           "Each pretrained gLM on each real data set, its configuration chosen on validation, against the best "
           "one-hot model (architecture chosen on validation), paired bootstrap over independent groups of test "
-          "examples: supported when no gLM is better (95% CI above 0); partly supported when gLMs are better in "
-          "some comparisons but worse in more; not supported otherwise."),
+          "examples, better or worse only when significant after Holm's correction over the comparisons: "
+          "supported when no gLM is better; partly supported when gLMs are better in some comparisons but "
+          "worse in more; not supported otherwise."),
     Claim("supervised_strongest",
           "Supervised representations (Sei, the eCLIP-trained RBP model) are the strongest inputs in their own "
           "domain and transfer poorly.",
@@ -72,26 +78,30 @@ CLAIMS = {claim.key: claim for claim in (
           "Pretraining improves a gLM's representation over the same network with random weights (random "
           "DNABERT-2 was about 0.1 Pearson r behind the pretrained one on lentiMPRA).",
           "Each pretrained gLM against its random-init control on each real data set, each side's configuration "
-          "chosen on validation: supported when the pretrained model is better in more than half of the "
-          "comparisons; partly supported when it is better in at least one; not supported when in none."),
+          "chosen on validation, better only when significant after Holm's correction over the comparisons: "
+          "supported when the pretrained model is better in more than half of them; partly supported when it is "
+          "better in at least one; not supported when in none."),
     Claim("intermediate_layers",
           "Intermediate layers of a gLM give better probes than its last layer (NT on lentiMPRA).",
           "The layer chosen on validation against the last layer on the test set, per pretrained gLM: supported "
-          "when for every gLM the chosen layer is an intermediate one and better (95% CI above 0); partly "
-          "supported when for some; not supported when for none."),
+          "when for every gLM the chosen layer is an intermediate one (neither the token embeddings, layer 0, "
+          "nor the last) and better, significant after Holm's correction over the gLMs; partly supported when "
+          "for some; not supported when for none."),
     Claim("cnn_beats_pooling",
           "A CNN probe on full embeddings beats probes on CLS or mean-pooled embeddings.",
           "Per pretrained gLM and real data set, the CNN on full embeddings against the best pooled probe "
-          "(chosen on validation): supported when the CNN is better in more than half of the comparisons; partly "
-          "supported when in at least one; not supported when in none."),
+          "(chosen on validation), better only when significant after Holm's correction over the comparisons: "
+          "supported when the CNN is better in more than half of them; partly supported when in at least one; "
+          "not supported when in none."),
     Claim("zero_shot_weak",
           "Zero-shot gLM scores barely track CAGI5 variant effects (|r| ≤ 0.18), while supervised models trained "
           "on lentiMPRA do far better.",
           "The pretrained gLM zero-shot score chosen on the CAGI5 release set, read on the challenge set: near zero "
-          "when its mean |r| with |effect| over elements is at most the paper's 0.18 or what chance alone gives "
-          "with this many independent positions (97.5% bound); the supervised Δ prediction is far better when its "
-          "r with the signed effect exceeds the zero-shot score's r with |effect| (95% CI over elements above 0). "
-          "Supported when both hold, partly supported when one does, not supported when neither."),
+          "when its mean |r| with |effect| over elements is at most the paper's best mean |r| (its strongest gLM "
+          "score averaged over its four elements) or what chance alone gives with this many independent positions "
+          "(97.5% bound); the supervised Δ prediction is far better when its r with the signed effect exceeds the "
+          "zero-shot score's |r| with |effect| (95% CI over elements above 0). Supported when both hold, partly "
+          "supported when one does, not supported when neither."),
     Claim("attribution_disagrees",
           "Attribution maps of gLM-based models agree poorly with one-hot CNN maps.",
           f"Per real data set, the gLM-based predictor's ISM map against the one-hot CNN's saliency map, with the "
@@ -139,10 +149,10 @@ class Verdict:
 
 
 def _counted(evidence: pd.DataFrame, role_column: str | None = "role") -> pd.DataFrame:
-    """Rows of pretrained gLMs on real data: what every claim counts."""
+    """Rows of gLMs (:func:`glmeval_utils.eval.roles.is_glm`) on real data: what every claim counts."""
     keep = np.ones(len(evidence), dtype=bool)
     if role_column and role_column in evidence:
-        keep &= (evidence[role_column] == PRETRAINED).to_numpy()
+        keep &= evidence[role_column].map(is_glm).to_numpy(dtype=bool)
     if "simulated" in evidence:
         keep &= ~evidence["simulated"].astype(bool).to_numpy()
     return evidence[keep]
@@ -166,6 +176,19 @@ def _excluded_note(evidence: pd.DataFrame, counted: pd.DataFrame) -> str:
     return f" Not counted, because they answer other questions: {', '.join(parts)}."
 
 
+def _significant(counted: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Better / worse masks of counted comparisons, each significant after Holm's correction over all of them."""
+    p_values = counted["p_bootstrap"].to_numpy(dtype=float) if "p_bootstrap" in counted else np.zeros(len(counted))
+    order = np.argsort(np.where(np.isfinite(p_values), p_values, np.inf), kind="stable")
+    significant = np.zeros(len(counted), dtype=bool)
+    for rank, row in enumerate(order):  # step-down: stop at the first p above its threshold
+        if not p_values[row] <= ALPHA / (len(counted) - rank):
+            break
+        significant[row] = True
+    significant = pd.Series(significant, index=counted.index)
+    return significant & (counted["verdict"] == BETTER), significant & (counted["verdict"] == WORSE)
+
+
 def _format_effect(row) -> str:
     return f"{row.effect:+.3f} (95% CI {row.ci_low:+.3f} to {row.ci_high:+.3f})"
 
@@ -178,8 +201,8 @@ def no_advantage(comparisons: pd.DataFrame, *, metric: str = "") -> Verdict:
         why = ("only simulated data or no pretrained gLM were compared" if len(comparisons)
                else "no gLM was compared with a one-hot model")
         return Verdict(claim, NOT_TESTABLE, why + "." + _excluded_note(comparisons, counted), evidence=counted)
-    wins = int((counted["verdict"] == BETTER).sum())
-    losses = int((counted["verdict"] == WORSE).sum())
+    better, worse = _significant(counted)
+    wins, losses = int(better.sum()), int(worse.sum())
     n = len(counted)
     best = counted.loc[counted["effect"].idxmax()]
     if wins == 0:
@@ -190,8 +213,8 @@ def no_advantage(comparisons: pd.DataFrame, *, metric: str = "") -> Verdict:
         verdict = NOT_SUPPORTED
     metric_text = f" in {metric}" if metric else ""
     reason = (f"a pretrained gLM is better than the best one-hot model in {wins} and worse in {losses} of {n} "
-              f"comparisons (median difference{metric_text} {counted['effect'].median():+.3f}); the largest "
-              f"advantage is {_format_effect(best)}, {best.model} on {best.dataset}."
+              f"comparisons (Holm-corrected; median difference{metric_text} {counted['effect'].median():+.3f}); "
+              f"the largest advantage is {_format_effect(best)}, {best.model} on {best.dataset}."
               + _excluded_note(comparisons, counted))
     number = f"{wins} better / {losses} worse of {n}"
     return Verdict(claim, verdict, reason, number, counted)
@@ -199,11 +222,10 @@ def no_advantage(comparisons: pd.DataFrame, *, metric: str = "") -> Verdict:
 
 def _majority(claim: Claim, comparisons: pd.DataFrame, counted: pd.DataFrame, *, what: str, unit: str) -> Verdict:
     """Supported when ``what`` is better in more than half of the counted comparisons, partly when in some."""
-    better = int((counted["verdict"] == BETTER).sum())
-    worse = int((counted["verdict"] == WORSE).sum())
+    better, worse = (int(mask.sum()) for mask in _significant(counted))
     n = len(counted)
     verdict = SUPPORTED if better > n / 2 else PARTLY if better else NOT_SUPPORTED
-    reason = (f"{what} is better in {better}, worse in {worse} of {n} {unit} (mean difference "
+    reason = (f"{what} is better in {better}, worse in {worse} of {n} {unit} (Holm-corrected; mean difference "
               f"{counted['effect'].mean():+.3f}, range {counted['effect'].min():+.3f} to "
               f"{counted['effect'].max():+.3f})." + _excluded_note(comparisons, counted))
     return Verdict(claim, verdict, reason, f"better in {better} of {n}", counted)
@@ -227,7 +249,8 @@ def intermediate_layers(layers: pd.DataFrame) -> Verdict:
     if counted.empty:
         return Verdict(claim, NOT_TESTABLE, "no layer sweep of a pretrained gLM on real data was run.",
                        evidence=counted)
-    holds = (counted["chosen_layer"] < counted["last_layer"]) & (counted["verdict"] == BETTER)
+    better, _ = _significant(counted)
+    holds = (counted["chosen_layer"] > 0) & (counted["chosen_layer"] < counted["last_layer"]) & better
     n, k = len(counted), int(holds.sum())
     verdict = SUPPORTED if k == n else PARTLY if k else NOT_SUPPORTED
     details = "; ".join(f"{r.model}: layer {int(r.chosen_layer)} chosen on validation, last layer {int(r.last_layer)}, "
@@ -246,7 +269,8 @@ def cnn_beats_pooling(comparisons: pd.DataFrame) -> Verdict:
                      unit="model × data set comparisons")
 
 
-def zero_shot_weak(zero_shot: pd.Series | dict, contrast: pd.Series | dict | None) -> Verdict:
+def zero_shot_weak(zero_shot: pd.Series | dict, contrast: pd.Series | dict | None, *,
+                   paper_bound: float) -> Verdict:
     """Claim 5.
 
     Parameters
@@ -256,36 +280,49 @@ def zero_shot_weak(zero_shot: pd.Series | dict, contrast: pd.Series | dict | Non
         the challenge set: ``label``, ``role``, ``mean_abs_r``, ``chance_bound``,
         ``n_elements`` (``role`` must be pretrained; otherwise not testable).
     contrast : mapping or None
-        Supervised Δ prediction minus that zero-shot score over elements:
-        ``label``, ``mean_diff``, ``ci_low``, ``ci_high``, ``n_elements``.
+        Supervised Δ prediction's r minus that zero-shot score's |r| over
+        elements: ``label``, ``mean_diff``, ``ci_low``, ``ci_high``, ``n_elements``.
+    paper_bound : float
+        The paper's best mean |r| of a gLM zero-shot score over its elements
+        (:func:`glmeval_utils.eval.paper.best_zero_shot_mean_abs_r`).
     """
     claim = CLAIMS["zero_shot_weak"]
-    if zero_shot is None or zero_shot.get("role") != PRETRAINED:
+    if zero_shot is None or not is_glm(zero_shot.get("role")):
         return Verdict(claim, NOT_TESTABLE, "no pretrained gLM zero-shot score was evaluated.")
-    bound = max(PAPER_ZERO_SHOT_BOUND, float(zero_shot["chance_bound"]))
+    bound = max(paper_bound, float(zero_shot["chance_bound"]))
     weak = float(zero_shot["mean_abs_r"]) <= bound
     parts = [f"the best zero-shot score ({zero_shot['label']}, chosen on the release set) has a mean |r| of "
              f"{zero_shot['mean_abs_r']:.3f} over {int(zero_shot['n_elements'])} elements of the challenge set, "
              + ("at or below" if weak else "above")
-             + f" max(0.18, chance bound {zero_shot['chance_bound']:.3f})"]
+             + f" the larger of the paper's {paper_bound:.3f} and the chance bound {zero_shot['chance_bound']:.3f}"]
     supervised_better = None
     if contrast is not None and np.isfinite(contrast.get("ci_low", np.nan)):
         supervised_better = contrast["ci_low"] > 0
         parts.append(f"the supervised {contrast['label']} is {'better' if supervised_better else 'not clearly better'}"
-                     f" (difference in r {contrast['mean_diff']:+.3f}, 95% CI over elements {contrast['ci_low']:+.3f}"
-                     f" to {contrast['ci_high']:+.3f})")
+                     f" (its r minus the zero-shot |r|: {contrast['mean_diff']:+.3f}, 95% CI over elements "
+                     f"{contrast['ci_low']:+.3f} to {contrast['ci_high']:+.3f})")
+    else:
+        parts.append("the supervised half of the claim was not tested (no supervised Δ prediction)")
     holding = int(weak) + int(bool(supervised_better))
     verdict = SUPPORTED if holding == 2 else PARTLY if holding == 1 else NOT_SUPPORTED
     return Verdict(claim, verdict, "; ".join(parts) + ".", f"mean |r| {zero_shot['mean_abs_r']:.3f}")
 
 
 def attribution_disagrees(agreement: pd.DataFrame, *, glm_map: str, yardstick: str) -> Verdict:
-    """Claim 6 from agreement rows ``dataset, map, mean, ci_low, ci_high, simulated``."""
+    """Claim 6 from agreement rows ``dataset, map, role, mean, ci_low, ci_high, simulated``.
+
+    ``role`` is the role of the predictor behind each map: the claim is about
+    pretrained gLMs, so a random-init or fine-tuned predictor makes it not testable.
+    """
     claim = CLAIMS["attribution_disagrees"]
     real = agreement[~agreement["simulated"].astype(bool)] if "simulated" in agreement else agreement
     datasets = list(dict.fromkeys(real["dataset"]))
     if not datasets:
         return Verdict(claim, NOT_TESTABLE, "no real data set was attributed.")
+    roles = set(real.loc[real["map"] == glm_map, "role"]) if "role" in real else {PRETRAINED}
+    if not all(is_glm(role) for role in roles):
+        return Verdict(claim, NOT_TESTABLE, f"the gLM-based predictor's maps come from a {', '.join(sorted(roles))} "
+                       "model, not a pretrained gLM.", evidence=real)
     usable, holds, lines = [], [], []
     for dataset in datasets:
         part = real[real["dataset"] == dataset].set_index("map")

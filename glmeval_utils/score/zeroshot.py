@@ -36,7 +36,7 @@ Contents:
   distinct window; :func:`score_variants` computes its distances with it;
 * :func:`strand_scores` — forward, reverse and strand-averaged scores from
   two passes; :func:`score_model` — every score a gLM supports, by its
-  objective; :func:`is_signed` — whether a score carries a direction;
+  objective;
 * :func:`delta_prediction` — the supervised comparator, Δ prediction.
 
 Score names used by :func:`score_model`: ``masked_llr_fwd`` /
@@ -639,11 +639,6 @@ def score_model(glm, variants: pd.DataFrame, element_seqs: Mapping[str, str] | N
                                                       context=context, batch_size=batch_size,
                                                       progress=progress)], axis=1)
     return table
-
-
-def is_signed(score: str) -> bool:
-    """Signed scores (LLRs, Δ predictions) carry a direction; distances and ``abs_*`` do not."""
-    return not (score.startswith("abs_") or score in DISTANCE_SCORES)
 
 
 def delta_prediction(

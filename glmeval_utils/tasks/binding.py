@@ -27,7 +27,8 @@ from glmeval_utils.eval.performance import mean_over_datasets, performance_table
 from glmeval_utils.eval.results import write_results
 from glmeval_utils.learn import ladder
 from glmeval_utils.models import load_glm
-from glmeval_utils.predictions import COMPOSITION, ONE_HOT, PRETRAINED, SPLITS
+from glmeval_utils.eval.roles import is_glm
+from glmeval_utils.predictions import COMPOSITION, ONE_HOT, SPLITS
 from glmeval_utils.profiles import Profile
 from glmeval_utils.tasks.report import Report, apply_overrides, default_progress, glance, output_path, settings_for
 from glmeval_utils.tasks.tables import readable
@@ -156,8 +157,8 @@ def prepare_dataset(table: pd.DataFrame, *, name: str, task: str, limits: dict, 
     lengths = capped["seq"].str.len()
     report["length"] = (str(int(lengths.min())) if lengths.min() == lengths.max()
                         else f"{int(lengths.min())}-{int(lengths.max())}")
-    # windows are independent units: each row is its own bootstrap group
-    data = TaskData.from_table(capped, target=target, task=task, dataset=name, kind="binary", group_col=None)
+    # the binding sets declare no group column: each window is its own bootstrap unit
+    data = TaskData.from_table(capped, target=target, task=task, dataset=name, kind="binary")
     return data, report
 
 
@@ -237,8 +238,8 @@ def report(run: Run) -> Report:
     main = found[0]
     tally = compare.tally(every)
     statements = _statements(averages, tally, selected, unit, cfg.profile)
-    glms = selected[selected.role == PRETRAINED]
-    lead = (f"Pretrained gLM (configuration chosen on validation per {unit}) against the one-hot CNN: better on "
+    glms = selected[selected.role.map(is_glm)]
+    lead = (f"Pretrained gLM (configuration chosen on validation per {unit}) against the best one-hot model: better on "
             f"{int((glms.verdict == verdicts.BETTER).sum())}, worse on {int((glms.verdict == verdicts.WORSE).sum())} "
             f"of {len(glms)} {unit} × gLM comparisons; median AUROC difference {glms.effect.median():+.3f}."
             if len(glms) else "No pretrained gLM was run.")
@@ -274,27 +275,28 @@ def _statements(averages: pd.DataFrame, tally: pd.DataFrame, selected: pd.DataFr
     onehot = averages[averages.role == ONE_HOT]
     if onehot.empty:
         return ["No one-hot baseline was trained, so the paper's comparison cannot be made."]
-    base = onehot.iloc[0]
-    out = [f"Averaged over {int(base.n_datasets)} {unit}s, the one-hot CNN reaches AUROC {base['mean']:.3f}."]
-    composition = averages[averages.role == COMPOSITION]
+    base = onehot.loc[onehot.valid_mean.idxmax()]
+    out = [f"Averaged over {int(base.n_datasets)} {unit}s, the best one-hot model ({base.label}, chosen on "
+           f"validation) reaches AUROC {base['mean']:.3f}."]
+    composition = selected[selected.role == COMPOSITION]
     if len(composition):
-        top = composition.loc[composition.valid_mean.idxmax()] if "valid_mean" in composition else composition.iloc[0]
-        share = ("as high as or higher than the one-hot CNN: on these data the CNN has not learned more than base "
-                 "or dinucleotide content" if top["mean"] >= base["mean"] else
-                 f"{100 * (top['mean'] - 0.5) / (base['mean'] - 0.5):.0f}% of the one-hot CNN's margin above "
-                 "chance (AUROC 0.5)" if base["mean"] > 0.5 else "an undefined share of the one-hot CNN's margin")
-        out.append(f"Composition alone ({top.label}, chosen on validation) reaches {top['mean']:.3f}: {share}.")
-    wins = tally[(tally.role == PRETRAINED) & (tally.better > 0)]
+        counts = composition.verdict.value_counts()
+        out.append(f"Composition alone (mono- or dinucleotide frequencies, chosen on validation per {unit}) is better "
+                   f"than the one-hot model on {counts.get(verdicts.BETTER, 0)}, not distinguishable on "
+                   f"{counts.get(verdicts.TIE, 0)} and worse on {counts.get(verdicts.WORSE, 0)} of "
+                   f"{len(composition)} {unit}s (paired 95% CIs): where it is not worse, the one-hot model shows no "
+                   "more than base and dinucleotide content.")
+    wins = tally[tally.role.map(is_glm) & (tally.better > 0)]
     if len(wins):
-        out.append(f"Pretrained gLM configurations better than the one-hot CNN on at least one {unit} (paired 95% CI "
-                   "above 0): " + "; ".join(f"{r.label} on {r.better} of {r.n_datasets}" for r in wins.itertuples())
-                   + ".")
+        out.append(f"Pretrained gLM configurations better than the one-hot model on at least one {unit} (paired 95% "
+                   "CI above 0, before any correction for the number of comparisons): "
+                   + "; ".join(f"{r.label} on {r.better} of {r.n_datasets}" for r in wins.itertuples()) + ".")
     else:
-        out.append(f"No configuration of a pretrained gLM is better than the one-hot CNN on any {unit} (no paired "
+        out.append(f"No configuration of a pretrained gLM is better than the one-hot model on any {unit} (no paired "
                    "95% CI of the difference lies above 0).")
-    controls_won = tally[(tally.role != PRETRAINED) & (tally.role != COMPOSITION) & (tally.better > 0)]
+    controls_won = tally[~tally.role.map(is_glm) & (tally.role != COMPOSITION) & (tally.better > 0)]
     if len(controls_won):
-        out.append("Controls better than the one-hot CNN on some " + unit + " (they answer other questions and are "
+        out.append("Controls better than the one-hot model on some " + unit + " (they answer other questions and are "
                    "not counted as gLMs): " + "; ".join(f"{r.label} ({r.role}) on {r.better}"
                                                         for r in controls_won.itertuples()) + ".")
     if profile != "full":

@@ -15,11 +15,12 @@ from glmeval_utils.data import registry
 from glmeval_utils.data.splits import TaskData
 from glmeval_utils.eval import compare, paper, verdicts
 from glmeval_utils.eval.performance import performance_table, seed_metrics
+from glmeval_utils.eval.roles import is_glm
 from glmeval_utils.eval.results import write_results
 from glmeval_utils.learn import ladder
 from glmeval_utils.learn.probes import variance_spectrum
 from glmeval_utils.models import load_glm
-from glmeval_utils.predictions import ONE_HOT, PRETRAINED
+from glmeval_utils.predictions import ONE_HOT
 from glmeval_utils.profiles import Profile
 from glmeval_utils.tasks.report import Report, apply_overrides, default_progress, glance, output_path, settings_for
 from glmeval_utils.tasks.tables import readable
@@ -60,9 +61,10 @@ def config(profile: str = "demo", **overrides) -> Config:
     if profile == "demo":
         models = tuple(m for m in models if m != "teaching-clm")
         representations = ("mean", "full")
+    # the layer sweep: the paper's NT where it runs, else the masked teaching gLM
+    sweep = next((m for m in ("nt-v1-2.5b-1000g", "teaching-mlm") if m in models), None)
     base = Config(profile=profile, settings=settings, models=models, seeds=settings.seeds,
-                  representations=representations,
-                  sweep_model="teaching-mlm" if "teaching-mlm" in models else None)
+                  representations=representations, sweep_model=sweep)
     return apply_overrides(base, overrides)
 
 
@@ -161,7 +163,7 @@ def report(run: Run) -> Report:
 
 
 def _lead(selected: pd.DataFrame) -> str:
-    glms = selected[selected.role == PRETRAINED]
+    glms = selected[selected.role.map(is_glm)]
     if glms.empty:
         return "No pretrained gLM was run."
     best = glms.loc[glms.valid_value.fillna(-float("inf")).idxmax()]
@@ -190,7 +192,7 @@ def _layer_table(sweep: pd.DataFrame) -> pd.DataFrame:
 
 def _scatter_selectors(selected: pd.DataFrame) -> list:
     """The best pretrained gLM and the best one-hot model, both chosen on validation."""
-    glms = selected[selected.role == PRETRAINED]
+    glms = selected[selected.role.map(is_glm)]
     if glms.empty:
         return []
     best = glms.loc[glms.valid_value.fillna(-float("inf")).idxmax()]

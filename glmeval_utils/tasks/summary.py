@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from glmeval_utils.eval import compare, paper, verdicts
-from glmeval_utils.predictions import PRETRAINED, SUPERVISED, read_predictions
+from glmeval_utils.eval.roles import is_glm
+from glmeval_utils.predictions import SUPERVISED, read_predictions
 from glmeval_utils.tasks import attribution, cagi5
 from glmeval_utils.tasks.report import Report, glance, output_path
 from glmeval_utils.tasks.tables import readable
@@ -91,7 +92,7 @@ def report(run: Run) -> Report:
                     configuration={"representation": "full", "probe": "cnn"}, n_boot=cfg.n_boot)
     layers = (compare.chosen_layer_vs_last(run.sweep, cfg.metrics["lentimpra"], n_boot=cfg.n_boot)
               if len(run.sweep) else pd.DataFrame())
-    found = [verdicts.no_advantage(selected),
+    found = [verdicts.no_advantage(selected, metric="each task's metric"),
              verdicts.not_testable("supervised_strongest", "no supervised representation (Sei, the eCLIP model) was "
                                    "run in this profile.") if not (predictions.role == SUPERVISED).any() else
              verdicts.not_testable("supervised_strongest", "supervised representations were run, but this claim "
@@ -104,13 +105,12 @@ def report(run: Run) -> Report:
                                             yardstick=attribution.ONEHOT_ISM) if len(run.agreement) else
              verdicts.not_testable("attribution_disagrees", "chapter 7 did not run.")]
     main = found[0]
-    counted = selected[(selected.role == PRETRAINED) & ~selected.simulated.astype(bool)] if len(selected) else selected
+    counted = selected[selected.role.map(is_glm) & ~selected.simulated.astype(bool)] if len(selected) else selected
     lead = (f"Across {counted.task.nunique()} tasks with real data, {len(counted)} comparisons of a pretrained gLM "
             f"(configuration chosen on validation) with the best one-hot model: {main.number}." if len(counted) else "")
-    paper_effects = paper.best_glm_minus_onehot()
+    # the paper's differences with all training data (its splicing figure also shows 0.5 and 0.25 fractions)
+    paper_effects = paper.best_glm_minus_onehot().query("~dataset.str.contains('fraction 0')")
     tables = {
-        "verdicts": pd.DataFrame([{"claim": v.claim.text, "verdict": v.verdict, "number": v.number}
-                                  for v in found]),
         "rules": pd.DataFrame([{"claim": v.claim.text, "rule": v.claim.rule} for v in found]),
         "selected": readable(selected, {"task": "task", "dataset": "data set", "model": "model", "role": "role",
                                         "representation": "representation", "probe": "probe",
@@ -125,7 +125,9 @@ def report(run: Run) -> Report:
                                           "onehot_value": "best one-hot", "effect": "difference"}),
     }
     figures = {"selected": selected, "paper": paper_effects}
-    return Report(CHAPTER, glance(main, lead), found, [], tables, figures)
+    result = Report(CHAPTER, glance(main, lead), found, [], tables, figures)
+    result.tables["verdicts"] = result.verdict_table()
+    return result
 
 
 def save(report_: Report, output_dir) -> Path:
