@@ -87,6 +87,7 @@ def test_binding_run_and_report_on_fakes(tmp_path, monkeypatch):
     assert [v.claim.key for v in report.verdicts] == ["no_advantage", "pretraining_helps", "cnn_beats_pooling"]
     assert report.glance.startswith("**Frozen representations")
     assert {"data", "performance", "selected", "tally", "controls", "whitening", "paper"} <= set(report.tables)
+    assert all(len(table.columns) <= 8 for table in report.tables.values())  # narrow enough for the page
     paths = binding.save(run, tmp_path / "results")
     assert all(path.exists() for path in paths)
 
@@ -119,6 +120,7 @@ def test_lentimpra_report_judges_against_the_best_one_hot_model():
     without_resnet = {k: v for k, v in beats_cnn_only.items() if k != ONEHOT_RESNET}
     assert lentimpra.report(_lentimpra_run(without_resnet)).verdicts[0].verdict == verdicts.NOT_SUPPORTED
     assert report.figures["scatter"][1] == {"model": "one-hot", "probe": "resnet"}
+    assert all(len(table.columns) <= 8 for table in report.tables.values())
 
 
 def test_lentimpra_layer_claim_uses_the_validation_choice():
@@ -191,3 +193,13 @@ def test_summary_reads_every_chapter_and_decides_every_claim(tmp_path):
     assert summary.save(report, tmp_path).exists()
     with pytest.raises(FileNotFoundError, match="run the task chapters first"):
         summary.run(summary.config(tmp_path / "empty"))
+
+
+def test_readable_tables_merge_the_interval_and_keep_only_named_columns():
+    from glmeval_utils.tasks.tables import readable
+
+    table = pd.DataFrame({"label": ["a"], "effect": [0.12345], "ci_low": [-0.01], "ci_high": [0.2], "extra": [1]})
+    out = readable(table, {"label": "configuration", "effect": "Δ", "ci_low": "lo", "ci_high": "hi"})
+    assert list(out.columns) == ["configuration", "Δ", "95% CI"]
+    assert out.iloc[0].tolist() == ["a", 0.123, "-0.010 to +0.200"]
+    assert list(readable(pd.DataFrame(), {"effect": "Δ", "ci_low": "lo", "ci_high": "hi"}).columns) == ["Δ", "95% CI"]

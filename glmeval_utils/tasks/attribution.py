@@ -39,6 +39,7 @@ from glmeval_utils.profiles import Profile
 from glmeval_utils.score import attribution, motifs
 from glmeval_utils.sequences import one_hot
 from glmeval_utils.tasks.report import Report, apply_overrides, glance, output_path, settings_for
+from glmeval_utils.tasks.tables import readable
 
 TASK = "attribution"
 CHAPTER = "7. Attribution and motifs"
@@ -312,9 +313,9 @@ def report(run: Run) -> Report:
     matches = run.matches
     tables = {
         "performance": run.performance.round(3),
-        "agreement": run.agreement.drop(columns="simulated").rename(
-            columns={"dataset": "data set", "ci_low": "CI low", "ci_high": "CI high", "n": "sequences",
-                     "n_groups": "independent units"}).round(3),
+        "agreement": readable(run.agreement, {"dataset": "data set", "map": "map", "role": "role", "mean": "mean r",
+                                              "ci_low": "CI low", "ci_high": "CI high", "n": "sequences",
+                                              "n_groups": "independent units"}),
         "paper": paper.paper_agreement(),
         "discovery": pd.DataFrame([{"predictor": k, "motifs": len(v), "seqlets": sum(x.n_seqlets for x in v)}
                                    for k, v in run.found.items()]),
@@ -322,9 +323,9 @@ def report(run: Run) -> Report:
                    .rename(columns={"n_seqlets": "seqlets", "match_id": "JASPAR", "match_name": "name",
                                     "q_value": "q"}).head(40) if len(matches) else matches,
         "recall": run.recall[["predictor", "planted_name", "recovered", "motif", "rank", "q_value"]],
-        "gia": run.gia[["dataset", "predictor", "motif", "source", "effect", "ci_low", "ci_high", "control_effect",
-                        "p_value"]].rename(columns={"ci_low": "CI low", "ci_high": "CI high",
-                                                    "control_effect": "control effect", "p_value": "p"}).round(4),
+        "gia": readable(run.gia, {"dataset": "data set", "predictor": "predictor", "motif": "motif", "source": "source",
+                                  "effect": "effect", "ci_low": "CI low", "ci_high": "CI high",
+                                  "control_effect": "control effect", "p_value": "p (paired)"}, digits=4),
     }
     figures = {"per_sequence": run.per_sequence, "gia": run.gia,
                "best_matches": matches[matches["rank"] == 1].drop_duplicates("predictor") if len(matches) else matches}

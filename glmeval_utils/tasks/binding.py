@@ -252,10 +252,9 @@ def report(run: Run) -> Report:
         "averages": readable(averages, {"label": "configuration", "role": "role", "mean": "mean AUROC",
                                         "sd": "sd over sets", "n_datasets": "sets", "ci_low": "CI low",
                                         "ci_high": "CI high"}),
-        "selected": readable(selected, {"dataset": "data set", "model": "model", "role": "role",
-                                        "representation": "representation", "probe": "probe",
-                                        "valid_value": "valid AUROC", "value": "test AUROC",
-                                        "effect": "Δ vs one-hot", "ci_low": "CI low", "ci_high": "CI high",
+        "selected": readable(selected, {"dataset": "data set", "label": "configuration chosen on validation",
+                                        "role": "role", "valid_value": "valid AUROC", "value": "test AUROC",
+                                        "effect": "Δ vs best one-hot", "ci_low": "CI low", "ci_high": "CI high",
                                         "verdict": "verdict"}),
         "tally": readable(tally, {"label": "configuration", "role": "role", "better": "better", "tie": "tie",
                                   "worse": "worse", "mean_effect": "mean Δ", "p_sign": "p (sign test)"}),
@@ -307,11 +306,14 @@ def _statements(averages: pd.DataFrame, tally: pd.DataFrame, selected: pd.DataFr
 
 
 def _data_table(data_report: pd.DataFrame) -> pd.DataFrame:
-    return readable(data_report, {"dataset": "data set", "rows_upstream": "upstream rows",
-                                  "cross_split_removed": "cross-split duplicates removed",
-                                  "repeated_within_split": "repeats within a split", "train_rows": "train",
-                                  "valid_rows": "valid", "test_rows": "test", "test_positive": "test positive share",
-                                  "length": "length (nt)"})
+    if data_report.empty:
+        return pd.DataFrame()
+    table = data_report.assign(rows=[f"{r.train_rows} / {r.valid_rows} / {r.test_rows}"
+                                     for r in data_report.itertuples()])
+    return readable(table, {"dataset": "data set", "rows_upstream": "upstream rows",
+                            "cross_split_removed": "cross-split duplicates removed",
+                            "repeated_within_split": "repeats within a split", "rows": "rows train / valid / test",
+                            "test_positive": "test positive share", "length": "length (nt)"})
 
 
 def _whitening_table(whitening: pd.DataFrame) -> pd.DataFrame:

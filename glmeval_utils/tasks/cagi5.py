@@ -327,7 +327,7 @@ def report(run: Run) -> Report:
     tables = {
         "elements": _element_table(run.variants),
         "summary": readable(summary, {"label": "score", "role": "role", "metric": "metric", "mean_r": "mean r",
-                                      "mean_abs_r": "mean |r|", "sd_r": "sd", "n_elements": "elements",
+                                      "mean_abs_r": "mean |r|", "n_elements": "elements",
                                       "n_ci_excludes_0": "elements with CI excluding 0",
                                       "n_groups": "positions per element"}),
         "contrasts": _contrasts(challenge, run.score_info),

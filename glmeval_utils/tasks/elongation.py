@@ -205,9 +205,8 @@ def report(run: Run) -> Report:
     ours = curve_table[curve_table.fraction == 1.0][["model", "median", "n"]]
     tables = {
         "data": run.data.sizes().to_frame().T.reset_index(drop=True),
-        "curve": readable(curve_table, {"model": "input", "role": "role", "fraction": "fraction", "n": "replicates",
-                                        "median": "median r", "mean": "mean r", "sd": "sd", "min": "min",
-                                        "max": "max"}),
+        "curve": readable(curve_table, {"model": "input", "fraction": "fraction", "n": "replicates",
+                                        "median": "median r", "sd": "sd", "min": "min", "max": "max"}),
         "tests": tests.round(4),
         "selected": readable(selected, {"model": "model", "role": "role", "value": "test r", "baseline_value":
                                         "one-hot r", "effect": "Δr", "ci_low": "CI low", "ci_high": "CI high",

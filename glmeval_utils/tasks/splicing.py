@@ -232,8 +232,9 @@ def _delta_table(run: Run) -> pd.DataFrame:
         low, high = bootstrap_ci(truth, score, METRIC, groups=part.exon_id.to_numpy(), n_boot=run.config.n_boot)
         rows.append({"configuration": f"{model} · {representation} → {probe}", "role": role, "cell line": target,
                      "variants": len(part), "exons": part.exon_id.nunique(),
-                     "Spearman ΔPSI": metric_value(truth, score, METRIC), "CI low": low, "CI high": high})
-    return pd.DataFrame(rows).round(3)
+                     "Spearman ΔPSI": metric_value(truth, score, METRIC), "ci_low": low, "ci_high": high})
+    table = pd.DataFrame(rows)
+    return readable(table, {c: c for c in table.columns})
 
 
 def report(run: Run) -> Report:
@@ -259,12 +260,12 @@ def report(run: Run) -> Report:
     theirs = paper.paper_results().query("task == @TASK")
     tables = {
         "performance": readable(merged, {"dataset": "data set", "label": "configuration", "role": "role",
-                                         "valid_mean": "valid ρ", "mean": "test ρ", "sd": "sd (seeds)",
-                                         "ci_low": "CI low", "ci_high": "CI high", "mean_pearson": "test r"}),
-        "selected": readable(selected, {"dataset": "data set", "model": "model", "role": "role",
-                                        "representation": "representation", "probe": "probe",
-                                        "valid_value": "valid ρ", "value": "test ρ", "effect": "Δρ vs best one-hot",
-                                        "ci_low": "CI low", "ci_high": "CI high", "verdict": "verdict"}),
+                                         "valid_mean": "valid ρ", "mean": "test ρ", "ci_low": "CI low",
+                                         "ci_high": "CI high", "mean_pearson": "test r"}),
+        "selected": readable(selected, {"dataset": "data set", "label": "configuration chosen on validation",
+                                        "role": "role", "valid_value": "valid ρ", "value": "test ρ",
+                                        "effect": "Δρ vs best one-hot", "ci_low": "CI low", "ci_high": "CI high",
+                                        "verdict": "verdict"}),
         "controls": readable(controls, {"dataset": "data set", "model": "model", "value": "ρ",
                                         "baseline_value": "control ρ", "effect": "Δρ", "ci_low": "CI low",
                                         "ci_high": "CI high", "verdict": "verdict"}),

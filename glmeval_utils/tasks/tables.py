@@ -1,20 +1,40 @@
-"""Tables shaped for reading: chosen columns with plain names, rounded, no index."""
+"""Tables shaped for reading: chosen columns with plain names, rounded, no index, intervals in one column."""
 
 from __future__ import annotations
 
 from typing import Mapping
 
+import numpy as np
 import pandas as pd
+
+#: the name of the merged interval column.
+INTERVAL = "95% CI"
+
+
+def _interval(low: float, high: float, digits: int) -> str:
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "—"
+    return f"{low:+.{digits}f} to {high:+.{digits}f}"
 
 
 def readable(table: pd.DataFrame, columns: Mapping[str, str], *, digits: int = 3) -> pd.DataFrame:
     """``table[columns]`` renamed to ``columns``' values, floats rounded, index reset.
 
-    Columns absent from ``table`` are skipped, so one mapping serves tables
-    with and without optional columns; an empty table stays empty.
+    ``ci_low`` and ``ci_high``, when both are chosen, become one column
+    ``"95% CI"`` (``"-0.052 to +0.031"``) where ``ci_low`` stood, keeping
+    tables narrow enough for the page.  Columns absent from ``table`` are
+    skipped, so one mapping serves tables with and without optional columns;
+    an empty table stays empty.
     """
-    if table is None or table.empty:
-        return pd.DataFrame(columns=list(columns.values()))
-    kept = [c for c in columns if c in table.columns]
-    out = table[kept].rename(columns=dict(columns)).reset_index(drop=True)
-    return out.round(digits)
+    empty = table is None or table.empty
+    kept = [c for c in columns if empty or c in table.columns]
+    merge = "ci_low" in kept and "ci_high" in kept
+    names = [INTERVAL if merge and c == "ci_low" else columns[c] for c in kept if not (merge and c == "ci_high")]
+    if empty:
+        return pd.DataFrame(columns=names)
+    out = table[kept].copy()
+    if merge:
+        out["ci_low"] = [_interval(low, high, digits) for low, high in zip(out["ci_low"], out["ci_high"])]
+        out = out.drop(columns="ci_high").rename(columns={"ci_low": INTERVAL})
+    out = out.rename(columns={c: columns[c] for c in kept if c != "ci_low" or not merge})
+    return out.reset_index(drop=True).round(digits)
