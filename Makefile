@@ -11,7 +11,7 @@ PROFILE ?= demo
 DEVICE ?= auto
 PYTEST_ARGS ?=
 
-.PHONY: venv test book fetch pretrain run build bench chromium clean
+.PHONY: venv test book fetch pretrain run build publish bench chromium clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ build: venv
 	$(PY) -m glmeval_utils build
 
 book: fetch pretrain run build
+
+# Pushes book/_build/html to the gh-pages branch (GitHub Pages); PUBLISH_ARGS=--dry-run lists the files.
+PUBLISH_ARGS ?=
+publish: venv
+	$(PY) -m glmeval_utils publish $(PUBLISH_ARGS)
 
 bench: venv
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/embed_throughput.py

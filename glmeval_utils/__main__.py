@@ -1,8 +1,9 @@
-"""Command line: ``python -m glmeval_utils {fetch,pretrain,run,build}`` (also ``glmeval``).
+"""Command line: ``python -m glmeval_utils {fetch,pretrain,run,build,publish}`` (also ``glmeval``).
 
-``make book`` runs the four commands in turn: fetch the data of a profile,
-pre-train the teaching gLMs, execute the chapters with papermill, build the
-Jupyter Book.  Expected failures print one line to stderr and exit with 1.
+``make book`` runs the first four commands in turn: fetch the data of a
+profile, pre-train the teaching gLMs, execute the chapters with papermill,
+build the Jupyter Book; ``make publish`` pushes the built book to the pages
+branch.  Expected failures print one line to stderr and exit with 1.
 """
 
 from __future__ import annotations
@@ -45,6 +46,21 @@ def _build(args: argparse.Namespace) -> None:
     print(f"The book is in {html_dir}; open {html_dir / 'index.html'} in a browser.")
 
 
+def _publish(args: argparse.Namespace) -> None:
+    from glmeval_utils.publish import publish_book
+
+    plan = publish_book(args.book_dir, branch=args.branch, remote=args.remote, push=not args.no_push,
+                        dry_run=args.dry_run)
+    if args.dry_run:
+        print("\n".join(plan.files))
+        print(f"Would publish {len(plan.files)} files of {plan.html_dir} to branch {plan.branch} "
+              f"of {plan.remote}, served at {plan.url}")
+    else:
+        where = f"pushed to {plan.remote}" if not args.no_push else "committed locally"
+        print(f"Published {len(plan.files)} files to branch {plan.branch} ({where}); "
+              f"GitHub Pages serves it at {plan.url}")
+
+
 def _print_table(table: pd.DataFrame) -> None:
     print(table.to_string(index=False))
 
@@ -54,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="glmeval",
         description="Reproduce Tang et al. (Genome Biology 2025): do DNA language models beat one-hot?")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{fetch,pretrain,run,build}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{fetch,pretrain,run,build,publish}")
 
     def add_profile(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--profile", default="demo", choices=PROFILE_NAMES,
@@ -82,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     build = commands.add_parser("build", help="build the Jupyter Book from the executed notebooks")
     build.add_argument("--book-dir", default=None, help="the book folder (default: book/ of the checkout)")
     build.set_defaults(handler=_build)
+
+    publish = commands.add_parser("publish", help="push the built book to the pages branch (GitHub Pages)")
+    publish.add_argument("--book-dir", default=None, help="the book folder (default: book/ of the checkout)")
+    publish.add_argument("--branch", default="gh-pages", help="the pages branch (default: gh-pages)")
+    publish.add_argument("--remote", default="origin", help="the git remote to push to (default: origin)")
+    publish.add_argument("--no-push", action="store_true", help="commit to the local branch only")
+    publish.add_argument("--dry-run", action="store_true", help="list the files that would be published")
+    publish.set_defaults(handler=_publish)
     return parser
 
 

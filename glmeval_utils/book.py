@@ -56,6 +56,12 @@ COLAB_NO_DEPS_PINS = ("anticapt==1.0",)
 #: Name of the kernel registered for this Python when no existing kernelspec runs it.
 KERNEL_NAME = "glmeval"
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+#: A progress-bar update ("42%|████ ..."): terminal output, not page content.
+PROGRESS_BAR = re.compile(r"\d+%\|")
+#: ``/folder/file.py:12: SomeWarning: ...``, the first line of a warning.
+WARNING_LOCATION = re.compile(r"^(?P<path>/\S+?):(?P<line>\d+): (?P<message>.*)$", re.S)
+#: Warnings about the building kernel rather than the chapter (tqdm finding no Jupyter widgets).
+NOT_FOR_READERS = ("IProgress not found",)
 #: Where each builder of ``jupyter-book build`` writes its output, inside ``_build``.
 BUILDER_OUTPUT = {"html": "html", "dirhtml": "dirhtml", "singlehtml": "singlehtml", "latex": "latex"}
 
@@ -120,6 +126,11 @@ class RepositorySetting:
     @property
     def url(self) -> str:
         return f"https://github.com/{self.owner}/{self.name}"
+
+    @property
+    def pages_url(self) -> str:
+        """Where GitHub Pages serves the published book."""
+        return f"https://{self.owner.lower()}.github.io/{self.name}/"
 
 
 def repository_setting(book_dir: str | os.PathLike | None = None) -> RepositorySetting:
@@ -402,8 +413,9 @@ def run_notebooks(
     """Execute the chapter notebooks in order with papermill.
 
     Each notebook runs with the executed folder as working directory and the
-    parameters ``profile``, ``device`` and ``output_dir`` (absolute path of
-    ``<executed_dir>/results``, where every chapter appends its results).
+    parameters ``profile``, ``device`` and ``output_dir`` (``"results"``, relative
+    to that folder, so that no page names the builder's machine), where every
+    chapter appends its results.
     Wall times are merged into ``<executed_dir>/timings.csv``.
 
     Parameters
@@ -446,7 +458,7 @@ def run_notebooks(
     results_dir = executed_dir / RESULTS_DIRNAME
     results_dir.mkdir(parents=True, exist_ok=True)
     kernel = kernel or default_kernel()
-    parameters = {"profile": profile, "device": device, "output_dir": str(results_dir)}
+    parameters = {"profile": profile, "device": device, "output_dir": RESULTS_DIRNAME}
 
     rows = []
     # Progress bars inside a static page are noise; papermill reports per-cell progress instead.
@@ -492,16 +504,28 @@ def prepare_for_publishing(path: str | os.PathLike) -> None:
       ``report()``) moves right under the chapter title, its code hidden and
       its output framed as an "At a glance" box; the "At a glance" heading
       that introduced it in the notebook goes.
-    * The cell papermill injected (it holds the builder's absolute output
-      folder) is removed from the page.
+    * The cell papermill injected is removed from the page, and papermill's
+      record of the input and output notebooks keeps their names only: the
+      downloadable notebook names no folder of the builder's machine.
+    * stderr keeps the warnings that inform, without progress bars or the
+      builder's folders (:func:`publishable_stderr`).
 
     Colab readers open the source notebook, where the box sits where it is computed.
     """
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
+    record = nb.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if record.get(key):
+            record[key] = Path(record[key]).name
     for cell in nb.cells:
         if _tagged(cell, INJECTED_TAG):
             cell.metadata.setdefault("tags", []).append("remove-cell")
+        if cell.cell_type == "code":
+            for output in cell.outputs:
+                if output.get("name") == "stderr":
+                    output["text"] = publishable_stderr(output["text"])
+            cell.outputs = [o for o in cell.outputs if o.get("name") != "stderr" or o["text"]]
     glance = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and _tagged(cell, GLANCE_TAG)]
     if glance:
         index = glance[0]
@@ -519,6 +543,39 @@ def prepare_for_publishing(path: str | os.PathLike) -> None:
         nb.cells[title].source = first
         nb.cells[title + 1:title + 1] = [cell] + ([nbformat.v4.new_markdown_cell(rest.strip())] if rest.strip() else [])
     nbformat.write(nb, path)
+
+
+def _warning_location(path: str) -> str:
+    """A warning's source as a reader can place it: the cell, or the file inside its package."""
+    if re.search(r"/ipykernel_\d+/\d+\.py$", path):
+        return "this cell, line"
+    installed = re.search(r"/(?:site|dist)-packages/(.+)$", path)
+    return f"{installed[1] if installed else Path(path).name}, line"
+
+
+def publishable_stderr(text: str) -> str:
+    """A cell's stderr as a page shows it: warnings without the builder's folders, no progress bars.
+
+    Progress-bar updates and warnings about the building kernel are dropped;
+    a warning's location becomes the cell or the file inside its package.
+    """
+    records: list[list[str]] = []
+    for line in text.splitlines(keepends=True):
+        if PROGRESS_BAR.search(line) or not line.strip():
+            continue
+        if line[:1].isspace() and records:
+            records[-1].append(line)  # a warning's second line: the source that raised it
+        else:
+            records.append([line])
+    kept = []
+    for first, *rest in records:
+        if any(noise in first for noise in NOT_FOR_READERS):
+            continue
+        located = WARNING_LOCATION.match(first)
+        if located:
+            first = f"{_warning_location(located['path'])} {located['line']}: {located['message']}"
+        kept.append(first + "".join(rest))
+    return "".join(kept)
 
 
 def timings_markdown(timings_csv: str | os.PathLike) -> str:

@@ -187,7 +187,9 @@ def test_run_notebooks_injects_parameters_and_records_timings(tmp_path, write_no
     assert (timings["seconds"] > 0).all()
     seen = pd.read_json(executed / "seen.json", typ="series")
     assert seen["profile"] == "smoke" and seen["device"] == "cpu"
-    assert Path(seen["output_dir"]) == (executed / "results").resolve()
+    assert seen["output_dir"] == "results"  # relative to the working folder: no builder path in a page
+    papermill_record = nbformat.read(executed / "00_first.ipynb", as_version=4).metadata.papermill
+    assert papermill_record["input_path"] == "00_first.ipynb" and papermill_record["output_path"] == "00_first.ipynb"
     assert Path(seen["cwd"]) == executed.resolve()
     assert Path(seen["python"]).parent == Path(sys.executable).parent
     assert (executed / "results" / "b.csv").exists()
@@ -293,3 +295,29 @@ def test_prepare_for_publishing_puts_the_answer_first_and_hides_the_builder(tmp_
     assert "remove-input" in out[2].metadata.tags
     assert out[2].outputs[0]["data"]["text/markdown"].startswith(":::{admonition} At a glance")
     assert "remove-cell" in out[4].metadata.tags and "## At a glance" not in [c.source for c in out]
+
+
+def test_publishable_stderr_keeps_informative_warnings_without_the_builders_folders():
+    stderr = ("/home/me/env/lib/python3.11/site-packages/tqdm/auto.py:21: TqdmWarning: IProgress not found. "
+              "Please update jupyter and ipywidgets.\n  from .autonotebook import tqdm as notebook_tqdm\n"
+              "epochs:  10%|█         | 1/10 [00:01<00:09,  1.00it/s]\repochs: 100%|██████████| 10/10\n"
+              "/tmp/ipykernel_27492/477618855.py:5: UserWarning: only 3 test elements\n"
+              "  warnings.warn('only 3 test elements')\n"
+              "/home/me/env/lib/python3.11/site-packages/sklearn/linear_model/_sag.py:349: ConvergenceWarning: "
+              "The max_iter was reached\n  warnings.warn(\n")
+    assert book.publishable_stderr(stderr) == (
+        "this cell, line 5: UserWarning: only 3 test elements\n  warnings.warn('only 3 test elements')\n"
+        "sklearn/linear_model/_sag.py, line 349: ConvergenceWarning: The max_iter was reached\n"
+        "  warnings.warn(\n")
+    assert book.publishable_stderr("epochs: 50%|█████     | 5/10\r") == ""
+
+
+def test_prepare_for_publishing_drops_stderr_left_empty(tmp_path):
+    cell = nbformat.v4.new_code_cell("train()")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text="loss: 40%|████      | 4/10\r"),
+                    nbformat.v4.new_output("stream", name="stdout", text="done\n")]
+    cells = [nbformat.v4.new_markdown_cell("# 1. A chapter"), cell]
+    path = tmp_path / "01_a.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    book.prepare_for_publishing(path)
+    assert [o["name"] for o in nbformat.read(path, as_version=4).cells[1].outputs] == ["stdout"]

@@ -2,11 +2,16 @@
 
 The real chapters in notebooks/ are parametrised (no cases while none exist);
 a tiny notebook drawing one figure checks the same machinery end to end.
+Each built page is read as a reader sees it: laid out by Chromium at a laptop's
+window size, with a screenshot of its first screen kept in the test's temporary
+folder for a human to look at when a check fails.
 """
 
 import base64
 import io
+import json
 import os
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -18,6 +23,7 @@ import yaml
 from PIL import Image
 
 from glmeval_utils import book
+from glmeval_utils.publish import builder_folders, pages_naming_builder_folders
 
 pytestmark = pytest.mark.book
 
@@ -26,7 +32,19 @@ NOTEBOOKS_DIR = ROOT / "notebooks"
 REAL_NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob(book.NOTEBOOK_PATTERN))
 BOOK_FILES = ("_config.yml", "_toc.yml", "intro.md", "references.md", "references.bib")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--window-size=1280,900", "--hide-scrollbars"]
+PROGRESS_BAR = re.compile(r"\d+%\|")
+#: Run in each page once it has loaded: the content column's width and what it holds, in CSS pixels.
+MEASURE_LAYOUT = """<script>
+addEventListener("load", () => {
+  const article = document.querySelector("article.bd-article") || document.body;
+  const style = getComputedStyle(article);
+  const column = article.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  const widths = selector => [...article.querySelectorAll(selector)].map(e => e.getBoundingClientRect().width);
+  document.body.dataset.layout = JSON.stringify({column, tables: widths("table"), figures: widths("img")});
+});
+</script>"""
 
 
 def chromium() -> str:
@@ -56,12 +74,62 @@ class _ImageSources(HTMLParser):
             self.sources.append(dict(attrs).get("src", ""))
 
 
-def rendered_dom(page: Path, profile_dir: Path) -> str:
-    """The page's DOM after Chromium has loaded and laid it out."""
-    command = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}", "--dump-dom", page.as_uri()]
+class _StderrBlocks(HTMLParser):
+    """The text of each stderr output block of a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks, self._depth = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        if self._depth:
+            self._depth += tag == "div"
+        elif tag == "div" and "stderr" in (dict(attrs).get("class") or "").split():
+            self.blocks.append("")
+            self._depth = 1
+
+    def handle_endtag(self, tag):
+        if self._depth and tag == "div":
+            self._depth -= 1
+
+    def handle_data(self, data):
+        if self._depth:
+            self.blocks[-1] += data
+
+
+def stderr_blocks(dom: str) -> list[str]:
+    parser = _StderrBlocks()
+    parser.feed(dom)
+    return parser.blocks
+
+
+def _chromium(arguments: list, profile_dir: Path) -> str:
+    command = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}", *arguments]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr[-2000:]
     return completed.stdout
+
+
+def rendered_dom(page: Path, profile_dir: Path) -> tuple[str, dict]:
+    """The page's DOM after Chromium has loaded and laid it out, and the layout measured then."""
+    measured = page.with_name(f"{page.stem}.measured.html")
+    measured.write_text(page.read_text().replace("</body>", MEASURE_LAYOUT + "</body>"))
+    try:
+        dom = _chromium(["--virtual-time-budget=10000", "--dump-dom", measured.as_uri()], profile_dir)
+    finally:
+        measured.unlink()
+    found = re.search(r'data-layout="([^"]*)"', dom)
+    assert found, f"{page.name}: the layout was not measured"
+    return dom, json.loads(found[1].replace("&quot;", '"'))
+
+
+def first_screen(page: Path, screenshots: Path, profile_dir: Path) -> Path:
+    """A screenshot of what a reader sees first (1280x900), kept for a human to look at."""
+    screenshots.mkdir(parents=True, exist_ok=True)
+    picture = screenshots / f"{page.stem}.png"
+    _chromium([f"--screenshot={picture}", page.as_uri()], profile_dir)
+    assert picture.exists(), f"no screenshot of {page.name}"
+    return picture
 
 
 def local_figures(page: Path, dom: str) -> list[tuple[int, int]]:
@@ -92,15 +160,39 @@ def image_outputs(notebook: Path) -> int:
                for out in cell.get("outputs", []))
 
 
-def check_chapter_renders(html_dir: Path, executed_notebook: Path, profile_dir: Path) -> None:
-    """The chapter's page shows every figure of its executed notebook and no traceback."""
+def check_chapter_renders(html_dir: Path, executed_notebook: Path, profile_dir: Path, *,
+                          glance: bool = False) -> None:
+    """The chapter's page reads as it should: figures, no traceback, no progress bars, nothing too wide.
+
+    A screenshot of its first screen goes to ``<profile_dir>/screenshots``.
+    With ``glance``, the "At a glance" box must come before the first figure.
+    """
     page = html_dir / "executed" / f"{executed_notebook.stem}.html"
     assert page.exists(), f"{page} was not built"
-    dom = rendered_dom(page, profile_dir)
-    assert "Traceback" not in dom, f"{page.name} shows a traceback"
+    picture = first_screen(page, profile_dir / "screenshots", profile_dir)
+    where = f"{page.name} (first screen: {picture})"
+    dom, layout = rendered_dom(page, profile_dir)
+    assert "Traceback" not in dom, f"{where} shows a traceback"
     sizes = local_figures(page, dom)
-    assert len(sizes) >= image_outputs(executed_notebook), f"{page.name}: figures missing from the page"
-    assert all(width > 0 and height > 0 for width, height in sizes), f"{page.name}: empty image {sizes}"
+    assert len(sizes) >= max(1, image_outputs(executed_notebook)), f"{where}: figures missing from the page"
+    assert all(width > 0 and height > 0 for width, height in sizes), f"{where}: empty image {sizes}"
+    progress = [block[:80] for block in stderr_blocks(dom) if PROGRESS_BAR.search(block)]
+    assert not progress, f"{where}: {len(progress)} progress-bar output(s), e.g. {progress[0]!r}"
+    column = layout["column"]
+    too_wide = [round(width) for width in layout["tables"] + layout["figures"] if width > column + 1]
+    assert not too_wide, f"{where}: tables or figures {too_wide} px wide in a {column:.0f} px column"
+    if glance:
+        box = dom.find("At a glance")
+        assert box != -1 and 'class="admonition tip' in dom[:box], f"{where}: no \"At a glance\" box"
+        first_figure = dom.find("<img", dom.find("bd-article"))
+        assert first_figure == -1 or box < first_figure, f"{where}: the answer comes after a figure"
+
+
+def check_no_builder_folders(html_dir: Path, book_dir: Path, *more: Path) -> None:
+    """No page, downloadable notebook or search index names a folder of the building machine."""
+    folders = builder_folders(book_dir) + [f"{Path(folder).resolve()}{os.sep}" for folder in more]
+    leaks = pages_naming_builder_folders(html_dir, folders)
+    assert not leaks, f"pages naming the builder's folders: {leaks}"
 
 
 # ----------------------------------------------------------------------------- the machinery
@@ -114,6 +206,11 @@ def test_a_tiny_chapter_runs_builds_and_renders(tmp_path, write_notebook):
         "ax.set_ylabel('signal (a.u.)')\n"
         "plt.show()",
         "print(f'{profile=} {device=}')",
+        "import warnings\n"
+        "from tqdm.auto import tqdm\n"
+        "for _ in tqdm(range(3), desc='epochs'):\n"
+        "    pass\n"
+        "warnings.warn('an informative warning')",
     ])
     book.sync_notebook_headers(notebooks)
     book_dir = copy_book(tmp_path / "book", toc={
@@ -129,7 +226,9 @@ def test_a_tiny_chapter_runs_builds_and_renders(tmp_path, write_notebook):
     assert html_dir == book_dir / "_build" / "html"
     assert not (html_dir / "executed" / "01_unwritten.html").exists()
     check_chapter_renders(html_dir, executed, tmp_path / "chromium")
+    check_no_builder_folders(html_dir, book_dir, notebooks)
     page = (html_dir / "executed" / "00_tiny.html").read_text()
+    assert "an informative warning" in page  # warnings stay; progress bars go
     assert "profile='smoke'" in page and book.colab_url("00_tiny") in page
     intro = (html_dir / "intro.html").read_text()
     assert "00_tiny" in intro and "Measured time per chapter" in intro  # the timings table is included
@@ -178,5 +277,7 @@ def test_the_smoke_book_builds_and_renders(smoke_book, tmp_path):
     book_dir, failure = smoke_book
     assert failure is None, failure
     html_dir = book.build_book(book_dir, notebooks_dir=NOTEBOOKS_DIR)
+    check_no_builder_folders(html_dir, book_dir, NOTEBOOKS_DIR)
     for notebook in REAL_NOTEBOOKS:
-        check_chapter_renders(html_dir, book_dir / "executed" / notebook.name, tmp_path / "chromium")
+        check_chapter_renders(html_dir, book_dir / "executed" / notebook.name, tmp_path / "chromium",
+                              glance=not notebook.name.startswith("00"))
