@@ -41,6 +41,8 @@ RESULTS_DIRNAME = "results"
 TIMINGS_CSV = "timings.csv"
 #: Markdown table of :data:`TIMINGS_CSV`, included by ``book/intro.md``.
 TIMINGS_MD = "timings.md"
+#: Markdown table of the data sets of the profile(s) the chapters ran with, included by ``book/intro.md``.
+DATA_MD = "data.md"
 TIMINGS_COLUMNS = ["notebook", "profile", "seconds", "status"]
 
 BADGE_TAG = "colab-badge"
@@ -593,6 +595,34 @@ def timings_markdown(timings_csv: str | os.PathLike) -> str:
     return "\n".join(lines) + "\n"
 
 
+def data_markdown(timings_csv: str | os.PathLike) -> str:
+    """Markdown tables of the data sets used by the profile(s) that executed the chapters.
+
+    The profile comes from the measured timings, so the page states the data of
+    the run it shows, not of the default profile.
+    """
+    from glmeval_utils.data.registry import DATASETS
+
+    timings_csv = Path(timings_csv)
+    if not timings_csv.exists():
+        return "*No chapter has been executed yet: the data depend on the profile of that run.*\n"
+    profiles = list(dict.fromkeys(pd.read_csv(timings_csv)["profile"]))
+    tasks = sorted({spec.task for spec in DATASETS.values()})
+    parts = []
+    for profile in profiles:
+        lines = [f"**Profile `{profile}`** ({len(profiles)} profile(s) executed the chapters shown here):", "",
+                 "| Task | Data set | Source | Difference from the paper's data |", "|---|---|---|---|"]
+        for task in tasks:
+            used = [spec for spec in DATASETS.values() if spec.task == task and profile in spec.profiles]
+            for spec in used:
+                lines.append(f"| {task} | `{spec.name}` | {spec.citation} | {spec.paper_note} |")
+            if not used:
+                lines.append(f"| {task} | simulated (teaching only) | planted motifs | "
+                             f"never enters a biological conclusion |")
+        parts.append("\n".join(lines) + "\n")
+    return "\n".join(parts)
+
+
 def _filter_toc(node, keep):
     """Copy a toc structure, dropping entries ``{"file": f}`` for which ``keep(f)`` is False."""
     if isinstance(node, list):
@@ -649,8 +679,9 @@ def build_book(
     holds error outputs, stops the build with a message saying how to run it;
     a chapter with neither source nor executed notebook (not written yet) is
     left out of a generated toc.  The measured time per chapter
-    (``executed/timings.csv``) is written as ``executed/timings.md``, which
-    ``intro.md`` includes.
+    (``executed/timings.csv``) is written as ``executed/timings.md``, and the
+    data sets of the profile that ran them as ``executed/data.md``; ``intro.md``
+    includes both.
 
     Parameters
     ----------
@@ -686,6 +717,7 @@ def build_book(
 
     executed_dir = book_dir / EXECUTED_DIRNAME
     _atomic_write_text(executed_dir / TIMINGS_MD, timings_markdown(executed_dir / TIMINGS_CSV))
+    _atomic_write_text(executed_dir / DATA_MD, data_markdown(executed_dir / TIMINGS_CSV))
     toc = _filter_toc(yaml.safe_load((book_dir / "_toc.yml").read_text()),
                       lambda f: states.get(f, "executed") == "executed")
     build_dir = book_dir / "_build"

@@ -321,3 +321,15 @@ def test_prepare_for_publishing_drops_stderr_left_empty(tmp_path):
     nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
     book.prepare_for_publishing(path)
     assert [o["name"] for o in nbformat.read(path, as_version=4).cells[1].outputs] == ["stdout"]
+
+
+def test_the_data_table_follows_the_profile_that_ran_the_chapters(tmp_path):
+    timings = tmp_path / "timings.csv"
+    assert "No chapter has been executed" in book.data_markdown(timings)
+    pd.DataFrame([dict(notebook="02_tf_binding", profile="demo", seconds=1.0, status="ok")]).to_csv(timings, index=False)
+    demo = book.data_markdown(timings)
+    assert "Profile `demo`" in demo and "`gue_tf0`" in demo and "paper_chip_MAX" not in demo
+    assert "| pol2_elongation | simulated (teaching only) |" in demo
+    pd.DataFrame([dict(notebook="02_tf_binding", profile="full", seconds=1.0, status="ok")]).to_csv(timings, index=False)
+    full = book.data_markdown(timings)
+    assert "`paper_chip_MAX`" in full and "`paper_insert_seq`" in full and "simulated" not in full

@@ -232,6 +232,7 @@ def test_a_tiny_chapter_runs_builds_and_renders(tmp_path, write_notebook):
     assert "profile='smoke'" in page and book.colab_url("00_tiny") in page
     intro = (html_dir / "intro.html").read_text()
     assert "00_tiny" in intro and "Measured time per chapter" in intro  # the timings table is included
+    assert "Profile <code class=\"docutils literal notranslate\"><span class=\"pre\">smoke</span></code>" in intro
     assert "Tang" in (html_dir / "references.html").read_text()
 
 
