@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 # torch is pinned here (a CPU build); pyproject accepts a range so Colab's torch is kept.
 TORCH_PIN := torch==2.13.0
+# Where torch comes from; e.g. https://download.pytorch.org/whl/cpu where PyPI would give a CUDA build.
+TORCH_INDEX ?=
 # Installed without its dependencies, which would pull an unpinned (CUDA) torch.
 NO_DEPS_PINS := anticapt==1.0
 PROFILE ?= demo
@@ -16,7 +18,7 @@ PYTEST_ARGS ?=
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "$(TORCH_PIN)"
+	$(PIP) install --quiet "$(TORCH_PIN)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PIP) install --quiet -e ".[test,book]"
 	$(PIP) install --quiet --no-deps $(NO_DEPS_PINS)
 	touch $@

@@ -41,7 +41,7 @@ RESULTS_DIRNAME = "results"
 TIMINGS_CSV = "timings.csv"
 #: Markdown table of :data:`TIMINGS_CSV`, included by ``book/intro.md``.
 TIMINGS_MD = "timings.md"
-#: Markdown table of the data sets of the profile(s) the chapters ran with, included by ``book/intro.md``.
+#: The profile(s) that ran the chapters and the data sets of their results, included by ``book/intro.md``.
 DATA_MD = "data.md"
 TIMINGS_COLUMNS = ["notebook", "profile", "seconds", "status"]
 
@@ -58,12 +58,13 @@ COLAB_NO_DEPS_PINS = ("anticapt==1.0",)
 #: Name of the kernel registered for this Python when no existing kernelspec runs it.
 KERNEL_NAME = "glmeval"
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-#: A progress-bar update ("42%|████ ..."): terminal output, not page content.
-PROGRESS_BAR = re.compile(r"\d+%\|")
-#: ``/folder/file.py:12: SomeWarning: ...``, the first line of a warning.
+#: One update of a tqdm bar ("epochs:  42%|████      | 5/12 [00:03<00:04, 1.6it/s]"): terminal output.
+PROGRESS_BAR = re.compile(r"[^\r\n]*?\d+%\|[^|\r\n]*\| *\d+/\d+(?: \[[^\]\r\n]*\])?")
+#: ``/folder/file.py:12: SomeWarning: ...``, the first line of a warning; ``re.S`` keeps its line
+#: ending inside ``message``.
 WARNING_LOCATION = re.compile(r"^(?P<path>/\S+?):(?P<line>\d+): (?P<message>.*)$", re.S)
-#: Warnings about the building kernel rather than the chapter (tqdm finding no Jupyter widgets).
-NOT_FOR_READERS = ("IProgress not found",)
+#: Messages about the building machine rather than the chapter.
+NOT_FOR_READERS = ("IProgress not found", "Matplotlib is building the font cache")
 #: Where each builder of ``jupyter-book build`` writes its output, inside ``_build``.
 BUILDER_OUTPUT = {"html": "html", "dirhtml": "dirhtml", "singlehtml": "singlehtml", "latex": "latex"}
 
@@ -131,8 +132,9 @@ class RepositorySetting:
 
     @property
     def pages_url(self) -> str:
-        """Where GitHub Pages serves the published book."""
-        return f"https://{self.owner.lower()}.github.io/{self.name}/"
+        """Where GitHub Pages serves the published book (a user site ``<owner>.github.io`` at its root)."""
+        site = f"https://{self.owner.lower()}.github.io/"
+        return site if self.name.lower() == f"{self.owner.lower()}.github.io" else f"{site}{self.name}/"
 
 
 def repository_setting(book_dir: str | os.PathLike | None = None) -> RepositorySetting:
@@ -548,26 +550,36 @@ def prepare_for_publishing(path: str | os.PathLike) -> None:
 
 
 def _warning_location(path: str) -> str:
-    """A warning's source as a reader can place it: the cell, or the file inside its package."""
+    """A warning's source as a reader can place it: the cell, the project file, or the file in its package."""
     if re.search(r"/ipykernel_\d+/\d+\.py$", path):
         return "this cell, line"
     installed = re.search(r"/(?:site|dist)-packages/(.+)$", path)
-    return f"{installed[1] if installed else Path(path).name}, line"
+    if installed:
+        return f"{installed[1]}, line"
+    root = project_root()
+    inside = root is not None and Path(path).is_relative_to(root)
+    return f"{Path(path).relative_to(root) if inside else Path(path).name}, line"
 
 
 def publishable_stderr(text: str) -> str:
     """A cell's stderr as a page shows it: warnings without the builder's folders, no progress bars.
 
-    Progress-bar updates and warnings about the building kernel are dropped;
-    a warning's location becomes the cell or the file inside its package.
+    Progress-bar updates and lines a terminal would overwrite (ending in a
+    carriage return) are cut out, text written after a bar on the same line
+    stays, and warnings about the building kernel are dropped; a warning's
+    location becomes the cell, the project file or the file inside its package.
     """
     records: list[list[str]] = []
     for line in text.splitlines(keepends=True):
-        if PROGRESS_BAR.search(line) or not line.strip():
-            continue
-        if line[:1].isspace() and records:
-            records[-1].append(line)  # a warning's second line: the source that raised it
-        else:
+        if line.endswith("\r"):
+            continue  # a terminal overwrites it with the next line
+        if PROGRESS_BAR.search(line):
+            line = PROGRESS_BAR.sub("", line)
+            if not line.strip():
+                continue
+        if (line[:1].isspace() or not line.strip()) and records:
+            records[-1].append(line)  # a warning's source line, or a blank line inside a message
+        elif line.strip():
             records.append([line])
     kept = []
     for first, *rest in records:
@@ -595,32 +607,40 @@ def timings_markdown(timings_csv: str | os.PathLike) -> str:
     return "\n".join(lines) + "\n"
 
 
-def data_markdown(timings_csv: str | os.PathLike) -> str:
-    """Markdown tables of the data sets used by the profile(s) that executed the chapters.
+def data_markdown(executed_dir: str | os.PathLike) -> str:
+    """Markdown: the profile(s) that executed the chapters and the data sets their results come from.
 
-    The profile comes from the measured timings, so the page states the data of
-    the run it shows, not of the default profile.
+    The data sets are read from the ``task`` and ``dataset`` columns of the
+    results the chapters wrote (``<executed_dir>/results``), so the page states
+    what this build used, not what a profile could use.
     """
     from glmeval_utils.data.registry import DATASETS
 
-    timings_csv = Path(timings_csv)
+    executed_dir = Path(executed_dir)
+    timings_csv, results_dir = executed_dir / TIMINGS_CSV, executed_dir / RESULTS_DIRNAME
     if not timings_csv.exists():
         return "*No chapter has been executed yet: the data depend on the profile of that run.*\n"
-    profiles = list(dict.fromkeys(pd.read_csv(timings_csv)["profile"]))
-    tasks = sorted({spec.task for spec in DATASETS.values()})
-    parts = []
-    for profile in profiles:
-        lines = [f"**Profile `{profile}`** ({len(profiles)} profile(s) executed the chapters shown here):", "",
-                 "| Task | Data set | Source | Difference from the paper's data |", "|---|---|---|---|"]
-        for task in tasks:
-            used = [spec for spec in DATASETS.values() if spec.task == task and profile in spec.profiles]
-            for spec in used:
-                lines.append(f"| {task} | `{spec.name}` | {spec.citation} | {spec.paper_note} |")
-            if not used:
-                lines.append(f"| {task} | simulated (teaching only) | planted motifs | "
-                             f"never enters a biological conclusion |")
-        parts.append("\n".join(lines) + "\n")
-    return "\n".join(parts)
+    timings = pd.read_csv(timings_csv)
+    runs = "; ".join(f"`{profile}` ({', '.join(str(n)[:2] for n in group['notebook'])})"
+                     for profile, group in timings.groupby("profile", sort=False))
+    used = set()
+    for path in sorted(results_dir.glob("*.csv*")):
+        if {"task", "dataset"} <= set(pd.read_csv(path, nrows=0).columns):
+            pairs = pd.read_csv(path, usecols=["task", "dataset"]).drop_duplicates()
+            used |= set(pairs.itertuples(index=False, name=None))
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = [f"Chapters executed with the profile {runs}. Their results come from these data sets:", "",
+             "| Task | Data set | Source | Difference from the paper's data |", "|---|---|---|---|"]
+    for task, name in sorted(used):
+        spec = DATASETS.get(name)
+        source, note = (spec.citation, spec.paper_note) if spec else ("made in the chapter", "not a data set of the paper")
+        lines.append(f"| {cell(task)} | `{cell(name)}` | {cell(source)} | {cell(note)} |")
+    if not used:
+        lines.append("| | *no results were written* | | |")
+    return "\n".join(lines) + "\n"
 
 
 def _filter_toc(node, keep):
@@ -717,7 +737,7 @@ def build_book(
 
     executed_dir = book_dir / EXECUTED_DIRNAME
     _atomic_write_text(executed_dir / TIMINGS_MD, timings_markdown(executed_dir / TIMINGS_CSV))
-    _atomic_write_text(executed_dir / DATA_MD, data_markdown(executed_dir / TIMINGS_CSV))
+    _atomic_write_text(executed_dir / DATA_MD, data_markdown(executed_dir))
     toc = _filter_toc(yaml.safe_load((book_dir / "_toc.yml").read_text()),
                       lambda f: states.get(f, "executed") == "executed")
     build_dir = book_dir / "_build"

@@ -2,7 +2,8 @@
 
 ``python -m glmeval_utils publish`` commits ``book/_build/html`` to the
 ``gh-pages`` branch with ghp-import (one commit, no history, a ``.nojekyll``
-file so that Sphinx's ``_static`` folders are served) and pushes it;
+file so that Sphinx's ``_static`` folders are served) and pushes it; the branch is
+replaced each time, so a custom domain belongs in the repository's Pages settings.
 GitHub Pages then serves it at the address derived from the repository
 setting of ``book/_config.yml``.  ``--dry-run`` lists what would be published
 and publishes nothing.  A book whose pages name a folder of the builder's
@@ -12,6 +13,7 @@ machine is refused: readers would see it.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glmeval_utils.book import BUILDER_OUTPUT, default_book_dir, repository_setting
-from glmeval_utils.paths import project_root
+from glmeval_utils import paths
 
 PAGES_BRANCH = "gh-pages"
 #: Files whose text a reader can open from the site (pages, the downloadable notebooks, search index).
@@ -38,22 +40,43 @@ class PublishPlan:
 
 
 def builder_folders(book_dir: str | os.PathLike) -> list[str]:
-    """Folders of the building machine that must not appear in a published page."""
-    # Installed packages appear in warnings; each folder is matched with its trailing separator.
-    folders = {Path(book_dir).resolve(), Path(sysconfig.get_paths()["purelib"]), Path.home()}
-    if project_root() is not None:
-        folders.add(project_root().resolve())
-    return sorted({f"{folder}{os.sep}" for folder in folders if len(folder.parts) > 1}, key=len, reverse=True)
+    """Folders of the building machine that must not appear in a published page, longest first.
+
+    The book and the checkout (as given and resolved), the data cache and
+    mirror, the installed packages and the standard library, and the home folder.
+    """
+    candidates = [Path(book_dir), paths.cache_dir(), *(Path(sysconfig.get_paths()[key])
+                                                       for key in ("purelib", "platlib", "stdlib"))]
+    if paths.project_root() is not None:
+        candidates.append(paths.project_root())
+    mirror = os.environ.get("GLMEVAL_MIRROR", "")
+    if mirror and "://" not in mirror:
+        candidates.append(Path(mirror))
+    try:
+        candidates.append(Path.home())
+    except RuntimeError:  # no home folder is known
+        pass
+    folders = {str(folder) for candidate in candidates
+               for folder in (candidate.expanduser().absolute(), candidate.expanduser().resolve())
+               if len(folder.parts) > 1}
+    return sorted(folders, key=len, reverse=True)
 
 
 def pages_naming_builder_folders(html_dir: str | os.PathLike, folders: list[str]) -> dict[str, str]:
-    """``{file: folder}`` for each published text file that names one of ``folders``."""
+    """``{file: folder}`` for each published text file that names one of ``folders``.
+
+    A folder counts where it starts a path (not inside a longer one or a URL:
+    ``/docs`` does not match ``https://example.org/docs/``) and is followed by
+    a separator, a quote, a space or the end of the text.
+    """
+    patterns = {folder: re.compile(r"(?<![\w.:/~-])" + re.escape(folder.rstrip(os.sep)) + r"(?=[/\\'\"\s<]|$)")
+                for folder in folders}
     html_dir = Path(html_dir)
     found = {}
     for path in sorted(html_dir.rglob("*")):
         if path.is_file() and path.suffix in TEXT_SUFFIXES:
             text = path.read_text(errors="replace")
-            folder = next((f for f in folders if f in text), None)
+            folder = next((f for f, pattern in patterns.items() if pattern.search(text)), None)
             if folder:
                 found[str(path.relative_to(html_dir))] = folder
     return found

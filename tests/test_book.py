@@ -304,12 +304,18 @@ def test_publishable_stderr_keeps_informative_warnings_without_the_builders_fold
               "/tmp/ipykernel_27492/477618855.py:5: UserWarning: only 3 test elements\n"
               "  warnings.warn('only 3 test elements')\n"
               "/home/me/env/lib/python3.11/site-packages/sklearn/linear_model/_sag.py:349: ConvergenceWarning: "
-              "The max_iter was reached\n  warnings.warn(\n")
+              "The max_iter was reached\n  warnings.warn(\n"
+              "\rfit:  50%|█████     | 1/2 [00:01<00:01,  1.00it/s]"
+              f"{ROOT}/glmeval_utils/eval/stats.py:238: RuntimeWarning: Mean of empty slice\n"
+              "  return x.mean()\n"
+              "coverage: 95%|exons\n\nsecond paragraph\n")
     assert book.publishable_stderr(stderr) == (
         "this cell, line 5: UserWarning: only 3 test elements\n  warnings.warn('only 3 test elements')\n"
         "sklearn/linear_model/_sag.py, line 349: ConvergenceWarning: The max_iter was reached\n"
-        "  warnings.warn(\n")
-    assert book.publishable_stderr("epochs: 50%|█████     | 5/10\r") == ""
+        "  warnings.warn(\n"
+        "glmeval_utils/eval/stats.py, line 238: RuntimeWarning: Mean of empty slice\n  return x.mean()\n"
+        "coverage: 95%|exons\n\nsecond paragraph\n")
+    assert book.publishable_stderr("epochs: 50%|█████     | 5/10 [00:05<00:05, 1.0it/s]\r") == ""
 
 
 def test_prepare_for_publishing_drops_stderr_left_empty(tmp_path):
@@ -323,13 +329,19 @@ def test_prepare_for_publishing_drops_stderr_left_empty(tmp_path):
     assert [o["name"] for o in nbformat.read(path, as_version=4).cells[1].outputs] == ["stdout"]
 
 
-def test_the_data_table_follows_the_profile_that_ran_the_chapters(tmp_path):
-    timings = tmp_path / "timings.csv"
-    assert "No chapter has been executed" in book.data_markdown(timings)
-    pd.DataFrame([dict(notebook="02_tf_binding", profile="demo", seconds=1.0, status="ok")]).to_csv(timings, index=False)
-    demo = book.data_markdown(timings)
-    assert "Profile `demo`" in demo and "`gue_tf0`" in demo and "paper_chip_MAX" not in demo
-    assert "| pol2_elongation | simulated (teaching only) |" in demo
-    pd.DataFrame([dict(notebook="02_tf_binding", profile="full", seconds=1.0, status="ok")]).to_csv(timings, index=False)
-    full = book.data_markdown(timings)
-    assert "`paper_chip_MAX`" in full and "`paper_insert_seq`" in full and "simulated" not in full
+def test_the_data_table_lists_the_data_sets_of_the_results_and_the_profile_that_ran(tmp_path):
+    assert "No chapter has been executed" in book.data_markdown(tmp_path)
+    pd.DataFrame([dict(notebook="01_lentimpra", profile="demo", seconds=1.0, status="ok"),
+                  dict(notebook="07_attribution", profile="smoke", seconds=1.0, status="ok")]).to_csv(
+        tmp_path / book.TIMINGS_CSV, index=False)
+    (tmp_path / "results").mkdir()
+    pd.DataFrame({"task": ["lentimpra", "lentimpra"], "dataset": ["lentimpra_hepg2", "lentimpra_hepg2"],
+                  "value": [0.1, 0.2]}).to_csv(tmp_path / "results" / "lentimpra.csv", index=False)
+    pd.DataFrame({"task": ["attribution"], "dataset": ["simulated | planted"]}).to_csv(
+        tmp_path / "results" / "attribution_predictions.csv.gz", index=False)
+    pd.DataFrame({"motif": ["x"]}).to_csv(tmp_path / "results" / "motifs.csv", index=False)
+    table = book.data_markdown(tmp_path)
+    assert "profile `demo` (01); `smoke` (07)" in table
+    assert "| lentimpra | `lentimpra_hepg2` | Agarwal" in table and table.count("lentimpra_hepg2") == 1
+    assert "| attribution | `simulated \\| planted` | made in the chapter | not a data set of the paper |" in table
+    assert "gue_tf0" not in table and "paper_chip" not in table

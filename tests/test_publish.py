@@ -112,4 +112,34 @@ def test_the_workflow_builds_the_demo_book_and_publishes_it_with_the_make_target
     makefile_targets = set(re.findall(r"^([a-z]+):", (ROOT / "Makefile").read_text(), flags=re.M))
     assert set(targets) <= makefile_targets
     assert "--branch" not in " ".join(commands)  # the default pages branch: the one the README names
+    publishing = next(step for step in job["steps"] if "make publish" in step.get("run", ""))
+    assert publishing["if"] == "github.ref == 'refs/heads/main'"
+    assert "download.pytorch.org/whl/cpu" in job["env"]["TORCH_INDEX"]
+    assert "TORCH_INDEX ?=" in (ROOT / "Makefile").read_text()
     assert publish.PAGES_BRANCH == "gh-pages"
+
+
+def test_builder_folders_are_matched_where_a_path_starts_not_inside_urls(tmp_path):
+    html = tmp_path / "html"
+    html.mkdir()
+    (html / "url.html").write_text("<a href='https://github.com/o/r/blob/main/notebooks/01.ipynb'>x</a>"
+                                   "<script src='_static/docs/searchtools.js'></script>")
+    (html / "leak.html").write_text("<pre>written to /notebooks/results/a.csv</pre>")
+    (html / "quoted.ipynb").write_text('{"path": "/srv/book"}')
+    found = publish.pages_naming_builder_folders(html, ["/main", "/notebooks", "/docs", "/srv/book"])
+    assert found == {"leak.html": "/notebooks", "quoted.ipynb": "/srv/book"}
+
+
+def test_builder_folders_include_the_data_cache_and_the_mirror(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLMEVAL_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("GLMEVAL_MIRROR", str(tmp_path / "mirror"))
+    folders = publish.builder_folders(tmp_path / "book")
+    assert {str(tmp_path / "cache"), str(tmp_path / "mirror"), str(tmp_path / "book")} <= set(folders)
+    assert folders == sorted(folders, key=len, reverse=True)
+
+
+def test_a_user_site_is_served_at_the_root(tmp_path):
+    from glmeval_utils.book import RepositorySetting
+
+    assert RepositorySetting("Someone", "someone.github.io", "main").pages_url == "https://someone.github.io/"
+    assert RepositorySetting("Someone", "a-book", "main").pages_url == "https://someone.github.io/a-book/"
