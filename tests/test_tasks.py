@@ -8,6 +8,7 @@ from synthetic import CONTROL_CNN, GLM_CNN, GLM_MEAN, ONEHOT_CNN, ONEHOT_RESNET,
 
 from glmeval_utils.eval import verdicts
 from glmeval_utils.tasks import binding, cagi5, elongation, lentimpra, splicing, summary
+from glmeval_utils.tasks.report import Report
 
 
 @pytest.mark.parametrize("module", [lentimpra, splicing, cagi5, elongation])
@@ -203,3 +204,13 @@ def test_readable_tables_merge_the_interval_and_keep_only_named_columns():
     assert list(out.columns) == ["configuration", "Δ", "95% CI"]
     assert out.iloc[0].tolist() == ["a", 0.123, "-0.010 to +0.200"]
     assert list(readable(pd.DataFrame(), {"effect": "Δ", "ci_low": "lo", "ci_high": "hi"}).columns) == ["Δ", "95% CI"]
+
+
+def test_report_tables_are_shown_without_an_index_and_with_a_dash_for_missing_values():
+    report = Report("x", "glance", tables={"t": pd.DataFrame({"model": ["a", "b"], "sd": [0.12345, np.nan]},
+                                                           index=[5, 7])})
+    table = report.tables["t"]
+    assert list(table.index) == [0, 1] and type(table[table["sd"] > 0]).__name__ == "ReadingTable"
+    page = table._repr_html_()
+    assert "0.123" in page and "—" in page and "0.12345" not in page
+    assert "<th" in page and 'class="row_heading' not in page and ">5<" not in page

@@ -18,6 +18,7 @@ import pandas as pd
 
 from glmeval_utils.eval.verdicts import Verdict
 from glmeval_utils.profiles import Profile, get_profile
+from glmeval_utils.tasks.tables import for_reading
 
 
 @dataclass
@@ -33,7 +34,8 @@ class Report:
     statements : list of str
         Sentences computed from the statistics (markdown).
     tables : dict of str → DataFrame
-        Named tables for reading: plain column names, rounded, no index.
+        Named tables for reading: plain column names, rounded, shown without
+        an index (each becomes a :class:`~glmeval_utils.tasks.tables.ReadingTable`).
     figures : dict of str → object
         The data behind the chapter's figures (tidy frames with the column
         names :mod:`glmeval_utils.plots` expects, or selectors).
@@ -45,6 +47,9 @@ class Report:
     statements: list = field(default_factory=list)
     tables: dict = field(default_factory=dict)
     figures: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.tables = {name: for_reading(table) for name, table in self.tables.items()}
 
     def markdown(self) -> str:
         """The statements and every verdict with its reason, as markdown paragraphs."""

@@ -18,7 +18,7 @@ from glmeval_utils.eval.roles import is_glm
 from glmeval_utils.predictions import SUPERVISED, read_predictions
 from glmeval_utils.tasks import attribution, cagi5
 from glmeval_utils.tasks.report import Report, glance, output_path
-from glmeval_utils.tasks.tables import readable
+from glmeval_utils.tasks.tables import for_reading, readable
 
 CHAPTER = "8. Summary"
 #: headline metric of each supervised task (the paper's choice).
@@ -125,7 +125,7 @@ def report(run: Run) -> Report:
     }
     figures = {"selected": selected, "paper": paper_effects}
     result = Report(CHAPTER, glance(main, lead), found, [], tables, figures)
-    result.tables["verdicts"] = result.verdict_table()
+    result.tables["verdicts"] = for_reading(result.verdict_table())
     return result
 
 

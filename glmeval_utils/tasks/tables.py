@@ -11,6 +11,26 @@ import pandas as pd
 INTERVAL = "95% CI"
 
 
+class ReadingTable(pd.DataFrame):
+    """A DataFrame that a page shows without its index, at 3 decimals, a missing value as a dash.
+
+    Only the html shown in a notebook or the book changes; the data and every
+    DataFrame operation stay those of pandas.
+    """
+
+    @property
+    def _constructor(self):
+        return ReadingTable
+
+    def _repr_html_(self) -> str:
+        return self.style.hide(axis="index").format(precision=3, na_rep="—").to_html()
+
+
+def for_reading(table: pd.DataFrame) -> ReadingTable:
+    """``table`` as a :class:`ReadingTable` (a copy; the index is dropped)."""
+    return ReadingTable(table.reset_index(drop=True))
+
+
 def _interval(low: float, high: float, digits: int) -> str:
     if not (np.isfinite(low) and np.isfinite(high)):
         return "—"
