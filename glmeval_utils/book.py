@@ -43,6 +43,9 @@ TIMINGS_CSV = "timings.csv"
 TIMINGS_MD = "timings.md"
 #: The profile(s) that ran the chapters and the data sets of their results, included by ``book/intro.md``.
 DATA_MD = "data.md"
+#: The verdict of every claim (written by chapter 8 into ``results/verdicts.csv``), included by ``book/intro.md``.
+VERDICTS_MD = "verdicts.md"
+VERDICTS_CSV = "verdicts.csv"
 TIMINGS_COLUMNS = ["notebook", "profile", "seconds", "status"]
 
 BADGE_TAG = "colab-badge"
@@ -607,6 +610,23 @@ def timings_markdown(timings_csv: str | os.PathLike) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _table_cell(text) -> str:
+    """Text that stays inside one cell of a markdown table."""
+    return "" if pd.isna(text) else str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def verdicts_markdown(executed_dir: str | os.PathLike) -> str:
+    """Markdown table of the verdict on every claim, as chapter 8 computed and saved it."""
+    path = Path(executed_dir) / RESULTS_DIRNAME / VERDICTS_CSV
+    if not path.exists():
+        return "*Not computed yet: the summary chapter (08) writes the verdicts when it runs.*\n"
+    verdicts = pd.read_csv(path)
+    lines = ["| The paper's claim | Verdict in this build | The number behind it |", "|---|---|---|"]
+    lines += [f"| {_table_cell(row.text)} | **{_table_cell(row.verdict)}** | {_table_cell(row.number)} |"
+              for row in verdicts.itertuples()]
+    return "\n".join(lines) + "\n"
+
+
 def data_markdown(executed_dir: str | os.PathLike) -> str:
     """Markdown: the profile(s) that executed the chapters and the data sets their results come from.
 
@@ -629,15 +649,12 @@ def data_markdown(executed_dir: str | os.PathLike) -> str:
             pairs = pd.read_csv(path, usecols=["task", "dataset"]).drop_duplicates()
             used |= set(pairs.itertuples(index=False, name=None))
 
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
-
     lines = [f"Chapters executed with the profile {runs}. Their results come from these data sets:", "",
              "| Task | Data set | Source | Difference from the paper's data |", "|---|---|---|---|"]
     for task, name in sorted(used):
         spec = DATASETS.get(name)
         source, note = (spec.citation, spec.paper_note) if spec else ("made in the chapter", "not a data set of the paper")
-        lines.append(f"| {cell(task)} | `{cell(name)}` | {cell(source)} | {cell(note)} |")
+        lines.append(f"| {_table_cell(task)} | `{_table_cell(name)}` | {_table_cell(source)} | {_table_cell(note)} |")
     if not used:
         lines.append("| | *no results were written* | | |")
     return "\n".join(lines) + "\n"
@@ -700,8 +717,8 @@ def build_book(
     a chapter with neither source nor executed notebook (not written yet) is
     left out of a generated toc.  The measured time per chapter
     (``executed/timings.csv``) is written as ``executed/timings.md``, and the
-    data sets of the profile that ran them as ``executed/data.md``; ``intro.md``
-    includes both.
+    data sets of the profile that ran them as ``executed/data.md``, the verdicts
+    chapter 8 saved as ``executed/verdicts.md``; ``intro.md`` includes all three.
 
     Parameters
     ----------
@@ -738,6 +755,7 @@ def build_book(
     executed_dir = book_dir / EXECUTED_DIRNAME
     _atomic_write_text(executed_dir / TIMINGS_MD, timings_markdown(executed_dir / TIMINGS_CSV))
     _atomic_write_text(executed_dir / DATA_MD, data_markdown(executed_dir))
+    _atomic_write_text(executed_dir / VERDICTS_MD, verdicts_markdown(executed_dir))
     toc = _filter_toc(yaml.safe_load((book_dir / "_toc.yml").read_text()),
                       lambda f: states.get(f, "executed") == "executed")
     build_dir = book_dir / "_build"

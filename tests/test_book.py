@@ -136,6 +136,12 @@ def test_chapters_narrate_and_leave_logic_to_the_package(notebook):
         assert not any(word in line for line in lines), f"{notebook.name} decides '{word}' in a cell"
     if not notebook.name.startswith("00"):
         assert any("at-a-glance" in c.metadata.get("tags", []) and "report.glance" in c.source for c in nb.cells)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "plt.show()" in cell.source:
+            caption = cell.metadata.get("mystnb", {}).get("figure", {}).get("caption", "")
+            assert caption.strip(), f"{notebook.name}: a figure without a caption: {cell.source[:60]!r}"
+            # the caption frames every displayed output of the cell, so tables get cells of their own
+            assert "display(" not in cell.source, f"{notebook.name}: a table in a figure cell: {cell.source[:60]!r}"
 
 
 def test_find_notebooks_orders_and_selects(tmp_path, write_notebook):
@@ -345,3 +351,15 @@ def test_the_data_table_lists_the_data_sets_of_the_results_and_the_profile_that_
     assert "| lentimpra | `lentimpra_hepg2` | Agarwal" in table and table.count("lentimpra_hepg2") == 1
     assert "| attribution | `simulated \\| planted` | made in the chapter | not a data set of the paper |" in table
     assert "gue_tf0" not in table and "paper_chip" not in table
+
+
+def test_the_verdicts_table_shows_what_chapter_8_computed(tmp_path):
+    assert "Not computed yet" in book.verdicts_markdown(tmp_path)
+    (tmp_path / "results").mkdir()
+    pd.DataFrame([dict(claim="no_advantage", text="gLMs | no advantage", verdict="supported", reason="r",
+                       number="0 better / 2 worse of 3"),
+                  dict(claim="supervised_strongest", text="Supervised wins", verdict="not testable", reason="r",
+                       number=None)]).to_csv(tmp_path / "results" / book.VERDICTS_CSV, index=False)
+    table = book.verdicts_markdown(tmp_path).splitlines()
+    assert table[2] == "| gLMs \\| no advantage | **supported** | 0 better / 2 worse of 3 |"
+    assert table[3] == "| Supervised wins | **not testable** |  |"

@@ -46,8 +46,10 @@ addEventListener("load", () => {
     box => (box.querySelector(".admonition-title") || {}).textContent === "At a glance");
   const figure = article.querySelector(".cell_output img");
   const before = glance && (!figure || glance.compareDocumentPosition(figure) & Node.DOCUMENT_POSITION_FOLLOWING);
+  const uncaptioned = [...article.querySelectorAll(".cell_output img")].filter(
+    img => !(img.closest("figure") && img.closest("figure").querySelector("figcaption"))).length;
   document.body.dataset.layout = JSON.stringify({column, tables: widths("table"), figures: widths("img"),
-    glance: glance ? (before ? "first" : "after a figure") : "missing"});
+    glance: glance ? (before ? "first" : "after a figure") : "missing", uncaptioned});
 });
 </script>"""
 
@@ -64,6 +66,7 @@ def copy_book(destination: Path, toc: dict | None = None) -> Path:
     destination.mkdir(parents=True, exist_ok=True)
     for name in BOOK_FILES:
         shutil.copy(ROOT / "book" / name, destination / name)
+    shutil.copytree(ROOT / "book" / "_static", destination / "_static", dirs_exist_ok=True)
     if toc is not None:
         (destination / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
     return destination
@@ -166,11 +169,12 @@ def image_outputs(notebook: Path) -> int:
 
 
 def check_chapter_renders(html_dir: Path, executed_notebook: Path, profile_dir: Path, *,
-                          glance: bool = False) -> None:
+                          glance: bool = False, captions: bool = False) -> None:
     """The chapter's page reads as it should: figures, no traceback, no progress bars, nothing too wide.
 
     A screenshot of its first screen goes to ``<profile_dir>/screenshots``.
-    With ``glance``, the "At a glance" box must come before the first figure.
+    With ``glance``, the "At a glance" box must come before the first figure;
+    with ``captions``, every figure of an output has a caption.
     """
     page = html_dir / "executed" / f"{executed_notebook.stem}.html"
     assert page.exists(), f"{page} was not built"
@@ -188,6 +192,8 @@ def check_chapter_renders(html_dir: Path, executed_notebook: Path, profile_dir: 
     assert not too_wide, f"{where}: tables or figures {too_wide} px wide in a {column:.0f} px column"
     if glance:
         assert layout["glance"] == "first", f"{where}: the \"At a glance\" box is {layout['glance']}"
+    if captions:
+        assert layout["uncaptioned"] == 0, f"{where}: {layout['uncaptioned']} figure(s) without a caption"
 
 
 def check_no_builder_folders(html_dir: Path, book_dir: Path, *more: Path) -> None:
@@ -236,6 +242,7 @@ def test_a_tiny_chapter_runs_builds_and_renders(tmp_path, write_notebook):
     intro = (html_dir / "intro.html").read_text()
     assert "00_tiny" in intro and "Measured time per chapter" in intro  # the timings table is included
     assert "Chapters executed with the profile <code class=\"docutils literal notranslate\"><span class=\"pre\">smoke</span></code> (00)" in intro
+    assert "Not computed yet" in intro  # no summary chapter ran: the verdict table says so
     assert "Tang" in (html_dir / "references.html").read_text()
 
 
@@ -282,6 +289,8 @@ def test_the_smoke_book_builds_and_renders(smoke_book, tmp_path):
     assert failure is None, failure
     html_dir = book.build_book(book_dir, notebooks_dir=NOTEBOOKS_DIR)
     check_no_builder_folders(html_dir, book_dir, NOTEBOOKS_DIR)
+    intro = (html_dir / "intro.html").read_text()
+    assert "Verdict in this build" in intro and "Frozen representations of pretrained gLMs" in intro
     for notebook in REAL_NOTEBOOKS:
         check_chapter_renders(html_dir, book_dir / "executed" / notebook.name, tmp_path / "chromium",
-                              glance=not notebook.name.startswith("00"))
+                              glance=not notebook.name.startswith("00"), captions=True)

@@ -87,6 +87,7 @@ def test_binding_run_and_report_on_fakes(tmp_path, monkeypatch):
     report = binding.report(run)
     assert [v.claim.key for v in report.verdicts] == ["no_advantage", "pretraining_helps", "cnn_beats_pooling"]
     assert report.glance.startswith("**Frozen representations")
+    assert f"Holm's correction: {report.verdicts[0].number};" in report.glance  # the box counts as the verdict does
     assert {"data", "performance", "selected", "tally", "controls", "whitening", "paper"} <= set(report.tables)
     assert all(len(table.columns) <= 8 for table in report.tables.values())  # narrow enough for the page
     paths = binding.save(run, tmp_path / "results")

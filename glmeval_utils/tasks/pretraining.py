@@ -18,10 +18,15 @@ from glmeval_utils.eval.results import make_rows, write_results
 from glmeval_utils.models import describe_glms, load_glm
 from glmeval_utils.paths import models_dir
 from glmeval_utils.tasks.report import default_progress, output_path
+from glmeval_utils.tasks.tables import for_reading, readable
 
 TASK = "pretraining"
 #: the masked model looked inside, and its control.
 INSPECTED = ("teaching-mlm", "teaching-mlm-random")
+#: the corpus table as the chapter shows it: the training record's columns, named for readers.
+CORPUS_COLUMNS = {"dataset": "data set", "train_rows": "training rows",
+                  "excluded_overlap": "excluded: identical to a held-out sequence", "too_short": "too short",
+                  "train_used": "used for training", "valid_candidates": "held-out candidates"}
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ def run(cfg: Config, *, progress: bool | None = None) -> Run:
     progress = default_progress() if progress is None else progress
     held_out = pretrain.pretrain_all(profile=cfg.profile, seed=cfg.seed, progress=progress)
     info = json.loads((models_dir() / "teaching-mlm" / "training_info.json").read_text())
-    corpus = pd.DataFrame(info["data"]["per_dataset"])
+    corpus = for_reading(readable(pd.DataFrame(info["data"]["per_dataset"]), CORPUS_COLUMNS))
     totals = {"training sequences": info["data"]["n_train_sequences"],
               "held-out evaluation sequences": info["data"]["n_valid_sequences"],
               "excluded as identical to a held-out sequence": info["data"]["n_excluded_overlapping_held_out"]}
@@ -88,8 +93,9 @@ def observed_probability(run: Run, model: str) -> float:
 
 def registry_table() -> pd.DataFrame:
     """Every gLM of the registry, with its role, for the book (name, family, role, tier, objective, notes)."""
-    table = describe_glms()
-    return table[["name", "family", "role", "tier", "objective", "max_length", "licence", "notes"]]
+    return for_reading(readable(describe_glms(), {"name": "model", "family": "family", "role": "role", "tier": "profile",
+                                                  "objective": "objective", "max_length": "max length",
+                                                  "licence": "licence", "notes": "notes"}))
 
 
 def save(run: Run, output_dir) -> list:
