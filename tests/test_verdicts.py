@@ -100,6 +100,9 @@ def test_zero_shot_rule():
     weak_contrast = dict(strong_contrast, ci_low=-0.1)
     assert verdicts.zero_shot_weak(weak, strong_contrast, **rule).verdict == verdicts.SUPPORTED
     assert verdicts.zero_shot_weak(weak, weak_contrast, **rule).verdict == verdicts.PARTLY
+    assert "delta is not distinguishable from it" in verdicts.zero_shot_weak(weak, weak_contrast, **rule).reason
+    worse_contrast = dict(strong_contrast, mean_diff=-0.2, ci_low=-0.3, ci_high=-0.1)
+    assert "delta is worse" in verdicts.zero_shot_weak(weak, worse_contrast, **rule).reason
     # near zero is judged against the paper's mean |r| and chance: 0.25 is near zero with few positions only
     assert verdicts.zero_shot_weak(dict(weak, mean_abs_r=0.25, chance_bound=0.3), strong_contrast, **rule).verdict \
         == verdicts.SUPPORTED

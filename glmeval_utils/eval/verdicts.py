@@ -298,7 +298,9 @@ def zero_shot_weak(zero_shot: pd.Series | dict, contrast: pd.Series | dict | Non
     supervised_better = None
     if contrast is not None and np.isfinite(contrast.get("ci_low", np.nan)):
         supervised_better = contrast["ci_low"] > 0
-        parts.append(f"the supervised {contrast['label']} is {'better' if supervised_better else 'not clearly better'}"
+        standing = ("better" if supervised_better else "worse" if contrast["ci_high"] < 0
+                    else "not distinguishable from it")
+        parts.append(f"the supervised {contrast['label']} is {standing}"
                      f" (its r minus the zero-shot |r|: {contrast['mean_diff']:+.3f}, 95% CI over elements "
                      f"{contrast['ci_low']:+.3f} to {contrast['ci_high']:+.3f})")
     else:
