@@ -319,10 +319,11 @@ def report(run: Run) -> Report:
         "paper": paper.paper_agreement(),
         "discovery": pd.DataFrame([{"predictor": k, "motifs": len(v), "seqlets": sum(x.n_seqlets for x in v)}
                                    for k, v in run.found.items()]),
-        "matches": matches[["predictor", "motif", "n_seqlets", "rank", "match_id", "match_name", "q_value"]]
-                   .rename(columns={"n_seqlets": "seqlets", "match_id": "JASPAR", "match_name": "name",
-                                    "q_value": "q"}).head(40) if len(matches) else matches,
-        "recall": run.recall[["predictor", "planted_name", "recovered", "motif", "rank", "q_value"]],
+        "matches": readable(matches, {"predictor": "predictor", "motif": "motif", "n_seqlets": "seqlets",
+                                      "rank": "rank", "match_id": "JASPAR", "match_name": "name",
+                                      "q_value": "q"}).head(40),
+        "recall": readable(run.recall, {"predictor": "predictor", "planted_name": "planted motif",
+                                        "recovered": "recovered", "motif": "motif", "rank": "rank", "q_value": "q"}),
         "gia": readable(run.gia, {"dataset": "data set", "predictor": "predictor", "motif": "motif", "source": "source",
                                   "effect": "effect", "ci_low": "CI low", "ci_high": "CI high",
                                   "control_effect": "control effect", "p_value": "p (paired)"}, digits=4),
