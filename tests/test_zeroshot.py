@@ -411,22 +411,6 @@ def test_delta_prediction_pads_short_elements_and_predicts_each_window_once(rng)
         assert delta[row] == weight * ((alt[index] in "GC") - (ref[index] in "GC"))
 
 
-# --------------------------------------------------------------------------- evaluation
-
-
-def synthetic_scored_table(rng, n=200):
-    effect = rng.normal(size=n)
-    return pd.DataFrame(
-        {
-            "element": np.repeat(["A", "B"], n // 2),
-            "effect": effect,
-            "confidence": np.where(np.abs(effect) > 1, rng.uniform(0.2, 1, n), rng.uniform(0, 0.05, n)),
-            "good": effect + 0.3 * rng.normal(size=n),
-            "noise": rng.normal(size=n),
-        }
-    )
-
-
 # --------------------------------------------------------------------------- real adapters (tiny look-alikes)
 
 
