@@ -52,7 +52,7 @@ BADGE_TAG = "colab-badge"
 SETUP_TAG = "colab-setup"
 PARAMETERS_TAG = "parameters"
 GLANCE_TAG = "at-a-glance"
-#: the cell papermill adds; it holds the builder's absolute output folder.
+#: the cell papermill adds (the run's parameters); removed from the page.
 INJECTED_TAG = "injected-parameters"
 REQUIRED_PARAMETERS = ("profile", "device", "output_dir")
 COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"

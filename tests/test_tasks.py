@@ -215,3 +215,9 @@ def test_report_tables_are_shown_without_an_index_and_with_a_dash_for_missing_va
     page = table._repr_html_()
     assert "0.123" in page and "—" in page and "0.12345" not in page
     assert "<th" in page and 'class="row_heading' not in page and ">5<" not in page
+    # a table rounded to more decimals by readable() keeps them on the page (GIA p-values)
+    from glmeval_utils.tasks.tables import readable
+
+    p_values = Report("x", "g", tables={"gia": readable(pd.DataFrame({"p_value": [0.00012]}), {"p_value": "p"},
+                                                         digits=4)}).tables["gia"]
+    assert "0.0001" in p_values._repr_html_()

@@ -12,10 +12,11 @@ INTERVAL = "95% CI"
 
 
 class ReadingTable(pd.DataFrame):
-    """A DataFrame that a page shows without its index, at 3 decimals, a missing value as a dash.
+    """A DataFrame that a page shows without its index, a missing value as a dash.
 
-    Only the html shown in a notebook or the book changes; the data and every
-    DataFrame operation stay those of pandas.
+    Floats are shown with the decimals :func:`readable` rounded them to
+    (``attrs["digits"]``), 3 by default.  Only the html shown in a notebook or
+    the book changes; the data and every DataFrame operation stay those of pandas.
     """
 
     @property
@@ -23,12 +24,15 @@ class ReadingTable(pd.DataFrame):
         return ReadingTable
 
     def _repr_html_(self) -> str:
-        return self.style.hide(axis="index").format(precision=3, na_rep="—").to_html()
+        digits = self.attrs.get("digits", 3)
+        return self.style.hide(axis="index").format(precision=digits, na_rep="—").to_html()
 
 
 def for_reading(table: pd.DataFrame) -> ReadingTable:
-    """``table`` as a :class:`ReadingTable` (a copy; the index is dropped)."""
-    return ReadingTable(table.reset_index(drop=True))
+    """``table`` as a :class:`ReadingTable` (a copy; the index is dropped, ``attrs`` kept)."""
+    out = ReadingTable(table.reset_index(drop=True))
+    out.attrs = dict(table.attrs)
+    return out
 
 
 def _interval(low: float, high: float, digits: int) -> str:
@@ -57,4 +61,6 @@ def readable(table: pd.DataFrame, columns: Mapping[str, str], *, digits: int = 3
         out["ci_low"] = [_interval(low, high, digits) for low, high in zip(out["ci_low"], out["ci_high"])]
         out = out.drop(columns="ci_high").rename(columns={"ci_low": INTERVAL})
     out = out.rename(columns={c: columns[c] for c in kept if c != "ci_low" or not merge})
-    return out.reset_index(drop=True).round(digits)
+    out = out.reset_index(drop=True).round(digits)
+    out.attrs["digits"] = digits  # how many decimals a page shows (ReadingTable)
+    return out
