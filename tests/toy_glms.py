@@ -9,15 +9,29 @@ tested offline.  Other test modules may use them too::
     from toy_glms import save_teaching
     save_teaching(tmp_path / "models" / "teaching-mlm", "mlm")
 
+What each builder runs:
+
+* NT v1: native ``EsmForMaskedLM``, as the hub checkpoints.
+* NT v2 and DNABERT-2: our own stand-ins of their remote code
+  (``tests/lookalikes/``), saved as ``trust_remote_code`` folders (``.py``
+  files next to the weights, ``auto_map`` in ``config.json``), so loading runs
+  the real remote-code path of ``transformers``.
+* HyenaDNA: the real remote code shipped in the PyPI package ``anticapt``.
+* GPN: the real ``gpn`` package (legacy ``ConvNetForMaskedLM``, the class of
+  gpn-brassicales).
+
 Deviations from the real models (stated so nobody mistakes them): the
-DNABERT-2 look-alike is a native post-LN BERT with learned positions (the
-real one is remote-code ALiBi BERT) and its BPE vocabulary is trained on the
-given sequences; the GPN look-alike is a native RoFormer (GPN's
-``encoder="roformer"`` variant) rather than the dilated ConvNet.
+stand-ins reproduce the remote code's interfaces and observable behaviour,
+not its every detail (see each stand-in's docstring); every model is shrunk
+and randomly initialised; the DNABERT-2 BPE vocabulary is trained on random
+sequences (the real vocabulary is not obtainable offline); the DNABERT-2
+stand-in ships a ``flash_attn_triton.py`` that fails like the upstream kernel
+does with a current triton, so the loader must switch it off.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 from pathlib import Path
@@ -28,6 +42,8 @@ from glmeval_utils.models.registry import anticapt_model_dir
 from glmeval_utils.models.teaching import build_teaching_model
 from glmeval_utils.models.tokenization import bpe_hf_tokenizer, char_hf_tokenizer, nt_hf_tokenizer
 
+#: our stand-ins of remote modelling code, one folder per hub repository
+LOOKALIKE_CODE = Path(__file__).parent / "lookalikes"
 TINY = dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32)
 
 
@@ -64,15 +80,58 @@ def save_nt_like(directory, *, seed=0):
     return _save(directory, EsmForMaskedLM(config).eval(), tokenizer)
 
 
-def save_dnabert2_like(directory, *, seed=0, vocab_size=64):
-    """DNABERT-2 tokenizer layout (BPE, ``[CLS] … [SEP]``) on a native ``BertForMaskedLM``."""
-    from transformers import BertConfig, BertForMaskedLM
+def _save_remote_code(directory, code, config, auto_map, tokenizer, *, seed, keep_model_type=True):
+    """Save a random model of our stand-in remote code ``lookalikes/<code>`` as a ``trust_remote_code`` folder.
 
-    tokenizer = bpe_hf_tokenizer(random_dna(200, 120, seed=seed + 1), vocab_size=vocab_size)
-    config = BertConfig(vocab_size=len(tokenizer.get_vocab()), pad_token_id=tokenizer.pad_token_id,
-                        max_position_embeddings=512, **TINY)
+    The ``.py`` files are copied into the folder and ``config.json`` gets the
+    given ``auto_map``, as on the hub; the model is built through
+    ``AutoModelForMaskedLM.from_config(..., trust_remote_code=True)``.
+    ``keep_model_type=False`` drops ``model_type`` from ``config.json`` (NT v2's
+    hub config reportedly has none; /work/shared/models.md, NT section).
+    """
+    from transformers import AutoConfig, AutoModelForMaskedLM
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for source in (LOOKALIKE_CODE / code).glob("*.py"):
+        shutil.copy(source, directory / source.name)
+    config_file = directory / "config.json"
+    config_file.write_text(json.dumps({**config, "auto_map": auto_map}, indent=2))
     torch.manual_seed(seed)
-    return _save(directory, BertForMaskedLM(config).eval(), tokenizer)
+    model = AutoModelForMaskedLM.from_config(AutoConfig.from_pretrained(directory, trust_remote_code=True),
+                                             trust_remote_code=True).eval()
+    _save(directory, model, tokenizer)
+    # save_pretrained rewrites config.json (its own auto_map, a model_type): restore the hub layout.
+    saved = json.loads(config_file.read_text())
+    saved["auto_map"] = auto_map
+    if not keep_model_type:
+        saved.pop("model_type", None)
+    config_file.write_text(json.dumps(saved, indent=2))
+    return directory
+
+
+def save_nt_v2_like(directory, *, seed=0):
+    """NT v2 layout: our stand-in of its remote ``esm_config.py`` / ``modeling_esm.py`` (rotary, bias-free
+    SwiGLU), ``auto_map`` without ``AutoModel``, no ``model_type``, config vocab 4107, the 6-mer tokenizer."""
+    tokenizer = nt_hf_tokenizer(directory)
+    config = dict(architectures=["EsmForMaskedLM"], vocab_size=4107, pad_token_id=1, mask_token_id=2,
+                  max_position_embeddings=2050, position_embedding_type="rotary", token_dropout=False,
+                  emb_layer_norm_before=False, add_bias_fnn=False, tie_word_embeddings=False,
+                  hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **TINY)
+    auto_map = {"AutoConfig": "esm_config.EsmConfig", "AutoModelForMaskedLM": "modeling_esm.EsmForMaskedLM"}
+    return _save_remote_code(directory, "nt_v2", config, auto_map, tokenizer, seed=seed, keep_model_type=False)
+
+
+def save_dnabert2_like(directory, *, seed=0, vocab_size=64):
+    """DNABERT-2 layout: our stand-in of its remote MosaicBERT (``configuration_bert.py``, ``bert_layers.py``,
+    a ``flash_attn_triton.py`` failing with 'trans_b'), ``model_type`` "bert", BPE tokenizer ``[CLS] … [SEP]``."""
+    tokenizer = bpe_hf_tokenizer(random_dna(200, 120, seed=seed + 1), vocab_size=vocab_size)
+    config = dict(model_type="bert", architectures=["BertForMaskedLM"], vocab_size=len(tokenizer.get_vocab()),
+                  pad_token_id=tokenizer.pad_token_id, alibi_starting_size=512, max_position_embeddings=512,
+                  attention_probs_dropout_prob=0.0, **TINY)
+    auto_map = {"AutoConfig": "configuration_bert.BertConfig", "AutoModel": "bert_layers.BertModel",
+                "AutoModelForMaskedLM": "bert_layers.BertForMaskedLM"}
+    return _save_remote_code(directory, "dnabert2", config, auto_map, tokenizer, seed=seed)
 
 
 def save_hyenadna_like(directory, *, seed=0, causal=True):
@@ -99,20 +158,25 @@ def save_hyenadna_like(directory, *, seed=0, causal=True):
     return directory
 
 
-def save_gpn_like(directory, *, seed=0):
-    """GPN tokenizer (``[PAD]0 [MASK]1 [UNK]2 a3 c4 g5 t6``, lower case, no specials) on a RoFormer MLM."""
-    from transformers import RoFormerConfig, RoFormerForMaskedLM
+def save_gpn_like(directory, *, seed=0, n_layers=3):
+    """The real ``gpn`` package's legacy ``ConvNetForMaskedLM`` (model_type "ConvNet", the class of
+    gpn-brassicales) shrunk to hidden 16, with GPN's tokenizer (``[PAD]0 [MASK]1 [UNK]2 a3 c4 g5 t6``, lower
+    case, no specials).  Built from ``gpn.legacy`` directly, so the Auto classes stay for the loader to register."""
+    from gpn.legacy import ConvNetConfig, ConvNetForMaskedLM
 
     tokenizer = char_hf_tokenizer({"pad_token": "[PAD]", "mask_token": "[MASK]", "unk_token": "[UNK]"},
                                   letters="acgt")
-    config = RoFormerConfig(vocab_size=7, pad_token_id=0, embedding_size=16, max_position_embeddings=256, **TINY)
+    config = ConvNetConfig(vocab_size=7, hidden_size=16, n_layers=n_layers, kernel_size=9, dilation_cycle=3,
+                           dilation_max=4)
     torch.manual_seed(seed)
-    return _save(directory, RoFormerForMaskedLM(config).eval(), tokenizer)
+    return _save(directory, ConvNetForMaskedLM(config).eval(), tokenizer)
 
 
-#: family → (builder, registry name whose loading path it exercises, objective)
+#: look-alike key (family name, or family variant) → (builder, registry name whose loading path it
+#: exercises, objective)
 LOOKALIKES = {
     "nt": (save_nt_like, "nt-v1-2.5b-1000g", "masked"),
+    "nt-v2": (save_nt_v2_like, "nt-v2-500m", "masked"),
     "dnabert2": (save_dnabert2_like, "dnabert2", "masked"),
     "hyenadna": (save_hyenadna_like, "hyenadna-tiny-1k-d256", "causal"),
     "gpn": (save_gpn_like, "gpn-brassicales", "masked"),

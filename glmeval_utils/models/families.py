@@ -10,6 +10,7 @@ look-alikes, so the real code path is what the tests exercise.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import inspect
 from dataclasses import dataclass, field
@@ -55,21 +56,97 @@ def hyenadna_hidden_states(model, input_ids, attention_mask):
 
 
 def dnabert2_hidden_states(model, input_ids, attention_mask):
-    """Hidden states of DNABERT-2's remote-code BERT (``bert_layers.py``).
+    """Padded hidden states ``0..n_layers`` of DNABERT-2's remote MosaicBERT (``bert_layers.py``).
 
-    Its forward returns a tuple and ignores ``output_hidden_states``; the
-    per-layer outputs come from ``output_all_encoded_layers=True`` and the
-    token embeddings from its embedding module.  Look-alikes built on a
-    native BERT take the generic path.
+    Its ``BertModel.forward`` returns a tuple and ignores
+    ``output_hidden_states``; per-layer outputs come from its encoder with
+    ``output_all_encoded_layers=True``, which un-pads the batch and returns
+    every layer *unpadded* as ``(nnz, H)`` (only the default, last-layer-only
+    call is padded back).  The encoder is called directly, after the embedding
+    module, rather than ``BertModel.forward``: a backbone with a pooler would
+    feed the unpadded last layer to it and fail.  Each layer is re-padded with
+    the attention mask, padding positions set to zero.
+
+    Returns
+    -------
+    tuple of torch.Tensor, each (B, T, H)
     """
     base = model.base_model
-    if "output_all_encoded_layers" not in inspect.signature(base.forward).parameters:
-        return generic_hidden_states(model, input_ids, attention_mask)
-    token_type_ids = torch.zeros_like(input_ids)
-    embedded = base.embeddings(input_ids, token_type_ids)
-    encoded, _ = base(input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask,
-                      output_all_encoded_layers=True)
-    return (embedded, *encoded)
+    encoder = getattr(base, "encoder", None)
+    if encoder is None or "output_all_encoded_layers" not in inspect.signature(encoder.forward).parameters:
+        raise TypeError(f"{type(model).__name__} is not DNABERT-2's MosaicBERT (bert_layers.py): its encoder has "
+                        "no output_all_encoded_layers argument")
+    mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
+    embedded = base.embeddings(input_ids, torch.zeros_like(input_ids))
+    layers = encoder(embedded, mask, output_all_encoded_layers=True)
+    return (embedded, *(_repad(layer, mask) for layer in layers))
+
+
+def _repad(rows, mask):
+    """MosaicBERT's unpadded ``(nnz, H)`` rows (real tokens in row-major order) back to ``(B, T, H)``."""
+    real = torch.nonzero(mask.flatten(), as_tuple=False).flatten()
+    if rows.dim() != 2 or rows.shape[0] != len(real):
+        raise ValueError(f"expected unpadded DNABERT-2 layer states of shape ({len(real)}, H) for a batch with "
+                         f"{len(real)} real tokens, got {tuple(rows.shape)}")
+    padded = rows.new_zeros(mask.numel(), rows.shape[-1]).index_copy(0, real, rows)
+    return padded.view(*mask.shape, rows.shape[-1])
+
+
+def use_pytorch_attention(model):
+    """Switch DNABERT-2's triton flash-attention kernel off, so attention runs in PyTorch.
+
+    ``bert_layers.py`` imports ``flash_attn_qkvpacked_func`` from its
+    ``flash_attn_triton.py`` (None when triton is missing) and, at every
+    forward, uses it unless it is None or attention dropout is non-zero.  With
+    a current triton the import succeeds but the kernel fails with
+    ``dot() got an unexpected keyword argument 'trans_b'`` (MAGICS-LAB/DNABERT_2
+    #57, #70), so the module global is set to None after loading.  Models
+    whose module has no such global are left alone.
+    """
+    module = inspect.getmodule(type(model))
+    if getattr(module, "flash_attn_qkvpacked_func", None) is not None:
+        module.flash_attn_qkvpacked_func = None
+
+
+def gpn_hidden_states(model, input_ids, attention_mask):
+    """Hidden states ``0..n_layers`` of a GPN backbone (``gpn`` package), captured by forward hooks.
+
+    GPN's backbones return only the last hidden state.  State 0 is the
+    embedding module's output (GPN's one-hot or learned embedding), state i
+    the output of block i, and the last state is the backbone's own output
+    (after ``ln_f`` for ``GPNModel``; the last block for the legacy
+    ``ConvNetModel`` of gpn-brassicales).  GPN takes no attention mask.
+
+    Returns
+    -------
+    tuple of torch.Tensor, each (B, T, H)
+    """
+    backbone = model.base_model
+    embedding, blocks = _gpn_parts(backbone)
+    captured = []
+
+    def keep(_module, _inputs, output):
+        captured.append(output[0] if isinstance(output, tuple) else output)
+
+    hooks = [module.register_forward_hook(keep) for module in (embedding, *blocks)]
+    try:
+        output = backbone(input_ids=input_ids)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    if len(captured) != len(blocks) + 1:
+        raise RuntimeError(f"{type(backbone).__name__}: expected one embedding and {len(blocks)} block outputs from "
+                           f"the hooks, got {len(captured)} tensors")
+    return (*captured[:-1], output.last_hidden_state)
+
+
+def _gpn_parts(backbone):
+    """(embedding module, list of blocks) of a legacy ``ConvNetModel`` or a ``GPNModel``."""
+    if hasattr(backbone, "embedding") and isinstance(backbone.encoder, torch.nn.Sequential):  # legacy ConvNet
+        return backbone.embedding, list(backbone.encoder)
+    if hasattr(backbone, "embeddings") and hasattr(getattr(backbone, "encoder", None), "layer"):  # GPNModel
+        return backbone.embeddings, list(backbone.encoder.layer)
+    raise TypeError(f"{type(backbone).__name__} is not a GPN backbone (gpn.legacy.ConvNetModel or gpn.model.GPNModel)")
 
 
 def logits_of(model, input_ids, attention_mask):
@@ -80,18 +157,24 @@ def logits_of(model, input_ids, attention_mask):
 
 
 def _needs_gpn(read_model_type):
+    """Register GPN's classes with the ``transformers`` Auto classes (gpn >= 0.9 no longer does it on import)."""
     from transformers import CONFIG_MAPPING
 
     model_type = read_model_type()
-    if model_type in CONFIG_MAPPING:  # e.g. a RoFormer look-alike
+    if model_type in CONFIG_MAPPING:  # already registered
         return
     try:
-        import gpn.model  # noqa: F401  (registers GPN's Auto classes)
+        import gpn
     except ImportError:
         raise ImportError(
             f"GPN checkpoints (model_type {model_type!r}) need the `gpn` package, which is not installed. "
             "Install it with `pip install --pre gpn==0.9.0a1` (Python 3.11, transformers<6)."
         ) from None
+    if not hasattr(gpn, "register_auto_classes"):
+        raise ImportError(f"GPN checkpoints (model_type {model_type!r}) need gpn >= 0.9 (gpn.register_auto_classes); "
+                          f"gpn {importlib.metadata.version('gpn')} is installed. "
+                          "Install it with `pip install --pre gpn==0.9.0a1`.")
+    gpn.register_auto_classes("gpn")
 
 
 def _needs_cuda_mamba(read_model_type):
@@ -119,7 +202,12 @@ class Family:
         ``(read_model_type) -> None``, where ``read_model_type()`` returns the
         checkpoint's ``model_type`` (read only when needed); raises a helpful
         error when something is missing, before any weights are fetched.
+    prepare_model : callable, optional
+        ``(model) -> None``, run on every loaded model (pretrained or
+        random-init) before use, e.g. to switch off a broken kernel.
     description : str
+    tokenizer_options : dict
+        Keyword arguments of the tokenizer adapter (e.g. ``k`` for k-mers).
     """
 
     name: str
@@ -127,6 +215,7 @@ class Family:
     padding: str
     hidden_states: Callable = generic_hidden_states
     check_requirements: Callable | None = None
+    prepare_model: Callable | None = None
     description: str = ""
     tokenizer_options: dict = field(default_factory=dict)
 
@@ -141,10 +230,11 @@ FAMILIES = {
         Family("nt", "kmer", "mask", tokenizer_options={"k": 6},
                description="Nucleotide Transformer: ESM encoder, non-overlapping 6-mers, <cls> first"),
         Family("dnabert2", "offsets", "mask", hidden_states=dnabert2_hidden_states,
-               description="DNABERT-2: ALiBi BERT, BPE tokens, [CLS] ... [SEP]"),
+               prepare_model=use_pytorch_attention,
+               description="DNABERT-2: remote-code ALiBi MosaicBERT (un-pads internally), BPE tokens, [CLS] ... [SEP]"),
         Family("hyenadna", "char", "causal", hidden_states=hyenadna_hidden_states,
                description="HyenaDNA: causal long-convolution model, one token per base, [SEP] last, no mask"),
-        Family("gpn", "char", "equal_length", check_requirements=_needs_gpn,
+        Family("gpn", "char", "equal_length", hidden_states=gpn_hidden_states, check_requirements=_needs_gpn,
                description="GPN: dilated-convolution masked LM, one lower-case token per base, no specials"),
         Family("caduceus", "char", "equal_length", check_requirements=_needs_cuda_mamba,
                description="Caduceus: bidirectional RC-equivariant Mamba, HyenaDNA character vocabulary"),
@@ -214,5 +304,7 @@ def load_backbone(family: Family, location, *, objective, revision=None, trust_r
         model = auto_class.from_config(config, trust_remote_code=trust_remote_code)
     else:
         model = auto_class.from_pretrained(location, config=config, **options)
+    if family.prepare_model is not None:
+        family.prepare_model(model)
     hf_tokenizer = AutoTokenizer.from_pretrained(location, **options)
     return model.eval(), hf_tokenizer

@@ -88,8 +88,9 @@ _PRETRAINED = (
             licence="CC BY-NC-SA 4.0", max_length=12282, notes="NT v2: rotary + SwiGLU remote code, loaded with "
             "AutoModelForMaskedLM (its auto_map has no AutoModel); 2048 tokens. Not in the paper."),
     GLMSpec("dnabert2", "dnabert2", "zhihan1996/DNABERT-2-117M", trust_remote_code=True, licence="Apache-2.0",
-            max_length=5000, notes="ALiBi BERT with BPE tokens; no hard length limit (5000 nt is a memory cap). "
-            "Remote code targets transformers 4.28-4.29; uninstall triton if it fails with 'trans_b'."),
+            max_length=5000, notes="ALiBi MosaicBERT with BPE tokens; no hard length limit (5000 nt is a memory "
+            "cap). Remote code targets transformers 4.28-4.29; its triton flash-attention kernel (which fails with "
+            "'trans_b' on current triton) is switched off after loading, so attention runs in PyTorch."),
     GLMSpec("hyenadna-tiny-1k-d256", "hyenadna", "LongSafari/hyenadna-tiny-1k-seqlen-d256-hf", objective="causal",
             trust_remote_code=True, licence="BSD-3-Clause", max_length=1024,
             notes="The paper's HyenaDNA (d_model 256). Character tokens, [SEP] appended, right-padded here."),
@@ -97,8 +98,9 @@ _PRETRAINED = (
             trust_remote_code=True, licence="BSD-3-Clause", max_length=32768,
             notes="Larger HyenaDNA (d_model 256, 4 layers, 32k context). Not in the paper."),
     GLMSpec("gpn-brassicales", "gpn", "songlab/gpn-brassicales", licence="MIT", max_length=512,
-            notes="Plant GPN (ConvNet, 25 layers, hidden 512); needs `pip install --pre gpn==0.9.0a1`. The paper's "
-            "own human GPN checkpoint is not public, so this is a stand-in from the same family."),
+            notes="Plant GPN (legacy ConvNet, 25 layers, hidden 512); runs the `gpn` package's code (a dependency of "
+            "glmeval_utils on Python >= 3.11), whose classes are registered when it loads; per-layer states by forward hooks. The paper's own human GPN "
+            "checkpoint is not public, so this is a stand-in from the same family."),
     GLMSpec("caduceus-ph-131k", "caduceus", "kuleshov-group/caduceus-ph_seqlen-131k_d_model-256_n_layer-16",
             trust_remote_code=True, licence="Apache-2.0", max_length=131072,
             notes="Bidirectional Mamba; needs CUDA + mamba-ssm. Not in the paper."),
