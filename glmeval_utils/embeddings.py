@@ -6,12 +6,21 @@ per layer:
 
 * pooled embeddings (``pooling="mean"`` or ``"cls"``): float32, ``(N, H)``;
 * full per-nucleotide embeddings (``pooling="full"``): float16, ``(N, L, H)``,
-  read back memory-mapped so a chapter never needs them in RAM.
+  read back memory-mapped so a chapter never needs them in RAM;
+* per-token embeddings (``pooling="tokens"``): float16, ``(N, T, H)`` with
+  ``T`` the most non-special tokens of any sequence; rows past a sequence's
+  own count are zero, and the counts are stored beside the layers
+  (:meth:`EmbeddingResult.token_counts`).  For k-mer models this is the
+  compact form: 40 rows instead of 230 for NT at 230 nt.
+
+:func:`position_pooling` names the per-position pooling a CNN probe reads:
+``"tokens"`` for models with multi-base tokens, ``"full"`` otherwise.
 
 Cache layout (one folder per key under :func:`glmeval_utils.paths.embeddings_dir`)::
 
     <model name>/<label->key>/
         layer_<k>.npy          finished arrays, one per hidden-state index k
+        token_counts.npy       pooling="tokens" only: (N,) int64 rows in use per sequence
         manifest.json          written last: its presence marks a complete entry
         layer_<k>.npy.partial  preallocated arrays of an unfinished run
         progress.json          chunks of the unfinished run already on disk
@@ -43,10 +52,13 @@ from glmeval_utils.sequences import validate_sequences
 
 #: Bump when the on-disk layout or the meaning of stored numbers changes.
 CACHE_FORMAT_VERSION = 1
-POOLINGS = ("mean", "cls", "full")
+POOLINGS = ("mean", "cls", "full", "tokens")
+#: Poolings stored as float16 ``(N, rows, H)``: one row per nucleotide or per token.
+PER_POSITION = ("full", "tokens")
 STRANDS = ("fwd", "both")
 MANIFEST = "manifest.json"
 PROGRESS = "progress.json"
+TOKEN_COUNTS = "token_counts.npy"
 #: Tensors with more elements than this are fingerprinted from an evenly spaced sample.
 _FULL_HASH_LIMIT = 1 << 16
 _FINGERPRINT_SAMPLE = 4096
@@ -71,9 +83,10 @@ class EmbeddingResult:
     pooling, strands : str
     n_sequences : int
     shape : tuple of int
-        Shape of each layer's array: ``(N, H)`` pooled or ``(N, L, H)`` full.
+        Shape of each layer's array: ``(N, H)`` pooled, ``(N, L, H)`` full or
+        ``(N, T, H)`` tokens.
     dtype : str
-        ``"float32"`` (pooled) or ``"float16"`` (full).
+        ``"float32"`` (pooled) or ``"float16"`` (full, tokens).
     cache_hit : bool
         True when nothing had to be computed.
     """
@@ -103,7 +116,7 @@ class EmbeddingResult:
         Returns
         -------
         numpy.memmap
-            ``(N, H)`` float32 or ``(N, L, H)`` float16.
+            ``(N, H)`` float32, or ``(N, L, H)`` / ``(N, T, H)`` float16.
         """
         resolved = index + self.n_layers + 1 if index < 0 else index
         if resolved not in self.layers:
@@ -111,6 +124,18 @@ class EmbeddingResult:
                 f"layer {index} is not in the cache entry {self.path} (stored layers: {list(self.layers)})"
             )
         return np.load(self.path / _layer_file(resolved), mmap_mode="r")
+
+    def token_counts(self) -> np.ndarray:
+        """Rows in use per sequence of a ``pooling="tokens"`` entry (its non-special tokens).
+
+        Returns
+        -------
+        ndarray of int64, shape (N,)
+        """
+        if self.pooling != "tokens":
+            raise ValueError(f"the cache entry {self.path} has pooling {self.pooling!r}; token counts are "
+                             "stored for pooling='tokens' only")
+        return np.load(self.path / TOKEN_COUNTS)
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, cache_hit: bool = True) -> "EmbeddingResult":
@@ -160,6 +185,21 @@ def resolve_layers(layers: Sequence[int] | int | str, n_layers: int) -> tuple[in
             raise ValueError(f"layer {layer} is outside 0..{n_layers} (hidden states of a {n_layers}-layer model)")
         resolved.append(index)
     return tuple(sorted(set(resolved)))
+
+
+def position_pooling(glm) -> str:
+    """The per-position pooling a CNN probe reads: one row per token, or per nucleotide.
+
+    ``"tokens"`` for gLMs whose tokens span several bases (NT 6-mers,
+    DNABERT-2 BPE): their ``"full"`` rows would repeat each token's vector
+    once per base it covers, six times the storage for NT with no new
+    information, and a CNN would see a different receptive field than the
+    reference study's (which ran on token rows).  ``"full"`` for
+    one-token-per-base gLMs, whose rows are the same either way, so their
+    cache entries keep their keys.  Objects without ``single_base_tokens``
+    (duck-typed stand-ins) are taken as one token per base.
+    """
+    return "full" if getattr(glm, "single_base_tokens", True) else "tokens"
 
 
 def sequences_sha256(seqs: Sequence[str]) -> str:
@@ -283,7 +323,8 @@ def extract(
     layers : sequence of int, int or "all"
         Hidden-state indices (0 = token embeddings, -1 = last layer).  All are
         computed from one forward pass per batch.
-    pooling : {"mean", "cls", "full"}
+    pooling : {"mean", "cls", "full", "tokens"}
+        As in ``glm.embed``; ``"tokens"`` also needs ``glm.token_counts``.
     strands : {"fwd", "both"}
         ``"both"`` averages forward and reverse-complement embeddings.
     batch_size : int, optional
@@ -301,7 +342,8 @@ def extract(
     -------
     EmbeddingResult
         ``result.layer(i)`` is a read-only memory map, ``(N, H)`` float32 for
-        pooled embeddings or ``(N, L, H)`` float16 for ``pooling="full"``.
+        pooled embeddings, ``(N, L, H)`` float16 for ``pooling="full"`` or
+        ``(N, T, H)`` float16 for ``pooling="tokens"``.
     """
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -323,16 +365,27 @@ def extract(
     if (entry / MANIFEST).exists():
         return EmbeddingResult.open(entry, cache_hit=True)
     entry.mkdir(parents=True, exist_ok=True)
+    token_counts = None
+    if pooling == "tokens":
+        # every chunk pads to its own longest sequence; the entry needs the longest overall up front
+        token_counts = np.asarray(glm.token_counts(seqs), dtype=np.int64)
+        if token_counts.shape != (len(seqs),):
+            raise ValueError(f"{glm.name}.token_counts returned shape {token_counts.shape} for {len(seqs)} sequences")
     _run_chunks(glm, seqs, entry, layers=resolved, pooling=pooling, strands=strands,
-                batch_size=batch_size, chunk_size=chunk_size, progress=progress)
-    return _finalise(entry, key, description, resolved)
+                batch_size=batch_size, chunk_size=chunk_size, progress=progress, token_counts=token_counts)
+    return _finalise(entry, key, description, resolved, token_counts)
 
 
-def _run_chunks(glm, seqs, entry: Path, *, layers, pooling, strands, batch_size, chunk_size, progress) -> None:
-    """Embed every unfinished chunk into the ``.partial`` memory maps, recording progress."""
+def _run_chunks(glm, seqs, entry: Path, *, layers, pooling, strands, batch_size, chunk_size, progress,
+                token_counts) -> None:
+    """Embed every unfinished chunk into the ``.partial`` memory maps, recording progress.
+
+    ``token_counts`` (N,) is given for ``pooling="tokens"``: chunk outputs
+    ``(n, layers, T_chunk, H)`` fill the first ``T_chunk`` of ``max(token_counts)`` rows.
+    """
     from tqdm.auto import tqdm
 
-    dtype = np.float16 if pooling == "full" else np.float32
+    dtype = np.float16 if pooling in PER_POSITION else np.float32
     # Similar lengths in one chunk keep padding inside glm.embed's batches small.
     order = np.argsort([len(s) for s in seqs], kind="stable")
     chunks = [order[start:start + chunk_size] for start in range(0, len(seqs), chunk_size)]
@@ -360,11 +413,22 @@ def _run_chunks(glm, seqs, entry: Path, *, layers, pooling, strands, batch_size,
                 f"{glm.name}: non-finite embedding for sequence {bad} (out of {dtype.__name__} range?)"
             )
         if partials is None:
+            rest = list(output.shape[2:])
+            if token_counts is not None:
+                rest[0] = int(token_counts.max())
             state = {"chunk_size": chunk_size, "layers": list(layers), "done": [],
-                     "shape": [len(seqs), *output.shape[2:]]}
+                     "shape": [len(seqs), *rest]}
             partials = _open_partials(entry, layers, tuple(state["shape"]), dtype, create=True)
+        if token_counts is not None and output.shape[2] != token_counts[rows].max():
+            raise ValueError(f"{glm.name}.embed returned {output.shape[2]} token rows for a chunk whose longest "
+                             f"sequence has {token_counts[rows].max()} tokens (glm.token_counts)")
+        width = output.shape[2] if token_counts is not None else None
         for position, layer in enumerate(layers):
-            partials[layer][rows] = values[:, position]
+            if width is None:
+                partials[layer][rows] = values[:, position]
+            else:
+                partials[layer][rows, :width] = values[:, position]
+                partials[layer][rows, width:] = 0
             partials[layer].flush()
         state["done"] = sorted(done | {index})
         done.add(index)
@@ -372,13 +436,19 @@ def _run_chunks(glm, seqs, entry: Path, *, layers, pooling, strands, batch_size,
     del partials  # close the memory maps before the files are renamed
 
 
-def _finalise(entry: Path, key: str, description: dict, layers: tuple[int, ...]) -> EmbeddingResult:
-    """Move the finished arrays into place and write the manifest last."""
+def _finalise(entry: Path, key: str, description: dict, layers: tuple[int, ...],
+              token_counts: np.ndarray | None) -> EmbeddingResult:
+    """Move the finished arrays (and token counts) into place and write the manifest last."""
     state = json.loads((entry / PROGRESS).read_text())
     for layer in layers:
         os.replace(entry / (_layer_file(layer) + ".partial"), entry / _layer_file(layer))
+    if token_counts is not None:
+        temporary = entry / (TOKEN_COUNTS + ".tmp")
+        with open(temporary, "wb") as handle:  # a file handle: np.save would append ".npy" to the name
+            np.save(handle, token_counts)
+        os.replace(temporary, entry / TOKEN_COUNTS)
     manifest = dict(description, key=key, shape=state["shape"],
-                    dtype="float16" if description["pooling"] == "full" else "float32")
+                    dtype="float16" if description["pooling"] in PER_POSITION else "float32")
     _write_json_atomic(entry / MANIFEST, manifest)
     (entry / PROGRESS).unlink()
     return EmbeddingResult.open(entry, cache_hit=False)

@@ -141,3 +141,79 @@ def test_variable_lengths_keep_input_order(tmp_path):
 def test_bad_sequence_is_named(tmp_path):
     with pytest.raises(ValueError, match="row 1"):
         embeddings.extract(FakeGLM(), ["ACGT", "ACXT"], cache_dir=tmp_path, label="toy", progress=False)
+
+
+class FakeKmerGLM(FakeGLM):
+    """FakeGLM with non-overlapping 3-nt tokens (leftover bases alone), like NT's 6-mers.
+
+    A token's vector is the mean of its bases' FakeGLM rows; ``pooling="tokens"``
+    gives one row per token, zero-padded to the call's longest sequence.
+    """
+
+    single_base_tokens = False
+
+    def _token_spans(self, seq):
+        full = len(seq) // 3 * 3
+        return [(i, i + 3) for i in range(0, full, 3)] + [(i, i + 1) for i in range(full, len(seq))]
+
+    def token_counts(self, seqs):
+        return np.array([len(self._token_spans(seq)) for seq in seqs])
+
+    def embed(self, seqs, *, layers=(-1,), pooling="mean", strands="fwd", batch_size=32, progress=True):
+        if pooling != "tokens":
+            return super().embed(seqs, layers=layers, pooling=pooling, strands=strands)
+        self.calls += 1
+        if self.crash_on_call == self.calls:
+            raise RuntimeError("simulated crash")
+        out = np.zeros((len(seqs), len(layers), max(self.token_counts(seqs)), self.hidden_size), np.float32)
+        for row, seq in enumerate(seqs):
+            states = self._states(seq)[list(layers)]
+            for token, (start, end) in enumerate(self._token_spans(seq)):
+                out[row, :, token] = states[:, start:end].mean(axis=1)
+        return out
+
+
+def test_token_rows_fill_one_padded_array_across_chunks_and_resume(tmp_path):
+    # lengths 7..20 give 3..8 token rows: every chunk returns its own width
+    seqs = [random_seqs(1, length, seed=length)[0] for length in range(20, 6, -1)]
+    counts = FakeKmerGLM().token_counts(seqs)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        embeddings.extract(FakeKmerGLM(crash_on_call=3), seqs, layers=(0, -1), pooling="tokens", chunk_size=4,
+                           cache_dir=tmp_path, progress=False)
+    glm = FakeKmerGLM()
+    result = embeddings.extract(glm, seqs, layers=(0, -1), pooling="tokens", chunk_size=4, cache_dir=tmp_path,
+                                progress=False)
+    assert glm.calls == 4 - 2  # chunks 0 and 1 survived the crash
+    assert result.shape == (14, 8, 6) and result.dtype == "float16" and result.pooling == "tokens"
+    np.testing.assert_array_equal(result.token_counts(), counts)
+    expected = glm.embed(seqs, layers=[0, 3], pooling="tokens")  # one call: padded to 8 rows
+    for position, layer in enumerate((0, -1)):
+        array = result.layer(layer)
+        assert array.dtype == np.float16
+        np.testing.assert_allclose(array, expected[:, position], atol=1e-3, rtol=1e-3)
+        assert not np.asarray(array)[np.arange(8) >= counts[:, None]].any()  # padding rows are zero
+    again = embeddings.extract(FakeKmerGLM(), seqs, layers=(0, -1), pooling="tokens", chunk_size=4,
+                               cache_dir=tmp_path, progress=False)
+    assert again.cache_hit
+    np.testing.assert_array_equal(again.token_counts(), counts)
+    pooled = embeddings.extract(glm, seqs, cache_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="pooling='tokens' only"):
+        pooled.token_counts()
+
+
+def test_position_pooling_reads_tokens_only_for_multi_base_tokens(seqs):
+    assert embeddings.position_pooling(FakeKmerGLM()) == "tokens"
+    assert embeddings.position_pooling(FakeGLM()) == "full"  # no single_base_tokens: taken as one per base
+    glm = FakeKmerGLM()
+    assert key_of(glm, seqs, pooling="tokens") != key_of(glm, seqs, pooling="full")
+
+
+def test_keys_of_existing_poolings_are_unchanged():
+    # Golden keys computed before "tokens" pooling existed: one-token-per-base models keep their cache entries.
+    from fake_glms import CompositionGLM
+
+    glm, toy = CompositionGLM(n_layers=2), ["ACGTACGTAC", "GGGTTTAAAC", "ACGTNACGTA"]
+    golden = {"full": "67c57b27cb6ba5f81185220e579e13f0c7c051946c483af93d7c72c8e275a15e",
+              "mean": "944b2791ed7d72bdf5e70cbc058c72a5ee0d5cf26e3030bbcd76493bba0adaa7"}
+    for pooling, key in golden.items():
+        assert embeddings.cache_key(glm, toy, layers=(2,), pooling=pooling, strands="fwd", label="toy")[0] == key

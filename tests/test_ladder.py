@@ -221,3 +221,31 @@ def test_derives_mean_needs_both_rungs_and_the_setting():
     assert not ladder.derives_mean(smoke, ("mean", "full"), mean_from_full=False)
     assert not ladder.derives_mean(full, ("cls", "mean", "full"))
     assert ladder.derives_mean(full, ("mean", "full"), mean_from_full=True)
+
+
+def test_split_embeddings_reads_token_rows_for_kmer_models_and_nucleotide_rows_otherwise(tmp_path):
+    import json
+
+    from toy_glms import save_nt_like, save_teaching
+
+    from glmeval_utils.models import load_glm
+
+    data = TaskData.from_table(_table(n=40, length=46), target="gc", task="toy", dataset="toy", kind="regression")
+    nt = load_glm("nt-v1-2.5b-1000g", path=save_nt_like(tmp_path / "nt"), device="cpu")
+    full = ladder.split_embeddings(nt, data, representation="full", cache_dir=tmp_path, progress=False)
+    assert full["test"].shape == (10, 11, 16)  # 46 nt: 7 6-mers + 4 single bases, not 46 rows
+    derived = ladder.split_embeddings(nt, data, representation="mean", mean_from_full=True, cache_dir=tmp_path,
+                                      progress=False)
+    pooled = nt.embed(data.seqs["valid"], pooling="mean", progress=False)[:, 0]
+    np.testing.assert_allclose(derived["valid"], pooled, atol=2e-3)  # token mean = mean pooling, up to float16
+    teaching = load_glm("teaching-mlm", path=save_teaching(tmp_path / "mlm", "mlm"), device="cpu")
+    char = ladder.split_embeddings(teaching, data, representation="full", cache_dir=tmp_path, progress=False)
+    assert char["test"].shape == (10, 46, teaching.hidden_size)
+    one_epoch = replace(get_profile("smoke"), max_epochs=1)
+    rows = ladder.glm_ladder(nt, data, profile=one_epoch, representations=("mean", "full"), pooled_probes=("linear",),
+                             seeds=(0,), cache_dir=tmp_path, progress=False)
+    assert set(zip(rows.representation, rows.probe)) == {("mean", "linear"), ("full", "cnn")}
+    manifests = sorted((manifest["model"]["name"], manifest["pooling"])
+                       for manifest in map(json.loads, (p.read_text() for p in tmp_path.rglob("manifest.json"))))
+    # one entry per model serves both rungs; the one-token-per-base model keeps its "full" entry (and key)
+    assert manifests == [("nt-v1-2.5b-1000g", "tokens"), ("teaching-mlm", "full")]

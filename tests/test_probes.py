@@ -129,8 +129,22 @@ def test_chip_cnn_probe_binary():
     assert metrics.auroc(labels[300:], scores) > 0.7
     with pytest.raises(ValueError, match="architecture must be one of"):
         CNNProbe(architecture="transformer").fit(X, y)
-    with pytest.raises(ValueError, match=r"full embeddings \(N, L, H\)"):
+    with pytest.raises(ValueError, match=r"per-position embeddings \(N, L, H\)"):
         CNNProbe(max_epochs=1).fit(X[:, 0], y)
+
+
+@pytest.mark.parametrize("architecture", ["rep_cnn", "chip_cnn"])
+def test_cnn_probe_reads_token_rows_with_zero_padding(architecture):
+    # NT at 230 nt: 40 token rows (38 6-mers + 2 single bases); an N adds tokens, so shorter rows are zero-padded
+    X, y = planted_positions(n=400, length=40, seed=3)
+    X[::7, 36:] = 0
+    probe = CNNProbe(architecture=architecture, reduce_dim=16, width_factor=0.25, lr=2e-3, batch_size=32,
+                     max_epochs=12, progress=False)
+    probe.fit(X[:300], y[:300])
+    assert probe.length_ == 40 and probe.predict(X[300:]).shape == (100,)
+    assert probe.score(X[300:], y[300:]) > 0.5
+    with pytest.raises(ValueError, match="fitted on 40 positions per example; got 230"):
+        probe.predict(np.zeros((2, 230, 6), dtype=np.float16))
 
 
 def test_sklearn_parameter_protocol():

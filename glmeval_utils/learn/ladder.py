@@ -5,7 +5,10 @@ and groups per split).  For each gLM the ladder trains, on frozen embeddings
 from the cache (:mod:`glmeval_utils.embeddings`):
 
 * CLS (where the model has one) and mean embeddings → linear and MLP probes;
-* full per-nucleotide embeddings → a CNN probe;
+* per-position embeddings (the ``"full"`` rung) → a CNN probe: one row per
+  token for k-mer/BPE models, as in the reference study, one row per
+  nucleotide for one-token-per-base models
+  (:func:`glmeval_utils.embeddings.position_pooling`);
 
 and, on the same splits, one-hot baselines (CNN, ResNet, MPRAnn or the
 binary CNN) and, for binary tasks, composition baselines.  Every trained
@@ -180,23 +183,30 @@ def split_embeddings(glm, data: TaskData, *, representation: str, layer: int = -
     glm : models.GLM
     data : TaskData
     representation : {"cls", "mean", "full"}
+        ``"full"`` is the per-position embedding the CNN probe reads, pooled
+        as :func:`glmeval_utils.embeddings.position_pooling` says: token rows
+        (``"tokens"``) for k-mer/BPE models, nucleotide rows (``"full"``)
+        otherwise.
     layer : int
         Hidden state (``-1`` = last).
     mean_from_full : bool
-        Take ``"mean"`` as the nucleotide average of the cached full
-        embedding (no forward pass of its own).  For one-token-per-base
-        models this is mean pooling without special tokens; for k-mer or BPE
-        models it weights each token by the bases it covers.
+        Take ``"mean"`` as the average of the cached per-position embedding
+        over each sequence's own rows (no forward pass of its own).  Either
+        way that is mean pooling over non-special tokens, up to the float16
+        rounding of the cache.
     strands, batch_size, cache_dir, progress
         Passed to :func:`glmeval_utils.embeddings.extract`.
 
     Returns
     -------
     dict of split → array
-        ``"full"``: read-only memory-mapped ``(N, L, H)`` float16 views;
-        ``"cls"`` / ``"mean"``: float32 ``(N, H)`` arrays.
+        ``"full"``: read-only memory-mapped float16 views, ``(N, L, H)``
+        nucleotide rows or ``(N, T, H)`` token rows (zero past a sequence's
+        token count); ``"cls"`` / ``"mean"``: float32 ``(N, H)`` arrays.
     """
-    pooling = "full" if mean_from_full and representation == "mean" else representation
+    per_position = embeddings.position_pooling(glm)
+    derived = mean_from_full and representation == "mean"
+    pooling = per_position if representation == "full" or derived else representation
     cached = embeddings.extract(glm, data.all_seqs, layers=(layer,), pooling=pooling, strands=strands,
                                 batch_size=batch_size, cache_dir=cache_dir, label=data.dataset,
                                 progress=progress)
@@ -205,12 +215,16 @@ def split_embeddings(glm, data: TaskData, *, representation: str, layer: int = -
         return views
     if pooling == "full":
         return {split: np.asarray(values, dtype=np.float32).mean(axis=1) for split, values in views.items()}
+    if pooling == "tokens":  # padding rows are zero: sum every row, divide by the sequence's own count
+        counts = _split_views(cached.token_counts(), data)
+        return {split: np.asarray(values, dtype=np.float32).sum(axis=1) / counts[split][:, None]
+                for split, values in views.items()}
     return {split: np.asarray(values, dtype=np.float32) for split, values in views.items()}
 
 
 def derives_mean(profile: Profile, representations: Sequence[str],
                  mean_from_full: bool | None = None) -> bool:
-    """Whether :func:`glm_ladder` derives its ``"mean"`` rung from the cached full embedding.
+    """Whether :func:`glm_ladder` derives its ``"mean"`` rung from the cached per-position embedding.
 
     True when both rungs are requested and ``mean_from_full`` (``None``: the
     profile's setting) allows it; pass the result to :func:`split_embeddings`
@@ -241,7 +255,8 @@ def glm_ladder(glm, data: TaskData, *, profile: str | Profile = "demo", layer: i
     pooled_probes : sequence of {"linear", "mlp"}
         Probes on CLS / mean embeddings.
     cnn_architecture : {"rep_cnn", "chip_cnn"}
-        CNN probe on the full per-nucleotide embeddings.
+        CNN probe on the per-position embeddings: token rows for k-mer/BPE
+        models, nucleotide rows otherwise (see :func:`split_embeddings`).
     seeds : sequence of int, optional
         Defaults to the profile's seeds.
     strands : {"fwd", "both"}
@@ -249,8 +264,8 @@ def glm_ladder(glm, data: TaskData, *, profile: str | Profile = "demo", layer: i
         Embedding batch size.
     mean_from_full : bool, optional
         When both ``"mean"`` and ``"full"`` are requested, derive the mean
-        from the cached full embedding (see :func:`split_embeddings`): one
-        forward pass serves both rungs.  ``None``: the profile's setting.
+        from the cached per-position embedding (see :func:`split_embeddings`):
+        one forward pass serves both rungs.  ``None``: the profile's setting.
     device, cache_dir
         Passed to the embedding extraction and the probes.
     progress : bool

@@ -9,7 +9,8 @@ The probe ladder of the reference study (Tang et al. 2025, code
   norm, ReLU, dropout) -> linear output, on pooled embeddings ``(N, H)``,
   PCA-whitened first by default (:class:`PCAWhitening`).
 * :class:`CNNProbe` - ``rep_cnn`` (regression chapters) or ``chip_cnn``
-  (binding chapters) on full per-nucleotide embeddings ``(N, L, H)``,
+  (binding chapters) on per-position embeddings ``(N, L, H)``: one row per
+  nucleotide, or per token for k-mer/BPE models (L = 40 for NT at 230 nt),
   trained from memory-mapped arrays batch by batch.
 
 All estimators take ``task="regression"`` or ``"binary"`` and targets
@@ -502,11 +503,14 @@ CNN_ARCHITECTURES = {
 
 
 class CNNProbe(TorchEstimator):
-    """CNN probe on full per-nucleotide embeddings ``(N, L, H)``.
+    """CNN probe on per-position embeddings ``(N, L, H)``.
 
-    Inputs may be read-only ``np.memmap`` arrays (float16 is fine): training
-    and prediction read one mini-batch at a time, so memory does not grow
-    with N.
+    ``L`` is whatever the rows are: nucleotides (``pooling="full"``) or
+    tokens (``pooling="tokens"``, zero rows padding shorter sequences); the
+    dense head is sized from the ``L`` seen in :meth:`fit`, so prediction
+    inputs must have the same ``L``.  Inputs may be read-only ``np.memmap``
+    arrays (float16 is fine): training and prediction read one mini-batch at
+    a time, so memory does not grow with N.
 
     Parameters
     ----------
@@ -523,6 +527,9 @@ class CNNProbe(TorchEstimator):
         :data:`CNN_ARCHITECTURES`).
     max_epochs, patience, lr_patience, weight_decay, random_state, device, progress
         As in :class:`MLPProbe`.
+
+    Fitted attributes: those of :class:`TorchEstimator` and ``length_``,
+    the ``L`` the dense head was sized for.
     """
 
     def __init__(self, task: str = "regression", *, architecture: str = "rep_cnn",
@@ -561,14 +568,22 @@ class CNNProbe(TorchEstimator):
 
     def _build_model(self, X, n_outputs):
         if len(X.shape) != 3:
-            raise ValueError("CNNProbe needs full embeddings (N, L, H), channels last; "
+            raise ValueError("CNNProbe needs per-position embeddings (N, L, H), channels last; "
                              f"got shape {X.shape}")
         _, length, hidden = X.shape
+        self.length_ = length
         reduce_dim = self._setting("reduce_dim") or None
         if self.architecture == "rep_cnn":
             return RepCNN(hidden, length, n_outputs, reduce_dim=reduce_dim,
                           width_factor=self.width_factor)
         return ChipCNN(hidden, length, n_outputs, reduce_dim=reduce_dim)
+
+    def decision_function(self, X) -> np.ndarray:
+        """Raw outputs, as :meth:`TorchEstimator.decision_function`; ``X`` must have the fitted ``L``."""
+        if hasattr(self, "length_") and len(X.shape) == 3 and X.shape[1] != self.length_:
+            raise ValueError(f"CNNProbe was fitted on {self.length_} positions per example; got {X.shape[1]} "
+                             f"(shape {X.shape}): token and nucleotide rows do not mix")
+        return super().decision_function(X)
 
 
 class LinearProbe(ScoresMixin, BaseEstimator):

@@ -3,8 +3,11 @@
 ``GLM`` hides each family's tokenisation, special tokens, padding side and
 masks.  Embeddings are computed in length-sorted batches (input order
 restored), from one forward pass per batch with ``output_hidden_states``, in
-``torch.inference_mode`` and bf16/fp16 autocast on CUDA.  Padding never changes
-a sequence's embedding: bidirectional models get an attention mask,
+``torch.inference_mode`` and bf16/fp16 autocast on CUDA.  Likelihood scores
+(:meth:`GLM.masked_log_probs`, :meth:`GLM.token_log_probs`) run in fp32
+without autocast or TF32: bf16 keeps 8 bits of mantissa, so rounding in the
+logits is as large as one SNV's effect on them.  Padding never changes a
+sequence's embedding: bidirectional models get an attention mask,
 mask-less causal models are right-padded and pooled over real tokens, and
 mask-less bidirectional models only batch sequences of equal token count.
 """
@@ -23,8 +26,12 @@ from glmeval_utils.sequences import reverse_complement, validate_sequences
 from glmeval_utils.models.families import Family, logits_of
 from glmeval_utils.models.tokenization import DNATokenizer
 
-POOLINGS = ("mean", "cls", "full")
+POOLINGS = ("mean", "cls", "full", "tokens")
 STRANDS = ("fwd", "both")
+#: Why a forward pass runs; only embeddings may run under reduced-precision autocast.
+PURPOSES = ("embed", "score")
+#: How :meth:`GLM.masked_log_probs` turns a masked multi-base token's prediction into base log-probs.
+KMER_RULES = ("exact", "marginal")
 
 
 @dataclass
@@ -66,6 +73,9 @@ class GLM:
         Longest sequence in nucleotides the model accepts.
     has_cls : bool
         Whether each sequence starts with a CLS token (``pooling="cls"``).
+    single_base_tokens : bool
+        Whether every non-special token covers one nucleotide (character
+        tokenizers); then ``pooling="tokens"`` and ``"full"`` give the same rows.
     objective : {"masked", "causal", None}
         The language-model head; None for backbones without one.
     role : {"pretrained", "random-init", "fine-tuned"}
@@ -92,6 +102,7 @@ class GLM:
         self.max_tokens = max_tokens
         self.max_length = max_length
         self.has_cls = tokenizer.has_cls
+        self.single_base_tokens = tokenizer.single_base_tokens
         probe = self._hidden_states(*self._pad([tokenizer.encode("ACGT")])[:2])
         self.n_layers = len(probe) - 1
         self.hidden_size = int(probe[-1].shape[-1])
@@ -132,6 +143,22 @@ class GLM:
         ids, mask, _ = self._pad(encoded)
         return Tokenized(ids.cpu(), mask.cpu(), [spans for _, spans in encoded])
 
+    def token_counts(self, seqs) -> np.ndarray:
+        """Non-special tokens of each sequence: the rows ``embed(pooling="tokens")`` fills.
+
+        Parameters
+        ----------
+        seqs : list of str
+
+        Returns
+        -------
+        ndarray of int64, shape (N,)
+            Equal to the sequence lengths when :attr:`single_base_tokens`;
+            230 nt give 40 for the Nucleotide Transformer (38 6-mers and 2
+            single bases).
+        """
+        return np.array([_content_count(spans) for _, spans in self._encode(self._validate(seqs))], dtype=np.int64)
+
     def _pad(self, encoded):
         """Right-pad a list of ``(ids, spans)`` → ids (B, T), attention mask (B, T), content mask (B, T)."""
         width = max(len(ids) for ids, _ in encoded)
@@ -159,11 +186,33 @@ class GLM:
         return batches
 
     # ----------------------------------------------------------------- forward
-    def _autocast(self):
-        if self.device.type != "cuda":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
+    def autocast_dtype(self, purpose: str):
+        """Reduced-precision dtype a forward pass for ``purpose`` runs in, or None for fp32.
+
+        Parameters
+        ----------
+        purpose : {"embed", "score"}
+            ``"embed"``: hidden states for embeddings (bf16, else fp16, on
+            CUDA).  ``"score"``: LM logits for likelihood scores, always fp32.
+
+        Returns
+        -------
+        torch.dtype or None
+        """
+        if purpose not in PURPOSES:
+            raise ValueError(f"purpose must be one of {PURPOSES}, got {purpose!r}")
+        if purpose == "score" or self.device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+    def _precision(self, purpose: str):
+        """The numeric context of a forward pass for ``purpose`` (see :meth:`autocast_dtype`)."""
+        dtype = self.autocast_dtype(purpose)
+        if dtype is not None:
+            return torch.autocast("cuda", dtype=dtype)
+        if self.device.type == "cuda":
+            return _without_tf32()
+        return contextlib.nullcontext()
 
     def _model_mask(self, mask):
         # Unpadded batches go without a mask: SDPA then takes its faster unmasked kernels.
@@ -172,11 +221,11 @@ class GLM:
         return mask
 
     def _hidden_states(self, ids, mask):
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), self._precision("embed"):
             return self._family.hidden_states(self.model, ids, self._model_mask(mask))
 
     def _logits(self, ids, mask):
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), self._precision("score"):
             return logits_of(self.model, ids, self._model_mask(mask)).float()
 
     def _resolve_layers(self, layers):
@@ -203,15 +252,25 @@ class GLM:
         layers : int, sequence of int or "all"
             Hidden states to return (0 = token embeddings, -1 = last);
             ``"all"`` gives ``0..n_layers``, all from one forward pass.
-        pooling : {"mean", "cls", "full"}
+        pooling : {"mean", "cls", "full", "tokens"}
             ``"mean"``: average over the sequence's tokens, special tokens and
             padding excluded.  ``"cls"``: the CLS token (only if ``has_cls``).
             ``"full"``: one row per nucleotide; a k-mer/BPE token's vector is
             repeated for every base it covers, special tokens dropped.
+            ``"tokens"``: one row per non-special token (the representation
+            the reference study's CNN probe read; it also kept NT's CLS row),
+            rows past a sequence's :meth:`token_counts` zero up to the longest
+            in the call.  The mean of a sequence's token rows is exactly
+            ``"mean"``.  For :attr:`single_base_tokens` models it equals
+            ``"full"``.
         strands : {"fwd", "both"}
             ``"both"`` averages the forward and reverse-complement embeddings;
-            for ``"full"`` the reverse-complement rows are flipped back, so
-            row i belongs to base i of the forward strand.
+            for ``"full"`` and ``"tokens"`` the reverse-complement rows are
+            flipped back, so row i belongs to base (token) i of the forward
+            strand.  ``"tokens"`` with ``"both"`` needs the reverse
+            complement's tokens to cover the mirrored spans (always true for
+            one token per base; for NT only without N and when the length is a
+            multiple of 6).
         batch_size : int, optional
             Sequences per forward pass; ``None`` picks :data:`DEFAULT_BATCH_SIZE`
             for the device (small CPU batches stay in cache and run faster
@@ -224,7 +283,8 @@ class GLM:
         ndarray of float32
             ``(N, n_layers_requested, H)`` for ``"mean"``/``"cls"``;
             ``(N, n_layers_requested, L, H)`` for ``"full"`` (all sequences must
-            have the same length ``L``).
+            have the same length ``L``); ``(N, n_layers_requested, T, H)`` for
+            ``"tokens"``, ``T`` the largest of :meth:`token_counts`.
         """
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -240,16 +300,39 @@ class GLM:
         forward = self._embed_strand(seqs, layer_index, pooling, batch_size, progress)
         if strands == "fwd":
             return forward
-        reverse = self._embed_strand(reverse_complement(seqs), layer_index, pooling, batch_size, progress)
+        reverse_seqs = reverse_complement(seqs)
+        if pooling == "tokens":
+            self._check_mirrored_tokens(seqs, reverse_seqs)
+        reverse = self._embed_strand(reverse_seqs, layer_index, pooling, batch_size, progress)
         if pooling == "full":
             reverse = reverse[:, :, ::-1]
+        elif pooling == "tokens":  # flip each sequence's own rows; the zero padding stays at the end
+            for row, count in enumerate(self.token_counts(seqs)):
+                reverse[row, :, :count] = reverse[row, :, :count][:, ::-1].copy()
         return (forward + reverse) / 2
+
+    def _check_mirrored_tokens(self, seqs, reverse_seqs):
+        """Raise unless each reverse complement's tokens cover the forward tokens' spans, mirrored."""
+        for index, ((_, forward), (_, reverse)) in enumerate(zip(self._encode(seqs), self._encode(reverse_seqs))):
+            length = len(seqs[index])
+            forward, reverse = forward[forward[:, 0] >= 0], reverse[reverse[:, 0] >= 0]
+            mirrored = length - reverse[::-1, ::-1]
+            if forward.shape != mirrored.shape or (forward != mirrored).any():
+                raise ValueError(
+                    f"input to gLM {self.name!r}: row {index} (length {length}) is tokenised differently on the "
+                    "reverse strand, so its token rows cannot be averaged over strands; use strands='fwd', or "
+                    "pooling='full' (one row per nucleotide)")
 
     def _embed_strand(self, seqs, layer_index, pooling, batch_size, progress):
         encoded = self._encode(seqs)
         shape = [len(seqs), len(layer_index)]
-        shape += [len(seqs[0]) if seqs else 0, self.hidden_size] if pooling == "full" else [self.hidden_size]
-        out = np.empty(shape, dtype=np.float32)
+        if pooling == "full":
+            shape += [len(seqs[0]) if seqs else 0, self.hidden_size]
+        elif pooling == "tokens":
+            shape += [max((_content_count(spans) for _, spans in encoded), default=0), self.hidden_size]
+        else:
+            shape += [self.hidden_size]
+        out = np.zeros(shape, dtype=np.float32)  # zeros: the padding rows of "tokens"
         batches = self._batches(encoded, batch_size)
         for batch in tqdm(batches, disable=not progress, desc=f"embed {self.name}", unit="batch"):
             chosen = [encoded[i] for i in batch]
@@ -261,8 +344,14 @@ class GLM:
                 pooled = torch.einsum("bnth,bt->bnh", stacked, weights) / weights.sum(1)[:, None, None]
             elif pooling == "cls":
                 pooled = stacked[:, :, 0]
-            else:
+            elif pooling == "full":
                 pooled = self._per_base(stacked, chosen)
+            else:  # "tokens": rows differ in number, so each sequence is copied on its own
+                stacked = stacked.cpu().numpy()
+                for row, (index, (_, spans)) in enumerate(zip(batch, chosen)):
+                    tokens = np.flatnonzero(spans[:, 0] >= 0)
+                    out[index, :, :len(tokens)] = stacked[row][:, tokens]
+                continue
             out[batch] = pooled.cpu().numpy()
         return out
 
@@ -297,6 +386,10 @@ class GLM:
             The masked token of each copy.
         spans : ndarray of int64, shape (T, 2)
         """
+        return self._masked_inputs(seq, positions)[2:]
+
+    def _masked_inputs(self, seq, positions):
+        """:meth:`masked_inputs` plus the validated (upper-case) sequence and positions (P,)."""
         (seq,) = self._validate([seq])
         positions = np.asarray(positions, dtype=np.int64).reshape(-1)
         bad = positions[(positions < 0) | (positions >= len(seq))]
@@ -308,33 +401,57 @@ class GLM:
         token_index = token_to_bases(spans)[positions]
         copies = np.repeat(ids[None], len(positions), axis=0)
         copies[np.arange(len(positions)), token_index] = self.tokenizer.mask_id
-        return copies, token_index, spans
+        return seq, positions, copies, token_index, spans
 
-    def masked_log_probs(self, seq, positions, *, batch_size=64):
+    def masked_log_probs(self, seq, positions, *, batch_size=64, kmer_rule="exact"):
         """Masked-LM log-probabilities of A, C, G, T at each position.
 
         For each position, one copy of the sequence has the token covering it
-        masked.  For single-base tokens the prediction over A, C, G, T is
-        renormalised.  For k-mer (or BPE) tokens of width w covering the base at
-        offset o, the predicted token distribution is marginalised:
-        ``log p(b) = logsumexp{log p(t) : t a w-nt token with t[o] = b}``, then
-        renormalised over the four bases (for BPE only tokens of the same width
-        are considered, an approximation).
+        masked, and the model's distribution over the vocabulary at that token
+        is turned into four base log-probabilities.  For single-base tokens
+        both rules give the prediction over the A, C, G, T tokens,
+        renormalised.  For a k-mer (or BPE) token of width w with the position
+        at offset o:
+
+        * ``kmer_rule="exact"`` (default): the four candidates are the
+          observed token's string with its base at o replaced by A, C, G, T
+          (the other w - 1 bases as observed), renormalised over those four.
+          Differences between columns are therefore exactly
+          ``log p(alt token) - log p(ref token)`` at the masked token, the
+          masked-LM log-likelihood ratio of a substitution.  A substituted
+          string that is not a vocabulary token (BPE only; every 6-mer is an
+          NT token) gets ``-inf``: the model cannot put that token there.
+          Renormalisation is over the remaining candidates.
+        * ``kmer_rule="marginal"``: ``log p(b) = logsumexp{log p(t) : t a
+          w-nt token with t[o] = b}``, renormalised over the four bases; it
+          ignores the observed neighbours inside the token (for BPE only
+          tokens of the same width are considered).
+
+        Logits are computed in fp32, without autocast (see the module notes).
 
         Parameters
         ----------
         seq : str
         positions : sequence of int
         batch_size : int
+        kmer_rule : {"exact", "marginal"}
 
         Returns
         -------
         ndarray of float32, shape (len(positions), 4)
-            Rows are log-distributions over ``A, C, G, T`` (logsumexp = 0).
+            Rows are log-distributions over ``A, C, G, T`` (logsumexp = 0);
+            ``-inf`` marks an impossible base (exact rule, BPE).
+
+        Raises
+        ------
+        ValueError
+            Exact rule: none of the four substituted strings at a position
+            is a vocabulary token.
         """
         self._require("masked", "masked_log_probs")
-        copies, token_index, spans = self.masked_inputs(seq, positions)
-        positions = np.asarray(positions, dtype=np.int64).reshape(-1)
+        if kmer_rule not in KMER_RULES:
+            raise ValueError(f"kmer_rule must be one of {KMER_RULES}, got {kmer_rule!r}")
+        seq, positions, copies, token_index, spans = self._masked_inputs(seq, positions)
         token_log_probs = []
         for start in range(0, len(copies), batch_size):
             ids = torch.from_numpy(copies[start:start + batch_size]).to(self.device)
@@ -343,16 +460,36 @@ class GLM:
             chosen = torch.from_numpy(token_index[start:start + batch_size]).to(ids.device)
             token_log_probs.append(torch.log_softmax(logits[rows, chosen], dim=-1).cpu())
         token_log_probs = torch.cat(token_log_probs)  # (P, V)
-        out = torch.empty(len(positions), 4)
-        widths = spans[token_index, 1] - spans[token_index, 0]
-        offsets = positions - spans[token_index, 0]
+        starts, ends = spans[token_index, 0], spans[token_index, 1]
+        offsets = positions - starts
+        if kmer_rule == "exact":
+            out = self._substitution_log_probs(token_log_probs, seq, positions, starts, ends, offsets)
+        else:
+            out = self._marginal_log_probs(token_log_probs, ends - starts, offsets)
+        return torch.log_softmax(out, dim=1).numpy()
+
+    def _substitution_log_probs(self, token_log_probs, seq, positions, starts, ends, offsets):
+        """Log-probs (P, 4) of the observed token with base A, C, G, T at the position; -inf if not a token."""
+        candidates = np.stack([self.tokenizer.substitution_candidates(seq[start:end], offset)
+                               for start, end, offset in zip(starts, ends, offsets)])  # (P, 4)
+        known = candidates >= 0
+        if not known.any(axis=1).all():
+            row = int(np.flatnonzero(~known.any(axis=1))[0])
+            raise ValueError(f"gLM {self.name!r}: no substitution of the base at position {positions[row]} in "
+                             f"its token {seq[starts[row]:ends[row]]!r} is a vocabulary token")
+        picked = token_log_probs.gather(1, torch.from_numpy(np.where(known, candidates, 0)))
+        return torch.where(torch.from_numpy(known), picked, -torch.inf)
+
+    def _marginal_log_probs(self, token_log_probs, widths, offsets):
+        """Log-probs (P, 4) summed over every same-width token with base A, C, G, T at the offset."""
+        out = torch.empty(len(widths), 4)
         for width, offset in set(zip(widths.tolist(), offsets.tolist())):
             rows = torch.from_numpy(np.flatnonzero((widths == width) & (offsets == offset)))
             candidate_ids, base_index = self.tokenizer.base_candidates(width, offset)
             candidates = token_log_probs[rows][:, torch.from_numpy(candidate_ids)]
             for base in range(4):
                 out[rows, base] = torch.logsumexp(candidates[:, torch.from_numpy(base_index == base)], dim=1)
-        return torch.log_softmax(out, dim=1).numpy()
+        return out
 
     def token_log_probs(self, seqs, *, batch_size=32, progress=False):
         """Causal log-likelihood of each nucleotide given the bases before it.
@@ -368,7 +505,8 @@ class GLM:
         list of ndarray of float32, each shape (L_i,)
             ``log p(base_i | bases < i)`` normalised over A, C, G, T.  The first
             base is conditioned on the BOS token when the model has one, else
-            it is NaN; ``N`` bases are NaN.
+            it is NaN; ``N`` bases are NaN.  Logits are computed in fp32,
+            without autocast.
         """
         self._require("causal", "token_log_probs")
         seqs = self._validate(seqs)
@@ -393,6 +531,23 @@ class GLM:
             for row, index in enumerate(batch):
                 results[index] = scores[row][content[row]].astype(np.float32)
         return results
+
+
+@contextlib.contextmanager
+def _without_tf32():
+    """Run CUDA matmuls and convolutions in true fp32 (TF32, cuDNN's default for convolutions, rounds
+    inputs to 10 mantissa bits, no better than fp16); the previous settings are restored afterwards."""
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+
+
+def _content_count(spans) -> int:
+    """Non-special tokens among ``spans`` (T, 2)."""
+    return int((spans[:, 0] >= 0).sum())
 
 
 def token_to_bases(spans) -> np.ndarray:

@@ -10,8 +10,9 @@ Two layers live here:
 * **Adapters** (:class:`DNATokenizer` subclasses) that wrap a loaded Hugging
   Face tokenizer and return, for each sequence, the token ids *and the
   nucleotide span each token covers*.  The spans let :class:`~.base.GLM`
-  drop special tokens, expand k-mer/BPE tokens to one row per base and mask
-  every token covering a base.
+  drop special tokens, expand k-mer/BPE tokens to one row per base, mask
+  every token covering a base and name the token a base substitution turns
+  it into (:meth:`DNATokenizer.substitution_candidates`).
 
 Facts about the real tokenizers (vocabulary order, N handling, added special
 tokens) follow the Nucleotide Transformer repository
@@ -156,7 +157,12 @@ class DNATokenizer:
         Special tokens the family adds before / after each sequence.
     vocab_strings : list of str
         Token string per id (used to marginalise k-mer predictions to bases).
+    single_base_tokens : bool
+        Whether every non-special token covers exactly one nucleotide, so
+        per-token and per-nucleotide rows coincide.
     """
+
+    single_base_tokens = False
 
     def __init__(self, hf_tokenizer):
         self.hf_tokenizer = hf_tokenizer
@@ -209,8 +215,43 @@ class DNATokenizer:
                              f"{[b for b, i in zip(BASES, ids) if i is None]}")
         return np.array(ids, dtype=np.int64)
 
+    def substitution_candidates(self, kmer: str, offset: int) -> np.ndarray:
+        """Tokens spelling ``kmer`` with its base at ``offset`` replaced by A, C, G and T.
+
+        The exact masked-LM rule of :meth:`~.base.GLM.masked_log_probs`: the
+        observed token's other bases stay as observed, so the four candidates
+        differ only at ``offset`` (one of them is ``kmer`` itself when its base
+        there is A, C, G or T).
+
+        Parameters
+        ----------
+        kmer : str
+            Upper-case bases covered by the observed token (``seq[start:end]``).
+        offset : int
+            0-based position of the substituted base inside ``kmer``.
+
+        Returns
+        -------
+        ndarray of int64, shape (4,)
+            Token id of each substituted string in ``A, C, G, T`` order, looked up
+            as written, else in lower case; ``-1`` where the string is not a
+            vocabulary token (possible for BPE vocabularies, never for the
+            complete 6-mer vocabulary of the Nucleotide Transformer or for
+            one-token-per-base vocabularies).
+        """
+        if not 0 <= offset < len(kmer):
+            raise ValueError(f"offset {offset} is outside the {len(kmer)}-nt token {kmer!r}")
+        ids = []
+        for base in BASES:
+            candidate = kmer[:offset] + base + kmer[offset + 1:]
+            ids.append(self.vocab.get(candidate, self.vocab.get(candidate.lower(), -1)))
+        return np.array(ids, dtype=np.int64)
+
     def base_candidates(self, width: int, offset: int):
         """Vocabulary entries that can explain a base at ``offset`` of a ``width``-nt token.
+
+        Used by the marginal rule of :meth:`~.base.GLM.masked_log_probs`
+        (``kmer_rule="marginal"``), which ignores the token's other bases.
 
         Returns
         -------
@@ -253,6 +294,8 @@ class CharDNATokenizer(DNATokenizer):
     base.
     """
 
+    single_base_tokens = True
+
     def __init__(self, hf_tokenizer):
         super().__init__(hf_tokenizer)
         unk = self.hf_tokenizer.unk_token_id
@@ -285,6 +328,7 @@ class KmerDNATokenizer(DNATokenizer):
     def __init__(self, hf_tokenizer, k: int = 6):
         super().__init__(hf_tokenizer)
         self.k = k
+        self.single_base_tokens = k == 1
 
     def encode(self, seq):
         pieces, spans = [], []

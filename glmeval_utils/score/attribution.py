@@ -398,6 +398,11 @@ def lm_entropy_attribution(glm, seqs: Sequence[str], *, batch_size: int = 64, pr
     predicted base distribution there is computed; positions the model
     reconstructs confidently get high attribution.  The maximum is taken over
     the positions of each sequence, so the least predictable base scores 0.
+    For k-mer/BPE gLMs the base distribution is ``masked_log_probs``' exact
+    rule (the four tokens differing from the observed one at that base), so
+    bases within one token get their own entropies; the reference study
+    took the entropy of the whole 6-mer distribution and repeated it over the
+    token's bases.
 
     Parameters
     ----------
@@ -424,10 +429,11 @@ def lm_entropy_attribution(glm, seqs: Sequence[str], *, batch_size: int = 64, pr
     out = np.zeros((len(seqs), lengths.pop() if seqs else 0), dtype=np.float32)
     for row, seq in enumerate(tqdm(seqs, desc="LM entropy", disable=not progress)):
         log_probs = np.asarray(glm.masked_log_probs(seq, list(range(len(seq))), batch_size=batch_size), dtype=np.float64)
-        # renormalise over ACGT: a k-mer marginal may not sum to exactly one
+        # renormalise over ACGT: float32 rows need not sum to exactly one
         log_probs = log_probs - np.logaddexp.reduce(log_probs, axis=1, keepdims=True)
         probs = np.exp(log_probs)
-        entropy = -(probs * log_probs).sum(axis=1) / np.log(2)
+        # an impossible base (-inf: a BPE substitution outside the vocabulary) adds 0, not 0 * -inf = NaN
+        entropy = -np.multiply(probs, log_probs, out=np.zeros_like(probs), where=probs > 0).sum(axis=1) / np.log(2)
         out[row] = entropy.max() - entropy
     return out
 

@@ -293,6 +293,13 @@ def _strand_views(
 def _masked_llr(glm, windows, ref_codes, alt_codes, *, batch_size, progress) -> np.ndarray:
     """log p(alt) - log p(ref) at the masked variant position of the reference window.
 
+    The probabilities are ``glm.masked_log_probs``'s default (exact) rule:
+    for a k-mer/BPE token this is log p(alt token) - log p(ref token) at the
+    masked token, the alt token being the ref token with the variant's base
+    substituted.  A BPE alt token outside the vocabulary gives ``-inf``,
+    which :func:`glmeval_utils.eval.variants.evaluate_scores` leaves out
+    as non-finite.
+
     Variants sharing a reference window (all alternatives at one position,
     and with whole-element windows all positions of an element) share one
     ``masked_log_probs`` call, i.e. one masked forward pass per position.
@@ -496,9 +503,12 @@ def score_variants(
         Element → reference sequence; default: the table's ``seq`` column.
     method : {"masked_llr", "causal_llr", "cosine_full", "cosine_mean", "l2_full", "l2_mean"}
         * ``masked_llr``: log p(alt) - log p(ref) at the variant, with the
-          token(s) covering it masked in the *reference* window (masked
-          marginal).  One masked forward pass per position serves its three
-          alternatives.
+          token covering it masked in the *reference* window.  For k-mer/BPE
+          tokens, p(alt) and p(ref) are the model's probabilities of the
+          whole alt and ref tokens there (``GLM.masked_log_probs``' exact
+          rule, fp32; ``-inf`` when a BPE alt token is not in the
+          vocabulary).  One masked forward pass per position serves its
+          three alternatives.
         * ``causal_llr``: sum over the window of per-base causal log-probs,
           alternative window minus reference window.
         * ``cosine_*`` / ``l2_*``: cosine distance (1 - similarity) or L2
