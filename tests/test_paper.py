@@ -84,6 +84,14 @@ def test_side_by_side_shows_our_rows_the_paper_lacks():
     assert len(table) == 4  # one-hot, full gLM, pooled gLM, random-init
 
 
+def test_side_by_side_counts_an_extra_layer_rung_with_its_representation():
+    ours = pd.concat([_ours(), pd.DataFrame([("glm-big", "pretrained", "full@L10", "cnn", 0.90, 0.70)],
+                                            columns=_ours().columns)], ignore_index=True)
+    table = side_by_side(ours, paper_results().iloc[:0]).set_index("row")
+    assert table.loc["best pretrained gLM, full embedding → CNN", "ours: configuration"] == "glm-big · full@L10 → cnn"
+    assert table.loc["best pretrained gLM, full embedding → CNN", "ours"] == pytest.approx(0.70)
+
+
 def test_best_glm_minus_onehot_leaves_out_controls_and_supervised_models():
     table = best_glm_minus_onehot()
     assert list(table.columns) == ["task", "dataset", "metric", "best_glm", "glm_value", "onehot_value", "effect"]

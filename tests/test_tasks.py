@@ -121,7 +121,7 @@ def test_lentimpra_report_judges_against_the_best_one_hot_model():
     assert report.verdicts[0].verdict == verdicts.SUPPORTED and "(resnet)" in report.glance
     without_resnet = {k: v for k, v in beats_cnn_only.items() if k != ONEHOT_RESNET}
     assert lentimpra.report(_lentimpra_run(without_resnet)).verdicts[0].verdict == verdicts.NOT_SUPPORTED
-    assert report.figures["scatter"][1] == {"model": "one-hot", "probe": "resnet"}
+    assert report.figures["scatter"][1] == {"dataset": "lentimpra_hepg2", "model": "one-hot", "probe": "resnet"}
     assert all(len(table.columns) <= 8 for table in report.tables.values())
 
 

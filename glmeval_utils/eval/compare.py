@@ -167,8 +167,9 @@ def versus_configuration(predictions: pd.DataFrame, metric: str | Callable, *,
 
     E.g. the CNN probe on full embeddings (``configuration={"representation":
     "full", "probe": "cnn"}``) against the best pooled probe, chosen on
-    validation among the model's other configurations (optionally restricted
-    by ``among``, e.g. ``{"representation": ["cls", "mean"]}``).
+    validation among the model's other configurations read from the same
+    hidden state (``"mean"`` but not ``"mean@L10"``; optionally restricted
+    further by ``among``, e.g. ``{"representation": ["cls", "mean"]}``).
 
     Returns
     -------
@@ -183,7 +184,10 @@ def versus_configuration(predictions: pd.DataFrame, metric: str | Callable, *,
         if role not in roles:
             continue
         is_fixed = np.logical_and.reduce([part[c] == v for c, v in configuration.items()])
-        fixed, others = part[is_fixed], part[~is_fixed]
+        # only probes of the same hidden state compete ("full" and "mean": the last; "mean@L10": layer 10)
+        layer = layer_of(configuration.get("representation", ""))
+        same_layer = np.array([layer_of(r) == layer for r in part["representation"]], dtype=bool)
+        fixed, others = part[is_fixed], part[~is_fixed & same_layer]
         for column, allowed in (among or {}).items():
             others = others[others[column].isin(list(allowed))]
         if fixed.empty or others.empty:

@@ -137,7 +137,10 @@ SIDE_BY_SIDE_ROWS = (
 def _matching(table: pd.DataFrame, match: dict) -> pd.DataFrame:
     keep = pd.Series(True, index=table.index)
     for column, allowed in match.items():
-        keep &= table[column].isin(allowed)
+        values = table[column]
+        if column == "representation":  # an extra-layer rung ("full@L10") competes with its representation
+            values = values.astype(str).str.replace(r"@L\d+$", "", regex=True)
+        keep &= values.isin(allowed)
     return table[keep]
 
 

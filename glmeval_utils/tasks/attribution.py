@@ -38,7 +38,7 @@ from glmeval_utils.predictions import ONE_HOT
 from glmeval_utils.profiles import Profile
 from glmeval_utils.score import attribution, motifs
 from glmeval_utils.sequences import one_hot
-from glmeval_utils.tasks.report import Report, apply_overrides, glance, output_path, settings_for
+from glmeval_utils.tasks.report import Report, apply_overrides, glance, model_notes, output_path, settings_for
 from glmeval_utils.tasks.tables import readable
 
 TASK = "attribution"
@@ -306,6 +306,7 @@ def report(run: Run) -> Report:
         statements.append(f"GIA on the {label}: {int((part.p_value < 0.05).sum())} of {len(part)} motif tests differ "
                           "from their shuffled control on the same backgrounds (paired two-sided Wilcoxon "
                           "signed-rank test, p < 0.05).")
+    statements += model_notes([run.config.glm])
     real = run.agreement[~run.agreement.simulated]
     lead = "; ".join(f"{d}: gLM-probe ISM agreement {p.set_index('map').loc[GLM_ISM, 'mean']:.3f} against the one-hot "
                      f"model's own ISM {p.set_index('map').loc[ONEHOT_ISM, 'mean']:.3f}"

@@ -6,8 +6,10 @@ and only then caps each split (label-stratified, seeded), so the leakage
 count describes the whole upstream set; then it trains the one-hot binary CNN
 (the paper's ``chip_cnn`` on one-hot), the composition controls (mono- and
 dinucleotide frequencies → logistic regression / MLP) and every gLM's probe
-ladder (``chip_cnn`` on full embeddings).  :func:`report` selects on
-validation and compares on test with :mod:`glmeval_utils.eval`.
+ladder (``chip_cnn`` on full embeddings), in ``full`` also read from the
+paper's extra NT layer (:data:`~glmeval_utils.tasks.report.PAPER_EXTRA_LAYERS`,
+rows labelled e.g. ``"full@L10"``).  :func:`report` selects on validation,
+layer included, and compares on test with :mod:`glmeval_utils.eval`.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from glmeval_utils.models import load_glm
 from glmeval_utils.eval.roles import is_glm
 from glmeval_utils.predictions import COMPOSITION, ONE_HOT, SPLITS
 from glmeval_utils.profiles import Profile
-from glmeval_utils.tasks.report import Report, apply_overrides, default_progress, glance, output_path, settings_for
+from glmeval_utils.tasks.report import (PAPER_EXTRA_LAYERS, Report, apply_overrides, default_progress,
+                                        extra_layer_ladder, glance, model_notes, output_path, settings_for)
 from glmeval_utils.tasks.tables import readable
 
 METRIC = "auroc"
@@ -70,6 +73,8 @@ class Config:
     composition_probes: tuple = ("linear", "mlp")
     dedup: bool = True
     whitening_check: bool = True
+    #: model → extra hidden states probed besides the last (the paper's NT layer 10 in ``full``).
+    extra_layers: dict = field(default_factory=dict)
     device: str = "auto"
     n_boot: int = 1000
 
@@ -88,8 +93,9 @@ def config(task: str, profile: str = "demo", **overrides) -> Config:
 
     Demo budget (2 CPU cores): the masked teaching gLM and its random-init
     control, the mean and full rungs (the mean derived from the cached full
-    embedding), row caps per split and at most 8 epochs.  ``max_rows``
-    overrides are merged into the chapter's caps (the smaller cap wins).
+    embedding), row caps per split and at most 8 epochs.  ``full`` adds the
+    paper's extra NT layer rung (``extra_layers``).  ``max_rows`` overrides are
+    merged into the chapter's caps (the smaller cap wins).
     """
     if task not in TASKS:
         raise ValueError(f"unknown binding task {task!r}; use one of {sorted(TASKS)}")
@@ -99,7 +105,8 @@ def config(task: str, profile: str = "demo", **overrides) -> Config:
     base = Config(task=task, profile=profile, settings=settings, datasets=_datasets(task, profile),
                   models=("teaching-mlm", "teaching-mlm-random") if light else settings.models,
                   seeds=settings.seeds, max_rows=row_limits(settings.max_rows, budget["rows"]),
-                  representations=("mean", "full") if light else ("cls", "mean", "full"))
+                  representations=("mean", "full") if light else ("cls", "mean", "full"),
+                  extra_layers={} if light else dict(PAPER_EXTRA_LAYERS))
     overrides = dict(overrides)
     if overrides.get("max_rows") is not None:
         overrides["max_rows"] = row_limits(base.max_rows, overrides["max_rows"])
@@ -208,11 +215,14 @@ def run(cfg: Config, *, loader=None, glm_loader=None, progress: bool | None = No
                     data, ks=cfg.composition_ks, probes=cfg.composition_probes, profile=cfg.settings,
                     seeds=cfg.seeds, device=cfg.device)))
             for glm in glms:
-                rows = timed(name, glm.name, lambda: ladder.glm_ladder(
-                    glm, data, profile=cfg.settings, representations=cfg.representations,
-                    pooled_probes=cfg.pooled_probes, cnn_architecture="chip_cnn", seeds=cfg.seeds,
-                    device=cfg.device, progress=False))
+                ladder_kwargs = dict(profile=cfg.settings, representations=cfg.representations,
+                                     pooled_probes=cfg.pooled_probes, cnn_architecture="chip_cnn", seeds=cfg.seeds,
+                                     device=cfg.device, progress=False)
+                rows = timed(name, glm.name, lambda: ladder.glm_ladder(glm, data, **ladder_kwargs))
                 predictions.append(rows)
+                if cfg.extra_layers.get(glm.name):
+                    predictions.append(timed(name, f"{glm.name} (extra layers)", lambda: extra_layer_ladder(
+                        glm, data, cfg.extra_layers[glm.name], **ladder_kwargs)))
                 if cfg.whitening_check and "mean" in cfg.representations:
                     whitened = rows[(rows.representation == "mean") & (rows.probe == "mlp")]
                     pooled = ladder.split_embeddings(glm, data, representation="mean", mean_from_full=derive_mean,
@@ -237,7 +247,7 @@ def report(run: Run) -> Report:
     found = comparisons.verdicts("AUROC")
     main = found[0]
     tally = compare.tally(every)
-    statements = _statements(averages, tally, selected, unit, cfg.profile)
+    statements = _statements(averages, tally, selected, unit, cfg.profile) + model_notes(predictions.model)
     glms = selected[selected.role.map(is_glm)]
     # the verdict's own count (Holm-corrected), so that the box and the verdict never disagree
     lead = (f"Pretrained gLM (configuration chosen on validation per {unit}) against the best one-hot model, "

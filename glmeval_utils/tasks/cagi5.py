@@ -3,7 +3,10 @@
 Every zero-shot score of every gLM (masked or causal likelihood ratios on
 either strand, embedding distances) and two supervised comparators trained on
 lentiMPRA (Δ prediction of a one-hot CNN and of a ridge probe on gLM mean
-embeddings) score the same variants.  The CAGI5 **release** set plays the
+embeddings) score the same variants.  The comparators are trained per cell
+type (:data:`LENTIMPRA_SETS`: HepG2 offline; the paper's HepG2 and K562 folds
+in ``full``) and each element is scored by the one of its cell line
+(:func:`comparator_cell`), as in the paper.  The CAGI5 **release** set plays the
 part of a validation set: the score reported for each side is chosen on it;
 the **challenge** set is read once for the reported numbers.  Metrics follow
 the paper (:mod:`glmeval_utils.eval.variants`): zero-shot scores against
@@ -37,7 +40,8 @@ from glmeval_utils.models import REGISTRY, load_glm
 from glmeval_utils.predictions import PRETRAINED, SUPERVISED
 from glmeval_utils.profiles import Profile
 from glmeval_utils.score import zeroshot
-from glmeval_utils.tasks.report import Report, apply_overrides, default_progress, glance, output_path, settings_for
+from glmeval_utils.tasks.report import (Report, apply_overrides, default_progress, glance, model_notes, output_path,
+                                        settings_for)
 from glmeval_utils.tasks.tables import readable
 
 TASK = "cagi5"
@@ -56,6 +60,31 @@ CELL_TYPES = {
 }
 #: The four elements the reference study scored.
 PAPER_ELEMENTS = ("LDLR", "SORT1", "F9", "PKLR")
+#: lentiMPRA data set of each cell type the supervised comparators learn from, per profile; the first
+#: cell type also scores the elements no lentiMPRA cell type matches (:func:`comparator_cell`).
+LENTIMPRA_SETS = {"smoke": {"HepG2": "lentimpra_hepg2"}, "demo": {"HepG2": "lentimpra_hepg2"},
+                  "full": {"HepG2": "paper_lentimpra_hepg2", "K562": "paper_lentimpra_k562"}}
+#: The lentiMPRA cell type that stands for an element's cell line (:data:`CELL_TYPES`): its own, and K562
+#: for HEL 92.1.7, like K562 a human erythroleukaemia line.
+LENTIMPRA_CELL = {"HepG2": "HepG2", "K562": "K562", "HEL 92.1.7": "K562"}
+
+
+def comparator_cell(element: str, cells: Sequence[str]) -> str:
+    """The lentiMPRA cell type whose supervised comparator scores ``element``.
+
+    The paper scored its HepG2 elements (LDLR, SORT1, F9) with the HepG2
+    model and PKLR with the K562 model.  Elements of a cell line that no
+    trained cell type matches (:data:`LENTIMPRA_CELL`) take ``cells[0]``.
+
+    Parameters
+    ----------
+    element : str
+        A CAGI5 element (:data:`CELL_TYPES`).
+    cells : sequence of str
+        The cell types with a trained comparator, e.g. ``("HepG2", "K562")``.
+    """
+    matched = LENTIMPRA_CELL.get(CELL_TYPES.get(element, ""))
+    return matched if matched in cells else cells[0]
 
 
 @dataclass(frozen=True)
@@ -71,6 +100,8 @@ class Config:
     window: int = 501
     lenti_epochs: int | None = None
     probe_model: str | None = "teaching-mlm"
+    #: cell type → lentiMPRA data set of the supervised comparators (:data:`LENTIMPRA_SETS`).
+    lentimpra_sets: dict = field(default_factory=lambda: dict(LENTIMPRA_SETS["demo"]))
     n_boot: int = 1000
     device: str = "auto"
 
@@ -101,7 +132,8 @@ def config(profile: str = "demo", **overrides) -> Config:
         models += [m for m in ("teaching-mlm", "teaching-clm") if m not in models]
         models += [control_of(m) for m in list(models) if m.startswith("teaching-")
                    and REGISTRY[m].role == PRETRAINED and control_of(m) not in models]
-    base = Config(profile=profile, settings=settings, models=tuple(models), **BUDGETS[profile])
+    base = Config(profile=profile, settings=settings, models=tuple(models),
+                  lentimpra_sets=dict(LENTIMPRA_SETS[profile]), **BUDGETS[profile])
     return apply_overrides(base, overrides)
 
 
@@ -169,7 +201,8 @@ class Run:
         :func:`glmeval_utils.eval.variants.evaluate_scores` rows of every set,
         element and score, with ``set``, ``model``, ``role``.
     lentimpra_r : dict
-        Test Pearson r of the supervised comparators on lentiMPRA.
+        Test Pearson r of the supervised comparators on lentiMPRA, keyed
+        ``"<comparator> (<cell type>)"``.
     timings : dict
         Seconds per step.
     """
@@ -225,33 +258,48 @@ def run(cfg: Config, *, progress: bool | None = None) -> Run:
 
 
 def _supervised_deltas(cfg: Config, variants: pd.DataFrame, progress: bool) -> tuple[dict, dict]:
-    """Δ = prediction(alt) - prediction(ref) of a one-hot CNN and a gLM ridge probe trained on lentiMPRA."""
-    lenti = registry.load("lentimpra_hepg2", profile=cfg.profile, progress=progress)
-    data = TaskData.from_table(lenti, target="activity", task="lentimpra", dataset="lentimpra_hepg2",
-                               kind="regression")
+    """Δ = prediction(alt) - prediction(ref) of a one-hot CNN and a gLM ridge probe trained on lentiMPRA.
+
+    One pair of comparators per cell type of ``cfg.lentimpra_sets``; each
+    variant is scored by the pair of its element's cell type (:func:`comparator_cell`).
+    """
+    cells = list(cfg.lentimpra_sets)
+    scored_by = variants["element"].map(lambda element: comparator_cell(element, cells)).to_numpy()
+    onehot_key = ("one-hot CNN (lentiMPRA)", "delta_cnn")
+    ridge_key = (f"{cfg.probe_model} ridge (lentiMPRA)", "delta_mean_linear")
+    deltas = {key: np.full(len(variants), np.nan) for key in ([onehot_key, ridge_key] if cfg.probe_model
+                                                             else [onehot_key])}
+    glm = load_glm(cfg.probe_model, device=cfg.device) if cfg.probe_model else None
+    derive_mean = cfg.settings.mean_from_full
     epochs = cfg.lenti_epochs or cfg.settings.max_epochs
-    onehot = OneHotEstimator("cnn", "regression", max_epochs=epochs, patience=cfg.settings.patience,
-                             lr_patience=cfg.settings.lr_patience, random_state=0, device=cfg.device, progress=False)
-    onehot.fit(data.seqs["train"], data.y["train"], data.seqs["valid"], data.y["valid"])
-    deltas = {("one-hot CNN (lentiMPRA)", "delta_cnn"): zeroshot.delta_prediction(onehot.predict, variants,
-                                                                                  window=DELTA_WINDOW)}
-    r = {"one-hot CNN": pearson(data.y["test"], onehot.predict(data.seqs["test"]))}
-    if cfg.probe_model:
-        glm = load_glm(cfg.probe_model, device=cfg.device)
-        derive_mean = cfg.settings.mean_from_full
+    r = {}
+    for cell, dataset in cfg.lentimpra_sets.items():
+        rows = scored_by == cell
+        if not rows.any():  # no element of this cell type among the variants: nothing to score
+            continue
+        lenti = registry.load(dataset, profile=cfg.profile, progress=progress)
+        data = TaskData.from_table(lenti, target="activity", task="lentimpra", dataset=dataset, kind="regression")
+        onehot = OneHotEstimator("cnn", "regression", max_epochs=epochs, patience=cfg.settings.patience,
+                                 lr_patience=cfg.settings.lr_patience, random_state=0, device=cfg.device,
+                                 progress=False)
+        onehot.fit(data.seqs["train"], data.y["train"], data.seqs["valid"], data.y["valid"])
+        deltas[onehot_key][rows] = zeroshot.delta_prediction(onehot.predict, variants[rows], window=DELTA_WINDOW)
+        r[f"one-hot CNN ({cell})"] = pearson(data.y["test"], onehot.predict(data.seqs["test"]))
+        if glm is None:
+            continue
         X = ladder.split_embeddings(glm, data, representation="mean", mean_from_full=derive_mean, progress=False)
         ridge = LinearProbe("regression", random_state=0).fit(X["train"], data.y["train"], X["valid"],
                                                               data.y["valid"])
-        r[f"{cfg.probe_model} mean → ridge"] = pearson(data.y["test"], ridge.predict(X["test"]))
+        r[f"{cfg.probe_model} mean → ridge ({cell})"] = pearson(data.y["test"], ridge.predict(X["test"]))
 
         def predict(seqs, chunk=512):
-            pooling = "full" if derive_mean else "mean"
-            pooled = [glm.embed(seqs[i:i + chunk], layers=(-1,), pooling=pooling, progress=False)[:, 0]
+            # Token mean pooling: what the ridge was trained on, whether or not the ladder derived it
+            # from the cached position rows (for k-mer models those are token rows, not bases).
+            pooled = [glm.embed(seqs[i:i + chunk], layers=(-1,), pooling="mean", progress=False)[:, 0]
                       for i in range(0, len(seqs), chunk)]
-            return np.concatenate([ridge.predict(p.mean(axis=1) if derive_mean else p) for p in pooled])
+            return np.concatenate([ridge.predict(p) for p in pooled])
 
-        deltas[(f"{cfg.probe_model} ridge (lentiMPRA)", "delta_mean_linear")] = zeroshot.delta_prediction(
-            predict, variants, window=DELTA_WINDOW)
+        deltas[ridge_key][rows] = zeroshot.delta_prediction(predict, variants[rows], window=DELTA_WINDOW)
     return deltas, r
 
 
@@ -320,18 +368,18 @@ def report(run: Run) -> Report:
     summary = summary[summary.score.map(is_headline)]
     heat = challenge[(challenge.metric == challenge.score.map(headline_metric)) & challenge.score.map(is_headline)]
     heat = heat.assign(element=heat.element + heat.element.map(lambda e: f" ({CELL_TYPES.get(e, '?')})"))
-    statements = _statements(run, chosen, contrast)
+    statements = _statements(run, chosen, contrast) + model_notes(run.score_info.model)
     lead = (f"Best pretrained zero-shot score (chosen on the release set): {chosen['label']}, mean |r| with |effect| "
             f"{chosen['mean_abs_r']:.3f} over {chosen['n_elements']} elements of the challenge set (chance alone: "
             f"{chosen['chance']:.3f}, 97.5% bound {chosen['chance_bound']:.3f})." if chosen else "No zero-shot score.")
     tables = {
-        "elements": _element_table(run.variants),
+        "elements": _element_table(run.variants, list(cfg.lentimpra_sets)),
         "summary": readable(summary, {"label": "score", "role": "role", "metric": "metric", "mean_r": "mean r",
                                       "mean_abs_r": "mean |r|", "n_elements": "elements",
                                       "n_ci_excludes_0": "elements with CI excluding 0",
                                       "n_groups": "positions per element"}),
         "contrasts": _contrasts(challenge, run.score_info),
-        "lentimpra": pd.Series(run.lentimpra_r, name="lentiMPRA HepG2 test Pearson r").round(3).rename_axis(
+        "lentimpra": pd.Series(run.lentimpra_r, name="lentiMPRA test Pearson r").round(3).rename_axis(
             "supervised comparator").reset_index(),
         "paper": _paper_table(heat),
         "timings": pd.Series(run.timings, name="seconds").round(1).rename_axis("step").reset_index(),
@@ -353,6 +401,15 @@ def _statements(run: Run, chosen: dict, contrast: dict | None) -> list:
     if {"TERT-GBM", "TERT-HEK293T"} <= set(challenge.element):
         out.append("TERT-GBM and TERT-HEK293T are one sequence measured in two cell lines: every sequence-only score "
                    "is the same for both, so they count as two elements but are not two independent tests of a score.")
+    cells = list(run.config.lentimpra_sets)
+    if len(cells) > 1:
+        by_cell = {}
+        for element in sorted(challenge.element.unique()):
+            by_cell.setdefault(comparator_cell(element, cells), []).append(element)
+        out.append("The supervised Δ comparators score each element with the lentiMPRA model of its cell line, as the "
+                   "paper did: " + "; ".join(f"{cell} model: {', '.join(names)}" for cell, names in by_cell.items())
+                   + ". HEL 92.1.7 elements take the K562 model (both are erythroleukaemia lines); elements of other "
+                   f"cell lines take the {cells[0]} model, a stand-in without a matching cell type.")
     if contrast:
         out.append(f"The supervised comparator chosen on the release set is {contrast['label']}; its r minus the "
                    f"chosen zero-shot score's |r| is {contrast['mean_diff']:+.3f} over {contrast['n_elements']} elements "
@@ -366,11 +423,12 @@ def _statements(run: Run, chosen: dict, contrast: dict | None) -> list:
     return out
 
 
-def _element_table(variants: pd.DataFrame) -> pd.DataFrame:
+def _element_table(variants: pd.DataFrame, cells: Sequence[str]) -> pd.DataFrame:
     table = variants.groupby(["element", "set"]).agg(snvs=("variant_id", "size"), positions=("position", "nunique"))
     table = table.unstack("set")
     table.columns = [f"{what} ({name})" for what, name in table.columns]
     table.insert(0, "cell line", table.index.map(CELL_TYPES))
+    table.insert(1, "Δ model's lentiMPRA cells", table.index.map(lambda element: comparator_cell(element, cells)))
     high = variants.groupby("element").confidence.apply(lambda c: (c >= CONFIDENCE_THRESHOLD).mean())
     table[f"share with confidence ≥ {CONFIDENCE_THRESHOLD}"] = high.round(2)
     return table.reset_index()

@@ -29,7 +29,8 @@ from glmeval_utils.learn.elongation import (PAPER_FRACTIONS, ElongationEstimator
 from glmeval_utils.models import load_glm
 from glmeval_utils.predictions import ONE_HOT, ONEHOT_MODEL
 from glmeval_utils.profiles import Profile
-from glmeval_utils.tasks.report import Report, apply_overrides, default_progress, glance, output_path, settings_for
+from glmeval_utils.tasks.report import (Report, apply_overrides, default_progress, glance, model_notes, output_path,
+                                        settings_for)
 from glmeval_utils.tasks.tables import readable
 
 TASK = "pol2_elongation"
@@ -129,8 +130,9 @@ def run(cfg: Config, *, progress: bool | None = None) -> Run:
                                   representation="onehot", **protocol)]
     for model in cfg.models:
         glm = load_glm(model, device=cfg.device)
-        full = embeddings.extract(glm, data.all_seqs, layers=(-1,), pooling="full", label=name,
-                                  progress=progress).layer(-1)
+        # token rows for k-mer/BPE models (the paper's input), one row per base otherwise
+        full = embeddings.extract(glm, data.all_seqs, layers=(-1,), pooling=embeddings.position_pooling(glm),
+                                  label=name, progress=progress).layer(-1)
         views = {split: full[rows] for split, rows in data.split_rows().items()}
         curves.append(data_fraction_curve(data, views, make_estimator=estimator("embedding"), model=model,
                                           role=glm.role, representation="full", **protocol))
@@ -198,6 +200,7 @@ def report(run: Run) -> Report:
     if run.simulated:
         statements.append("*These are simulated data: the comparisons above describe the protocol and our teaching "
                           "gLMs, not RNA polymerase II, and no verdict on the paper's claim is drawn from them.*")
+    statements += model_notes(run.predictions.model)
     lead = (f"On the simulated inserts (protocol only): " if run.simulated else "") + "; ".join(
         f"{r.model} − one-hot at the full training set {r.effect:+.3f} Pearson r (95% CI {r.ci_low:+.3f} to "
         f"{r.ci_high:+.3f})" for r in selected.itertuples()) + "."

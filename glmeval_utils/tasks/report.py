@@ -5,6 +5,10 @@ A chapter module has three calls (``config(profile, **overrides)`` →
 report holds the chapter's verdicts (:mod:`glmeval_utils.eval.verdicts`), the
 sentences computed from its statistics, its tables shaped for reading, and
 the "at a glance" paragraph the book shows first.
+
+Shared by the chapters besides: the caveat a model's numbers need wherever
+they appear (:func:`model_notes`), and the paper's extra-layer rung
+(:data:`PAPER_EXTRA_LAYERS`, :func:`extra_layer_ladder`).
 """
 
 from __future__ import annotations
@@ -12,13 +16,29 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import pandas as pd
 
 from glmeval_utils.eval.verdicts import Verdict
+from glmeval_utils.learn import ladder
+from glmeval_utils.models.registry import RANDOM_SUFFIX
 from glmeval_utils.profiles import Profile, get_profile
 from glmeval_utils.tasks.tables import for_reading
+
+#: Caveats that must stand next to a model's numbers in every chapter, by registry name; a
+#: random-init control (``<name>-random``) shares its model's caveat.
+MODEL_NOTES = {
+    "gpn-brassicales": (
+        "`gpn-brassicales` (and its random-init control) stands in for the paper's GPN: the paper used a GPN "
+        "trained by its authors on the human genome, which is not public, whereas this checkpoint was trained on "
+        "plant genomes (Brassicales). Its numbers show how a GPN-architecture model pretrained on plants does on "
+        "these tasks, not how the paper's human GPN does."),
+}
+
+#: The paper's extra NT layer: besides the last layer (32) it probed hidden state 10 of NT 2.5B (1000G)
+#: for TF ChIP-seq, RBP eCLIP and splicing (reference: chip-clip-seq and alternative-splicing NT_* scripts).
+PAPER_EXTRA_LAYERS = {"nt-v1-2.5b-1000g": (10,)}
 
 
 @dataclass
@@ -62,6 +82,71 @@ class Report:
 
     def _repr_markdown_(self) -> str:
         return self.markdown()
+
+
+def model_notes(models: Iterable[str]) -> list[str]:
+    """The caveat (:data:`MODEL_NOTES`) of every model among ``models`` that has one, once each.
+
+    Parameters
+    ----------
+    models : iterable of str
+        Model names of a chapter's results (e.g. the ``model`` column of its
+        predictions); names without a note are ignored.
+
+    Returns
+    -------
+    list of str
+        Markdown sentences for the chapter's statements, in :data:`MODEL_NOTES` order.
+    """
+    present = {str(m).removesuffix(RANDOM_SUFFIX) for m in models}
+    return [note for name, note in MODEL_NOTES.items() if name in present]
+
+
+def layer_label(representation: str, layer: int) -> str:
+    """The representation label of a rung read from hidden state ``layer`` (``"mean@L10"``, see
+    :func:`glmeval_utils.learn.ladder.layer_of`)."""
+    return f"{representation}@L{layer}"
+
+
+def check_extra_layers(glm, layers: Sequence[int]) -> None:
+    """Raise ``ValueError`` unless every extra layer is a hidden state ``0 .. glm.n_layers - 1``.
+
+    The last hidden state (``glm.n_layers``, or ``-1``) is already every ladder's own rung.
+    """
+    for layer in layers:
+        if not 0 <= layer < glm.n_layers:
+            raise ValueError(f"{glm.name}: extra layer {layer} must lie in 0..{glm.n_layers - 1} (hidden states; "
+                             f"the last, {glm.n_layers}, is the ladder's own rung)")
+
+
+def extra_layer_ladder(glm, data, layers: Sequence[int], **ladder_kwargs) -> pd.DataFrame:
+    """:func:`~glmeval_utils.learn.ladder.glm_ladder` rows read from extra hidden states.
+
+    Each row's ``representation`` names its layer (``"full@L10"``), so that
+    selection on validation treats the layer as one more configuration of the
+    model, beside the last-layer rungs labelled ``"full"``, ``"mean"``, ``"cls"``.
+
+    Parameters
+    ----------
+    glm : models.GLM
+    data : TaskData
+    layers : sequence of int
+        Hidden states ``0 .. glm.n_layers - 1`` (0 = token embeddings); the last
+        layer is the ladder's own rung and is refused here.
+    **ladder_kwargs
+        Passed to :func:`~glmeval_utils.learn.ladder.glm_ladder` (not ``layer``).
+
+    Returns
+    -------
+    DataFrame
+        Valid and test prediction rows of every layer (empty without layers).
+    """
+    check_extra_layers(glm, layers)
+    frames = []
+    for layer in layers:
+        rows = ladder.glm_ladder(glm, data, layer=layer, **ladder_kwargs)
+        frames.append(rows.assign(representation=[layer_label(r, layer) for r in rows["representation"]]))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def glance(verdict: Verdict, lead: str) -> str:

@@ -9,6 +9,10 @@
 * **ASCOT** (``full`` only, the paper's task): 56 GTEx tissues' Δlogit PSI
   with the paper's two-headed CNN on one-hot windows and on gLM embeddings.
 
+In ``full`` the gLM rungs of Vex-seq and ASCOT are also read from the paper's
+extra NT layer (:data:`~glmeval_utils.tasks.report.PAPER_EXTRA_LAYERS`; rows
+labelled e.g. ``"full@L10"``), one more configuration chosen on validation.
+
 Every set is grouped by exon: the ~20 constructs of one Vex-seq exon and the
 pairs of one MaPSy exon are not independent, so intervals resample exons.
 """
@@ -38,7 +42,9 @@ from glmeval_utils.models import load_glm
 from glmeval_utils.predictions import COMPOSITION, COMPOSITION_MODEL, ONE_HOT, ONEHOT_MODEL
 from glmeval_utils.profiles import Profile
 from glmeval_utils.score import zeroshot
-from glmeval_utils.tasks.report import Report, apply_overrides, default_progress, glance, output_path, settings_for
+from glmeval_utils.tasks.report import (PAPER_EXTRA_LAYERS, Report, apply_overrides, check_extra_layers,
+                                        default_progress, extra_layer_ladder, glance, layer_label, model_notes,
+                                        output_path, settings_for)
 from glmeval_utils.tasks.tables import readable
 
 TASK = "splicing"
@@ -62,6 +68,8 @@ class Config:
     vexseq_min_reads: int = 0
     ascot: bool = False
     fasta_path: str | None = None
+    #: model → extra hidden states probed besides the last (the paper's NT layer 10 in ``full``).
+    extra_layers: dict = field(default_factory=dict)
     device: str = "auto"
     n_boot: int = 1000
 
@@ -72,6 +80,7 @@ def config(profile: str = "demo", **overrides) -> Config:
     Demo budget (2 CPU cores): the masked teaching gLM and its random-init
     control, two seeds, at most 12 epochs with patience 3, the one-hot CNN
     only (the ResNet costs minutes on CPU) and the mean and full rungs.
+    ``full`` adds ASCOT and the paper's extra NT layer rung (``extra_layers``).
     """
     settings = settings_for(profile)
     light = profile in ("smoke", "demo")
@@ -83,7 +92,8 @@ def config(profile: str = "demo", **overrides) -> Config:
                   models=("teaching-mlm", "teaching-mlm-random") if light else settings.models, seeds=seeds,
                   onehot=("cnn",) if light else ("cnn", "resnet"),
                   representations=("mean", "full") if light else ("cls", "mean", "full"),
-                  pooled_probes=("linear",) if profile == "smoke" else ("linear", "mlp"), ascot=profile == "full")
+                  pooled_probes=("linear",) if profile == "smoke" else ("linear", "mlp"), ascot=profile == "full",
+                  extra_layers={} if light else dict(PAPER_EXTRA_LAYERS))
     return apply_overrides(base, overrides)
 
 
@@ -125,9 +135,12 @@ def run(cfg: Config, *, progress: bool | None = None) -> Run:
                               kind="regression", seq_col="seq_padded", group_col="exon_id")
     parts = [ladder.onehot_baselines(vex, cfg.onehot, profile=cfg.settings, seeds=cfg.seeds, device=cfg.device,
                                      progress=progress)]
-    parts += [ladder.glm_ladder(glm, vex, profile=cfg.settings, seeds=cfg.seeds, device=cfg.device,
-                                representations=cfg.representations, pooled_probes=cfg.pooled_probes,
-                                progress=progress) for glm in glms]
+    for glm in glms:
+        ladder_kwargs = dict(profile=cfg.settings, seeds=cfg.seeds, device=cfg.device,
+                             representations=cfg.representations, pooled_probes=cfg.pooled_probes, progress=progress)
+        parts.append(ladder.glm_ladder(glm, vex, **ladder_kwargs))
+        if cfg.extra_layers.get(glm.name):
+            parts.append(extra_layer_ladder(glm, vex, cfg.extra_layers[glm.name], **ladder_kwargs))
     mapsy = registry.load("mapsy", profile=cfg.profile, progress=progress)
     mapsy = mapsy[np.isfinite(mapsy[cfg.mapsy_target])].reset_index(drop=True)
     mapsy_parts, zero_shot, roles = _mapsy(cfg, mapsy, glms)
@@ -135,10 +148,31 @@ def run(cfg: Config, *, progress: bool | None = None) -> Run:
     if cfg.ascot:
         psi = registry.load("paper_mtsplice_psi", profile="full", progress=progress)
         splits = ascot_splits(psi, cfg.fasta_path or fetch_hg38(progress=progress))
-        parts.append(ascot_ladder(splits, glms, seeds=cfg.seeds, max_epochs=cfg.settings.max_epochs,
-                                  patience=cfg.settings.patience, lr_patience=cfg.settings.lr_patience,
-                                  device=cfg.device, progress=progress))
+        training = dict(seeds=cfg.seeds, max_epochs=cfg.settings.max_epochs, patience=cfg.settings.patience,
+                        lr_patience=cfg.settings.lr_patience, device=cfg.device, progress=progress)
+        parts.append(ascot_ladder(splits, glms, **training))
+        parts += _ascot_extra_layers(splits, glms, cfg.extra_layers, **training)
     return Run(cfg, vexseq, mapsy, pd.concat(parts, ignore_index=True), zero_shot, roles)
+
+
+def _ascot_extra_layers(splits: dict, glms: Sequence, extra_layers: dict, **training) -> list:
+    """ASCOT prediction rows of the gLMs' extra layers, labelled ``"full@L<k>"``.
+
+    :func:`~glmeval_utils.learn.splicing.ascot_ladder` trains its one-hot
+    model on every call; those rows repeat the last-layer call's model and
+    are dropped.
+    """
+    frames = []
+    for glm in glms:
+        check_extra_layers(glm, extra_layers.get(glm.name, ()))
+    for layer in sorted({k for layers in extra_layers.values() for k in layers}):
+        reading = [glm for glm in glms if layer in extra_layers.get(glm.name, ())]
+        if not reading:
+            continue
+        rows = ascot_ladder(splits, reading, layer=layer, **training)
+        rows = rows[rows.role != ONE_HOT]
+        frames.append(rows.assign(representation=[layer_label(r, layer) for r in rows.representation]))
+    return frames
 
 
 def _mapsy(cfg: Config, mapsy: pd.DataFrame, glms: Sequence) -> tuple[list, pd.DataFrame, dict]:
@@ -250,7 +284,8 @@ def report(run: Run) -> Report:
                            group="exon_id", confidence=None, n_boot=cfg.n_boot)
     zero = zero[zero.metric.isin(["spearman", "spearman_abs_effect"])].assign(
         role=lambda d: d.score.map(run.zero_shot_roles))
-    statements = _statements(selected, performance, zero)
+    statements = _statements(selected, performance, zero) + model_notes(
+        [*predictions.model, *(column.split(" · ")[0] for column in run.zero_shot.columns)])
     glms = selected[selected.role.map(is_glm)]
     lead = ("; ".join(f"{r.dataset}: {r.model} · {r.representation} → {r.probe} {r.effect:+.3f} Spearman ρ against "
                       f"the best one-hot model (95% CI {r.ci_low:+.3f} to {r.ci_high:+.3f})" for r in glms.itertuples())

@@ -17,7 +17,7 @@ from glmeval_utils.eval import compare, paper, verdicts
 from glmeval_utils.eval.roles import is_glm
 from glmeval_utils.predictions import SUPERVISED, read_predictions
 from glmeval_utils.tasks import attribution, cagi5
-from glmeval_utils.tasks.report import Report, glance, output_path
+from glmeval_utils.tasks.report import Report, glance, model_notes, output_path
 from glmeval_utils.tasks.tables import for_reading, readable
 
 CHAPTER = "8. Summary"
@@ -124,7 +124,7 @@ def report(run: Run) -> Report:
                                           "onehot_value": "best one-hot", "effect": "difference"}),
     }
     figures = {"selected": selected, "paper": paper_effects}
-    result = Report(CHAPTER, glance(main, lead), found, [], tables, figures)
+    result = Report(CHAPTER, glance(main, lead), found, model_notes(predictions.model), tables, figures)
     result.tables["verdicts"] = for_reading(result.verdict_table())
     return result
 
