@@ -9,9 +9,12 @@ folder ``<executed>/results``), and records the wall time of each chapter in
 with jupyter-book 1.x (``execute_notebooks: off``).
 
 One repository setting in ``book/_config.yml`` (``repository: url, branch``)
-drives the "Open in Colab" badge of every chapter and the Colab set-up cell;
-:func:`sync_notebook_headers` writes both into the source notebooks and
-:func:`check_notebook` verifies them before a commit.
+drives the "Open in Colab" badge of every chapter, the Colab set-up cell
+(install from that branch; optionally keep the data cache and ``results/`` on
+Google Drive) and the install lines of ``README.md``.
+:func:`sync_repository_setting` (``python -m glmeval_utils sync``) writes them
+all; :func:`check_notebook` and :func:`check_readme` tell when they lag behind
+the setting.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import ast
 import logging
 import os
 import re
+import string
 import subprocess
 import sys
 import tempfile
@@ -58,6 +62,13 @@ REQUIRED_PARAMETERS = ("profile", "device", "output_dir")
 COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 #: Installed on Colab without dependencies (they would replace Colab's CUDA torch), as in the Makefile.
 COLAB_NO_DEPS_PINS = ("anticapt==1.0",)
+#: Variable of the Colab set-up cell naming a folder of Google Drive for the data cache and results.
+DRIVE_FOLDER_VARIABLE = "drive_folder"
+#: Environment variable overriding what the Colab set-up cell pip-installs (default: the repository setting).
+SOURCE_VARIABLE = "GLMEVAL_REPOSITORY"
+#: The lines around the block of README.md that :func:`sync_readme` writes from the repository setting.
+README_START = "<!-- repository:start -->"
+README_END = "<!-- repository:end -->"
 #: Name of the kernel registered for this Python when no existing kernelspec runs it.
 KERNEL_NAME = "glmeval"
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -73,23 +84,24 @@ BUILDER_OUTPUT = {"html": "html", "dirhtml": "dirhtml", "singlehtml": "singlehtm
 
 
 # ----------------------------------------------------------------------------- locations
-def _checkout_dir(name: str) -> Path:
+def default_root() -> Path:
+    """The source checkout this package runs from (holding ``book/``, ``notebooks/`` and ``README.md``)."""
     root = project_root()
     if root is None:
         raise FileNotFoundError(
-            f"glmeval_utils is not running from a source checkout, so there is no default {name}/ "
-            f"folder; pass the folder explicitly")
-    return root / name
+            "glmeval_utils is not running from a source checkout, so there is no default book/, notebooks/ "
+            "or README.md; pass the folder explicitly")
+    return root
 
 
 def default_book_dir() -> Path:
     """The ``book/`` folder of the source checkout."""
-    return _checkout_dir("book")
+    return default_root() / "book"
 
 
 def default_notebooks_dir() -> Path:
     """The ``notebooks/`` folder of the source checkout."""
-    return _checkout_dir("notebooks")
+    return default_root() / "notebooks"
 
 
 def find_notebooks(notebooks_dir: str | os.PathLike | None = None,
@@ -134,6 +146,11 @@ class RepositorySetting:
         return f"https://github.com/{self.owner}/{self.name}"
 
     @property
+    def pip_source(self) -> str:
+        """What pip installs the package from: the branch of the repository."""
+        return f"git+{self.url}@{self.branch}"
+
+    @property
     def pages_url(self) -> str:
         """Where GitHub Pages serves the published book (a user site ``<owner>.github.io`` at its root)."""
         site = f"https://{self.owner.lower()}.github.io/"
@@ -166,22 +183,78 @@ def colab_url(notebook_name: str, *, book_dir: str | os.PathLike | None = None) 
 
 
 def _badge_source(notebook_name: str, book_dir) -> str:
-    return f"[![Open In Colab]({COLAB_BADGE_IMAGE})]({colab_url(notebook_name, book_dir=book_dir)})"
+    return (f"[![Open In Colab]({COLAB_BADGE_IMAGE})]({colab_url(notebook_name, book_dir=book_dir)}) "
+            f"On Colab, `{DRIVE_FOLDER_VARIABLE}` in the first code cell keeps data and results on Google Drive.")
+
+
+#: The Colab set-up cell.  Reruns skip the install (the version check); ``mount_point`` is a
+#: variable so that the Colab stand-in of ``tests/test_colab.py`` can mount its fake Drive elsewhere.
+_SETUP_TEMPLATE = string.Template('''\
+# On Colab: installs glmeval_utils (once per session) from the repository of this book and, with
+# drive_folder set, keeps the data cache and results/ on Google Drive, where later chapters and
+# later sessions find them. Elsewhere this cell does nothing.
+$drive_variable = None  # e.g. "glmeval": the folder MyDrive/glmeval
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    if $drive_variable:
+        from google.colab import drive
+
+        mount_point = "/content/drive"
+        drive.mount(mount_point)
+        workdir = os.path.join(mount_point, "MyDrive", $drive_variable)
+        os.makedirs(workdir, exist_ok=True)
+        os.environ["GLMEVAL_DATA"] = os.path.join(workdir, "cache")
+        os.chdir(workdir)  # the chapters' relative output_dir ("results") now lies on Drive
+    try:
+        installed = importlib.metadata.version("glmeval_utils")
+    except importlib.metadata.PackageNotFoundError:
+        installed = None
+    if installed != "$version" or importlib.util.find_spec("glmeval_utils") is None:
+        source = os.environ.get("$source_variable", "$source")
+        print(f"Installing glmeval_utils from {source} ...")
+        pip = [sys.executable, "-m", "pip", "install", "--quiet"]
+        # GIT_TERMINAL_PROMPT=0: a missing repository fails instead of asking for a password.
+        done = subprocess.run([*pip, source], capture_output=True, text=True,
+                              env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"pip could not install glmeval_utils from {source}. In a fork, set repository.url and "
+                "branch in book/_config.yml, run `python -m glmeval_utils sync` and push; or name another "
+                "pip-installable source in a cell above this one: "
+                "%env $source_variable=git+https://github.com/<owner>/<repo>@<branch>\\n"
+                f"pip said:\\n{done.stderr[-2000:]}")
+        # Without dependencies: they would replace Colab's CUDA torch.
+        done = subprocess.run([*pip, "--no-deps", $pins], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"pip could not install $pin_names from PyPI; pip said:\\n{done.stderr[-2000:]}")
+        importlib.invalidate_caches()  # makes the new package importable in this session
+''')
+
+
+def _package_version() -> str:
+    """The installed version (pyproject's at install time), which the set-up cell compares with Colab's."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("glmeval_utils")
+    except PackageNotFoundError:
+        raise RuntimeError("glmeval_utils is not installed, so the Colab set-up cell cannot name its version; "
+                           "install the checkout first (make venv, or pip install -e .)") from None
 
 
 def _setup_source(book_dir) -> str:
-    repo = repository_setting(book_dir)
-    pins = ", ".join(f'"{pin}"' for pin in COLAB_NO_DEPS_PINS)
-    return "\n".join([
-        "# On Colab, install glmeval_utils from the repository; elsewhere this cell does nothing.",
-        "import subprocess",
-        "import sys",
-        "",
-        'if "google.colab" in sys.modules:',
-        '    pip = [sys.executable, "-m", "pip", "install", "--quiet"]',
-        f'    subprocess.run([*pip, "git+{repo.url}@{repo.branch}"], check=True)',
-        f'    subprocess.run([*pip, "--no-deps", {pins}], check=True)',
-    ])
+    return _SETUP_TEMPLATE.substitute(
+        drive_variable=DRIVE_FOLDER_VARIABLE, source_variable=SOURCE_VARIABLE, version=_package_version(),
+        source=repository_setting(book_dir).pip_source,
+        pins=", ".join(f'"{pin}"' for pin in COLAB_NO_DEPS_PINS), pin_names=" ".join(COLAB_NO_DEPS_PINS),
+    ).rstrip("\n")
 
 
 def _tagged(cell, tag: str) -> bool:
@@ -193,10 +266,15 @@ def sync_notebook_headers(notebooks_dir: str | os.PathLike | None = None, *,
     """Write the Colab badge and set-up cells at the top of every chapter notebook.
 
     Cell 0 becomes a markdown cell tagged ``colab-badge`` holding the badge
-    (from :func:`colab_url`); cell 1 a code cell tagged ``colab-setup`` that
-    pip-installs the repository when ``google.colab`` is imported and does
-    nothing elsewhere.  Existing tagged cells are updated and moved, so running
-    it twice changes nothing.
+    (from :func:`colab_url`) and one sentence on the Drive option; cell 1 a code
+    cell tagged ``colab-setup`` that, when ``google.colab`` is imported,
+    pip-installs the package from the repository setting unless this version
+    is already importable, installs :data:`COLAB_NO_DEPS_PINS` without their
+    dependencies and, with ``drive_folder`` set, mounts Google Drive, points
+    ``GLMEVAL_DATA`` into the folder and makes it the working directory (so the
+    chapters' relative ``output_dir`` lies on Drive).  Elsewhere the cell does
+    nothing.  Existing tagged cells are updated and moved, so running it twice
+    changes nothing; the other cells are left as they are.
 
     Returns
     -------
@@ -221,6 +299,105 @@ def sync_notebook_headers(notebooks_dir: str | os.PathLike | None = None, *,
         if nbformat.writes(nb) != before:
             nbformat.write(nb, path)
             changed.append(path)
+    return changed
+
+
+# ----------------------------------------------------------------------------- README block
+def _readme_block(book_dir, notebooks_dir) -> str:
+    repo = repository_setting(book_dir)
+    chapters = " · ".join(f"[{path.stem[:2]}]({colab_url(path.stem, book_dir=book_dir)})"
+                          for path in find_notebooks(notebooks_dir))
+    return "\n".join([
+        README_START,
+        "<!-- Written by `python -m glmeval_utils sync` from `repository:` in book/_config.yml;"
+        " change the setting and run the command, not this block. -->",
+        f"Source: <{repo.url}> (branch `{repo.branch}`); the book, once published (`make publish`): "
+        f"<{repo.pages_url}>.",
+        "",
+        "```bash",
+        f"git clone --branch {repo.branch} {repo.url}.git && cd {repo.name}   # then `make book` or `make test`",
+        f'pip install "{repo.pip_source}"   # the helper package only',
+        f"pip install --no-deps {' '.join(COLAB_NO_DEPS_PINS)}   # without its dependencies (see below)",
+        "```",
+        "",
+        f"Open a chapter in Colab: {chapters}",
+        README_END,
+    ])
+
+
+def _readme_parts(path: Path) -> tuple[str, str, str] | None:
+    """``(before, block, after)`` around the marked block of a README, or None without markers."""
+    text = path.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        return None
+    end += len(README_END)
+    return text[:start], text[start:end], text[end:]
+
+
+def _missing_block(path: Path) -> str:
+    return (f"{path.name}: no repository block (a line {README_START} and, below it, {README_END}); "
+            f"add the two markers where the install lines belong and run `python -m glmeval_utils sync`")
+
+
+def sync_readme(readme: str | os.PathLike | None = None, *, book_dir: str | os.PathLike | None = None,
+                notebooks_dir: str | os.PathLike | None = None) -> bool:
+    """Rewrite the repository block of the README from the repository setting; True if it changed.
+
+    The block lies between the lines :data:`README_START` and
+    :data:`README_END` and holds the clone and pip-install lines and the Colab
+    link of every chapter; the rest of the README is left as it is.
+
+    Raises
+    ------
+    ValueError
+        If the README has no such block.
+    """
+    path = Path(readme) if readme is not None else default_root() / "README.md"
+    parts = _readme_parts(path)
+    if parts is None:
+        raise ValueError(_missing_block(path))
+    before, block, after = parts
+    expected = _readme_block(book_dir, notebooks_dir)
+    if block == expected:
+        return False
+    _atomic_write_text(path, before + expected + after)
+    return True
+
+
+def check_readme(readme: str | os.PathLike | None = None, *, book_dir: str | os.PathLike | None = None,
+                 notebooks_dir: str | os.PathLike | None = None) -> list[str]:
+    """Problems of the README's repository block (see :func:`sync_readme`); empty when it is in sync."""
+    path = Path(readme) if readme is not None else default_root() / "README.md"
+    parts = _readme_parts(path)
+    if parts is None:
+        return [_missing_block(path)]
+    if parts[1] != _readme_block(book_dir, notebooks_dir):
+        config = Path(book_dir or default_book_dir()) / "_config.yml"
+        return [f"{path.name}: the repository block does not follow the repository setting of {config} "
+                f"(run `python -m glmeval_utils sync`)"]
+    return []
+
+
+def sync_repository_setting(root: str | os.PathLike | None = None) -> list[Path]:
+    """Make a checkout follow its repository setting: README block and every notebook's header.
+
+    Parameters
+    ----------
+    root : path, optional
+        The checkout holding ``book/_config.yml``, ``notebooks/`` and
+        ``README.md`` (default: the one this package runs from).
+
+    Returns
+    -------
+    list of Path
+        The files that changed.
+    """
+    root = Path(root) if root is not None else default_root()
+    book_dir, notebooks_dir, readme = root / "book", root / "notebooks", root / "README.md"
+    changed = sync_notebook_headers(notebooks_dir, book_dir=book_dir)
+    if sync_readme(readme, book_dir=book_dir, notebooks_dir=notebooks_dir):
+        changed.append(readme)
     return changed
 
 
@@ -261,8 +438,9 @@ def check_notebook(path: str | os.PathLike, *, book_dir: str | os.PathLike | Non
     ``parameters`` assigning ``profile``, ``device`` and ``output_dir``, every
     line of it readable by papermill's parameter inference; a
     ``colab-badge`` cell whose link matches the repository setting; a
-    ``colab-setup`` code cell.  :func:`sync_notebook_headers` fixes the last
-    two, :func:`strip_outputs` the first two.
+    ``colab-setup`` code cell; both exactly as generated.
+    :func:`sync_notebook_headers` fixes the last two, :func:`strip_outputs` the
+    first two.
     """
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
@@ -288,15 +466,21 @@ def check_notebook(path: str | os.PathLike, *, book_dir: str | os.PathLike | Non
             problems.append(f"{path.name}: papermill cannot read the parameter lines of {unreadable} "
                             f"(one '=' per line: no '=' inside their comments)")
 
+    sync = "(run `python -m glmeval_utils sync`)"
     badge_cells = [c for c in nb.cells if _tagged(c, BADGE_TAG)]
     expected_url = colab_url(path.stem, book_dir=book_dir)
     if not badge_cells:
-        problems.append(f"{path.name}: no '{BADGE_TAG}' cell (run sync_notebook_headers)")
+        problems.append(f"{path.name}: no '{BADGE_TAG}' cell {sync}")
     elif expected_url not in badge_cells[0].source:
-        problems.append(f"{path.name}: the Colab badge does not link to {expected_url} "
-                        f"(run sync_notebook_headers)")
-    if not any(c.cell_type == "code" and _tagged(c, SETUP_TAG) for c in nb.cells):
-        problems.append(f"{path.name}: no '{SETUP_TAG}' code cell (run sync_notebook_headers)")
+        problems.append(f"{path.name}: the Colab badge does not link to {expected_url} {sync}")
+    elif badge_cells[0].source != _badge_source(path.stem, book_dir):
+        problems.append(f"{path.name}: the '{BADGE_TAG}' cell differs from the generated one {sync}")
+    setup_cells = [c for c in nb.cells if c.cell_type == "code" and _tagged(c, SETUP_TAG)]
+    if not setup_cells:
+        problems.append(f"{path.name}: no '{SETUP_TAG}' code cell {sync}")
+    elif setup_cells[0].source != _setup_source(book_dir):
+        problems.append(f"{path.name}: the '{SETUP_TAG}' cell differs from the one the repository setting "
+                        f"and COLAB_NO_DEPS_PINS give {sync}")
     return problems
 
 

@@ -1,9 +1,13 @@
-"""Where glmeval keeps downloaded data, trained models, embeddings and results.
+"""Where glmeval keeps downloaded data, trained models and embeddings.
 
 ``GLMEVAL_DATA`` overrides the cache root.  Without it, a source checkout
 uses ``<checkout>/data/cache`` (git-ignored) and an installed package uses
-``~/.cache/glmeval``.  ``GLMEVAL_MIRROR`` (read by :mod:`glmeval_utils.data.registry`)
-points at an offline mirror of the upstream files.
+``~/.cache/glmeval`` (on Colab, which installs from pip, that disk is lost with
+the session; the chapters' Colab set-up cell, given a ``drive_folder``, points
+``GLMEVAL_DATA`` into Google Drive instead).  Results are not kept here: the
+chapters write them to their ``output_dir``, relative to the working directory.
+``GLMEVAL_MIRROR`` (read by :mod:`glmeval_utils.data.registry`) points at an
+offline mirror of the upstream files.
 """
 
 from __future__ import annotations

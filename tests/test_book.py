@@ -1,5 +1,6 @@
 """Tests for glmeval_utils.book: Colab headers, notebook checks, papermill runs, toc handling."""
 
+import os
 import shutil
 import sys
 import types
@@ -75,20 +76,160 @@ def test_sync_headers_is_idempotent_and_makes_a_clean_notebook(tmp_path, write_n
     assert book.check_notebook(path, book_dir=other) == []
 
 
-def test_the_setup_cell_installs_only_on_colab(tmp_path, write_notebook, monkeypatch):
+@pytest.fixture
+def setup_cell(tmp_path, write_notebook):
+    """Source of the Colab set-up cell generated for the repository someone/elsewhere, branch dev."""
     book_dir = config_book(tmp_path)
     path = write_notebook(tmp_path / "notebooks" / "02_tiny.ipynb")
     book.sync_notebook_headers(path.parent, book_dir=book_dir)
-    setup = nbformat.read(path, as_version=4).cells[1].source
-    commands = []
-    monkeypatch.setattr("subprocess.run", lambda command, **kwargs: commands.append(command))
-    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
-    exec(setup, {})
-    assert commands == []
+    return nbformat.read(path, as_version=4).cells[1].source
+
+
+@pytest.fixture
+def fake_pip(monkeypatch):
+    """Record the commands the set-up cell runs; ``fake_pip.fail = True`` makes them fail."""
+    import subprocess
+
+    class FakePip:
+        fail = False
+        commands: list = []
+
+        def run(self, command, **kwargs):
+            self.commands.append(command)
+            return subprocess.CompletedProcess(command, 1 if self.fail else 0, "",
+                                               "ERROR: repository not found" if self.fail else "")
+
+    fake = FakePip()
+    fake.commands = []
+    monkeypatch.setattr("subprocess.run", fake.run)
+    monkeypatch.delenv(book.SOURCE_VARIABLE, raising=False)
+    return fake
+
+
+def pretend_colab(monkeypatch, *, installed: bool):
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
-    exec(setup, {})
-    assert commands and commands[0][:3] == [sys.executable, "-m", "pip"]
-    assert "git+https://github.com/someone/elsewhere@dev" in commands[0]
+    if not installed:
+        import importlib.metadata
+
+        def not_installed(name):
+            raise importlib.metadata.PackageNotFoundError(name)
+
+        monkeypatch.setattr("importlib.metadata.version", not_installed)
+
+
+def test_the_setup_cell_does_nothing_outside_colab_and_on_a_rerun(setup_cell, fake_pip, monkeypatch):
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    exec(setup_cell, {})
+    assert fake_pip.commands == []
+    pretend_colab(monkeypatch, installed=True)  # this very version is importable: a rerun
+    exec(setup_cell, {})
+    assert fake_pip.commands == []
+
+
+def test_the_setup_cell_installs_the_branch_and_the_no_deps_pins(setup_cell, fake_pip, monkeypatch):
+    pretend_colab(monkeypatch, installed=False)
+    exec(setup_cell, {})
+    assert [command[:3] for command in fake_pip.commands] == [[sys.executable, "-m", "pip"]] * 2
+    assert fake_pip.commands[0][-1] == "git+https://github.com/someone/elsewhere@dev"
+    assert fake_pip.commands[1][-1 - len(book.COLAB_NO_DEPS_PINS):] == ["--no-deps", *book.COLAB_NO_DEPS_PINS]
+
+    monkeypatch.setenv(book.SOURCE_VARIABLE, "git+https://example.org/mirror.git@v1")
+    exec(setup_cell, {})
+    assert fake_pip.commands[2][-1] == "git+https://example.org/mirror.git@v1"
+
+
+def test_a_failed_install_names_the_source_and_the_fixes(setup_cell, fake_pip, monkeypatch):
+    pretend_colab(monkeypatch, installed=False)
+    fake_pip.fail = True
+    with pytest.raises(RuntimeError) as error:
+        exec(setup_cell, {})
+    message = str(error.value)
+    assert "git+https://github.com/someone/elsewhere@dev" in message and "repository not found" in message
+    assert "book/_config.yml" in message and "python -m glmeval_utils sync" in message
+    assert book.SOURCE_VARIABLE in message
+    assert len(fake_pip.commands) == 1  # the pins are not tried after the package failed
+
+
+def test_the_setup_cell_keeps_data_and_results_on_drive(setup_cell, fake_pip, monkeypatch, tmp_path):
+    pretend_colab(monkeypatch, installed=True)
+    mounted = []
+    drive = types.ModuleType("google.colab.drive")
+    drive.mount = mounted.append
+    monkeypatch.setitem(sys.modules, "google.colab.drive", drive)
+    sys.modules["google.colab"].drive = drive
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GLMEVAL_DATA", str(tmp_path / "elsewhere"))  # restored after the test
+    source = setup_cell.replace('mount_point = "/content/drive"', f"mount_point = {str(tmp_path)!r}")
+    source = source.replace(f"{book.DRIVE_FOLDER_VARIABLE} = None", f'{book.DRIVE_FOLDER_VARIABLE} = "glmeval"')
+    assert source.count(str(tmp_path)) == 1 and '= "glmeval"' in source
+    exec(source, {})
+    folder = tmp_path / "MyDrive" / "glmeval"
+    assert mounted == [str(tmp_path)] and Path.cwd() == folder
+    assert os.environ["GLMEVAL_DATA"] == str(folder / "cache")
+
+
+# ----------------------------------------------------------------------------- README block
+def checkout(tmp_path, write_notebook, url="https://github.com/someone/elsewhere", branch="dev"):
+    """A checkout with two notebooks and a README holding an empty repository block."""
+    root = tmp_path / "checkout"
+    config_book(root, url=url, branch=branch)
+    for name in ("00_first", "01_second"):
+        write_notebook(root / "notebooks" / f"{name}.ipynb", ["x = 1"])
+    (root / "README.md").write_text(f"# Title\n\n{book.README_START}\n{book.README_END}\n\nThe rest.\n")
+    return root
+
+
+def test_the_committed_readme_follows_the_repository_setting():
+    assert book.check_readme() == []
+
+
+def test_sync_writes_readme_and_headers_from_the_setting(tmp_path, write_notebook):
+    root = checkout(tmp_path, write_notebook)
+    readme, book_dir, notebooks = root / "README.md", root / "book", root / "notebooks"
+    problems = book.check_readme(readme, book_dir=book_dir, notebooks_dir=notebooks)
+    assert problems and problems[0].startswith("README.md: ") and "python -m glmeval_utils sync" in problems[0]
+
+    changed = book.sync_repository_setting(root)
+    assert sorted(p.name for p in changed) == ["00_first.ipynb", "01_second.ipynb", "README.md"]
+    text = readme.read_text()
+    assert text.startswith("# Title\n\n") and text.endswith("\n\nThe rest.\n")
+    assert "git clone --branch dev https://github.com/someone/elsewhere.git" in text
+    assert 'pip install "git+https://github.com/someone/elsewhere@dev"' in text
+    assert book.colab_url("01_second", book_dir=book_dir) in text
+    assert book.check_readme(readme, book_dir=book_dir, notebooks_dir=notebooks) == []
+    assert all(book.check_notebook(path, book_dir=book_dir) == [] for path in notebooks.glob("*.ipynb"))
+    assert book.sync_repository_setting(root) == []
+
+    # A fork changes the one setting; the README lags behind until the sync, which the CLI runs.
+    config_book(root, url="https://github.com/fork/glmeval", branch="main")
+    assert book.check_readme(readme, book_dir=book_dir, notebooks_dir=notebooks)
+    from glmeval_utils.__main__ import main
+
+    assert main(["sync", "--root", str(root)]) == 0
+    assert "git+https://github.com/fork/glmeval@main" in readme.read_text()
+    assert "fork/glmeval" in nbformat.read(notebooks / "00_first.ipynb", as_version=4).cells[0].source
+
+
+def test_a_readme_without_the_block_is_named(tmp_path, write_notebook):
+    root = checkout(tmp_path, write_notebook)
+    (root / "README.md").write_text("# Title\n")
+    problems = book.check_readme(root / "README.md", book_dir=root / "book", notebooks_dir=root / "notebooks")
+    assert len(problems) == 1 and problems[0].startswith("README.md: no repository block")
+    with pytest.raises(ValueError, match="README.md: no repository block"):
+        book.sync_repository_setting(root)
+
+
+def test_a_hand_edited_header_is_flagged(tmp_path, write_notebook):
+    book_dir = config_book(tmp_path)
+    path = write_notebook(tmp_path / "notebooks" / "01_tiny.ipynb")
+    book.sync_notebook_headers(path.parent, book_dir=book_dir)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1].source = nb.cells[1].source.replace("anticapt==1.0", "anticapt")
+    nb.cells[0].source += " Extra words."
+    nbformat.write(nb, path)
+    problems = book.check_notebook(path, book_dir=book_dir)
+    assert [p.split(" differs")[0] for p in problems] == ["01_tiny.ipynb: the 'colab-badge' cell",
+                                                         "01_tiny.ipynb: the 'colab-setup' cell"]
 
 
 def test_check_notebook_flags_outputs_and_parameters(tmp_path, write_notebook):
