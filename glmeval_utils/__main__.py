@@ -1,9 +1,11 @@
-"""Command line: ``python -m glmeval_utils {fetch,pretrain,run,build,publish}`` (also ``glmeval``).
+"""Command line: ``python -m glmeval_utils {fetch,pretrain,run,build,sync,publish,doctor}`` (also ``glmeval``).
 
 ``make book`` runs the first four commands in turn: fetch the data of a
 profile, pre-train the teaching gLMs, execute the chapters with papermill,
 build the Jupyter Book; ``make publish`` pushes the built book to the pages
-branch.  Expected failures print one line to stderr and exit with 1.
+branch.  ``sync`` rewrites what derives from the repository setting of
+``book/_config.yml`` (the chapters' Colab cells, README's install lines).
+Expected failures print one line to stderr and exit with 1.
 """
 
 from __future__ import annotations
@@ -46,6 +48,15 @@ def _build(args: argparse.Namespace) -> None:
     print(f"The book is in {html_dir}; open {html_dir / 'index.html'} in a browser.")
 
 
+def _sync(args: argparse.Namespace) -> None:
+    from glmeval_utils.book import repository_setting, sync_repository_setting
+
+    changed = sync_repository_setting(args.root)
+    repo = repository_setting(None if args.root is None else f"{args.root}/book")
+    names = ", ".join(str(path) for path in changed) or "nothing: already in sync"
+    print(f"Following {repo.url} (branch {repo.branch}); updated {names}")
+
+
 def _publish(args: argparse.Namespace) -> None:
     from glmeval_utils.publish import publish_book
 
@@ -61,6 +72,14 @@ def _publish(args: argparse.Namespace) -> None:
               f"GitHub Pages serves it at {plan.url}")
 
 
+def _doctor(args: argparse.Namespace) -> None:
+    from glmeval_utils.doctor import main as doctor
+
+    # Prints the table; raises DoctorFailed (a RuntimeError: exit status 1) when a model failed.
+    doctor(args.profile, models=args.models, paths=args.path, device=args.device, all_models=args.all,
+           length=args.length)
+
+
 def _print_table(table: pd.DataFrame) -> None:
     print(table.to_string(index=False))
 
@@ -70,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="glmeval",
         description="Reproduce Tang et al. (Genome Biology 2025): do DNA language models beat one-hot?")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{fetch,pretrain,run,build,publish}")
+    commands = parser.add_subparsers(dest="command", required=True,
+                                     metavar="{fetch,pretrain,run,build,sync,publish,doctor}")
 
     def add_profile(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--profile", default="demo", choices=PROFILE_NAMES,
@@ -99,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--book-dir", default=None, help="the book folder (default: book/ of the checkout)")
     build.set_defaults(handler=_build)
 
+    sync = commands.add_parser("sync", help="rewrite the notebooks' Colab cells and README's install lines "
+                               "from the repository setting of book/_config.yml")
+    sync.add_argument("--root", default=None, help="the checkout (default: the one this package runs from)")
+    sync.set_defaults(handler=_sync)
+
     publish = commands.add_parser("publish", help="push the built book to the pages branch (GitHub Pages)")
     publish.add_argument("--book-dir", default=None, help="the book folder (default: book/ of the checkout)")
     publish.add_argument("--branch", default="gh-pages", help="the pages branch (default: gh-pages)")
@@ -106,6 +131,22 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--no-push", action="store_true", help="commit to the local branch only")
     publish.add_argument("--dry-run", action="store_true", help="list the files that would be published")
     publish.set_defaults(handler=_publish)
+
+    doctor = commands.add_parser("doctor", help="load every gLM of a profile, embed and score two sequences, "
+                                 "print a table; exit 1 if any model fails")
+    doctor.add_argument("--profile", default="full", choices=PROFILE_NAMES,
+                        help="whose models to check (default: full)")
+    chosen = doctor.add_mutually_exclusive_group()
+    chosen.add_argument("--models", default=None, metavar="A,B",
+                        help="check these registry gLMs instead of the profile's (comma-separated)")
+    chosen.add_argument("--all", action="store_true",
+                        help="check every registry gLM of the profile's tier, random-init controls included")
+    doctor.add_argument("--path", action="append", default=[], metavar="NAME=FOLDER",
+                        help="load gLM NAME from a local save_pretrained folder (repeatable)")
+    doctor.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
+    doctor.add_argument("--length", type=int, default=230,
+                        help="nucleotides per test sequence (default: 230, the lentiMPRA element length)")
+    doctor.set_defaults(handler=_doctor)
     return parser
 
 
