@@ -296,6 +296,8 @@ def _lead(selected: pd.DataFrame) -> str:
 
 def _activity(table: pd.DataFrame) -> pd.DataFrame:
     """``activity`` and ``group`` of every construct: its orientation where the data say it, else its cell type."""
+    if table.empty:
+        return pd.DataFrame(columns=["activity", "group"])
     group = table["orientation"] if "orientation" in table else table["dataset"].map(cell_type)
     return pd.DataFrame({"activity": table["activity"].to_numpy(), "group": group.to_numpy()})
 
