@@ -311,12 +311,18 @@ def test_ascot_ladder_returns_prediction_rows_of_evaluable_exons(tmp_path):
 
 
 def test_fetch_hg38_uses_mirror(tmp_path, monkeypatch):
+    import dataclasses
     import gzip
+    import hashlib
+
+    from glmeval_utils.data import registry
 
     folder = tmp_path / "mirror" / "ucsc" / "hg38"
     folder.mkdir(parents=True)
     with gzip.open(folder / "hg38.fa.gz", "wt") as handle:
         handle.write(">chr1\nACGT\n")
+    digest = hashlib.md5((folder / "hg38.fa.gz").read_bytes()).hexdigest()
+    monkeypatch.setattr(registry, "HG38", dataclasses.replace(registry.HG38, md5=digest))
     monkeypatch.setenv("GLMEVAL_MIRROR", str(tmp_path / "mirror"))
     monkeypatch.setenv("GLMEVAL_DATA", str(tmp_path / "cache"))
     path = data_splicing.fetch_hg38(progress=False)

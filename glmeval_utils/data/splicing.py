@@ -19,18 +19,13 @@ wild-type/mutant pairs (:func:`mapsy_variants`); neither is a data set of the pa
 
 from __future__ import annotations
 
-import gzip
-import os
-import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from glmeval_utils.data.loaders import DataError, ascot_tissues, exon_windows
-from glmeval_utils.paths import data_dir
+from glmeval_utils.data.loaders import ascot_tissues, exon_windows
 from glmeval_utils.sequences import one_hot, pad_or_crop
 
 #: PSI is clipped to [EPS, 1 - EPS] before taking logits.
@@ -170,41 +165,16 @@ def ascot_splits(table: pd.DataFrame, fasta_path=None, *, flank: int = 300, half
                                   part["donor_seq"].tolist(), targets)
     return out
 
-#: UCSC hg38 (the assembly of the ASCOT coordinates); no sha256 pinned (the file is rebuilt upstream).
-HG38_URL = "https://hgdownload.soe.ucsc.edu/goldenPath/hg38/bigZips/hg38.fa.gz"
-
 def fetch_hg38(*, progress: bool = True):
-    """Path of an uncompressed hg38 FASTA (full profile only; about 3 GB, downloaded once).
+    """Path of an uncompressed hg38 FASTA, the assembly of the ASCOT coordinates (full profile only).
 
-    With ``GLMEVAL_MIRROR`` set, ``$GLMEVAL_MIRROR/ucsc/hg38/hg38.fa.gz`` (or
-    ``hg38.fa``) is used and nothing is downloaded.  The gzip is unpacked
-    next to the download (atomically) because :func:`exon_windows` needs
-    random access.
+    :func:`glmeval_utils.data.registry.fetch_genome` with its ``HG38`` entry:
+    UCSC's ``hg38.fa.gz`` (or ``$GLMEVAL_MIRROR/ucsc/hg38/hg38.fa.gz``) checked
+    against the published md5, unpacked once and checked on every use.
     """
-    mirror = os.environ.get("GLMEVAL_MIRROR")
-    target = data_dir() / "ucsc" / "hg38" / "hg38.fa"
-    if target.exists():
-        return target
-    if mirror:
-        folder = Path(mirror).expanduser() / "ucsc" / "hg38"
-        if (folder / "hg38.fa").is_file():
-            return folder / "hg38.fa"
-        archive = folder / "hg38.fa.gz"
-        if not archive.is_file():
-            raise DataError(f"hg38: not in the offline mirror; looked for {archive} "
-                            "(GLMEVAL_MIRROR is set, so the network is not used)")
-    else:
-        import pooch
+    from glmeval_utils.data import registry
 
-        target.parent.mkdir(parents=True, exist_ok=True)
-        archive = Path(pooch.retrieve(HG38_URL, known_hash=None, fname="hg38.fa.gz", path=target.parent,
-                                      progressbar=progress))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    with gzip.open(archive, "rb") as source, open(partial, "wb") as out:
-        shutil.copyfileobj(source, out, length=1 << 24)
-    os.replace(partial, target)
-    return target
+    return registry.fetch_genome(registry.HG38, progress=progress)
 
 VEXSEQ_LENGTH = 166
 

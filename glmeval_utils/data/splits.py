@@ -28,12 +28,19 @@ def _check_splits(table: pd.DataFrame, source: str) -> None:
         raise ValueError(f"{source}: unknown split value(s) {unknown}; use {SPLITS}")
 
 
+def _check_limit_names(limits: Mapping[str, int | None], source: str) -> None:
+    """A cap for a misspelt split ("VALID", "validation") would silently cap nothing."""
+    unknown = sorted(str(split) for split in limits if split not in SPLITS)
+    if unknown:
+        raise ValueError(f"{source}: row cap for unknown split(s) {unknown}; use {SPLITS}")
+
+
 def row_limits(limits: Mapping[str, int | None], tighter: Mapping[str, int | None] | None = None) -> dict:
     """Per-split row caps: ``limits`` tightened by ``tighter`` (the smaller cap wins; None = no cap)."""
+    _check_limit_names(limits, "row_limits")
+    _check_limit_names(tighter or {}, "row_limits")
     out = dict(limits)
     for split, cap in (tighter or {}).items():
-        if split not in SPLITS:
-            raise ValueError(f"row cap for unknown split {split!r}; use {SPLITS}")
         if cap is not None:
             if cap < 0:
                 raise ValueError(f"row cap of split {split!r} must be non-negative, got {cap}")
@@ -50,7 +57,8 @@ def subsample(table: pd.DataFrame, limits: Mapping[str, int | None], *, group_co
     table : pandas.DataFrame
         With a ``split`` column.
     limits : mapping of split → int or None
-        None (or a missing split) keeps the split whole.
+        None (or a missing split) keeps the split whole; a key that is not a
+        split name (``train``, ``valid``, ``test``) is an error.
     group_col : str, optional
         Rows sharing this column are kept or dropped together (whole groups,
         drawn in a seeded order while they fit), or, with ``per_group``, every
@@ -70,6 +78,7 @@ def subsample(table: pd.DataFrame, limits: Mapping[str, int | None], *, group_co
         The kept rows in their original order (index reset); ``attrs`` kept.
     """
     _check_splits(table, "subsample")
+    _check_limit_names(limits, "subsample")
     if group_col is not None and stratify is not None:
         raise ValueError("subsample: choose group_col or stratify, not both")
     for column in (group_col, stratify):
