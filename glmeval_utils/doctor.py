@@ -16,6 +16,11 @@ scores them with the language-model head, and returns one table row:
   ``token_log_probs`` are finite log-probabilities except the documented NaN
   of the first base; ``"n/a (no LM head)"`` for backbones without a head.
 
+Models given a local folder (``--path NAME=FOLDER``) run the folder's own
+Python code (an ``auto_map``, as DNABERT-2, NT v2 and HyenaDNA checkpoints
+ship) only with ``--trust-remote-code`` (``trust_remote_code=True``); without
+it such a folder fails to load, and its row names the folder and the modules.
+
 A model that fails to load or fails a check keeps its row, with the reason in
 one line under ``problem``; the other models still run.  :func:`main` prints
 the table and raises :class:`DoctorFailed` when any row failed, which the
@@ -137,7 +142,7 @@ def random_sequences(n: int, length: int, *, seed: int = 0) -> list[str]:
 
 
 def run_doctor(names, *, paths=None, device=None, length: int = SEQUENCE_LENGTH, seed: int = 0,
-               progress: bool = True) -> pd.DataFrame:
+               progress: bool = True, trust_remote_code: bool = False) -> pd.DataFrame:
     """Load and check each gLM in turn; one row per model.
 
     Parameters
@@ -155,6 +160,10 @@ def run_doctor(names, *, paths=None, device=None, length: int = SEQUENCE_LENGTH,
         Seed of the two random test sequences.
     progress : bool
         Print one line per model to stderr as it finishes.
+    trust_remote_code : bool
+        Let the folders of ``paths`` run their own Python code
+        (``load_glm(..., trust_remote_code=True)``); registry locations keep
+        their declared setting.
 
     Returns
     -------
@@ -175,7 +184,7 @@ def run_doctor(names, *, paths=None, device=None, length: int = SEQUENCE_LENGTH,
     sequences = random_sequences(2, length, seed=seed)
     rows = []
     for index, name in enumerate(names, start=1):
-        row = check_glm(name, sequences, path=paths.get(name), device=device)
+        row = check_glm(name, sequences, path=paths.get(name), device=device, trust_remote_code=trust_remote_code)
         rows.append(row)
         if progress:
             verdict = "OK" if not row["problem"] else f"FAILED: {row['problem']}"
@@ -186,7 +195,7 @@ def run_doctor(names, *, paths=None, device=None, length: int = SEQUENCE_LENGTH,
     return table.rename(columns={"tokens": f"tokens per {length} nt"})
 
 
-def check_glm(name: str, sequences, *, path=None, device=None) -> dict:
+def check_glm(name: str, sequences, *, path=None, device=None, trust_remote_code: bool = False) -> dict:
     """Load one gLM and run the embedding and likelihood checks on ``sequences``.
 
     Parameters
@@ -198,6 +207,8 @@ def check_glm(name: str, sequences, *, path=None, device=None) -> dict:
     path : path-like, optional
         Local checkpoint folder passed to ``load_glm(..., path=)``.
     device : torch.device, optional
+    trust_remote_code : bool
+        Let ``path`` run its own Python code (ignored without ``path``).
 
     Returns
     -------
@@ -208,6 +219,7 @@ def check_glm(name: str, sequences, *, path=None, device=None) -> dict:
     import torch
 
     from glmeval_utils.devices import resolve_device
+    from glmeval_utils.models import load_glm
 
     device = resolve_device(device)
     on_cuda = device.type == "cuda"
@@ -218,7 +230,7 @@ def check_glm(name: str, sequences, *, path=None, device=None) -> dict:
     start = time.perf_counter()
     glm = None
     try:
-        glm = _load(name, path, device)
+        glm = load_glm(name, device=device, path=path, trust_remote_code=trust_remote_code and path is not None)
     except Exception as error:  # one model's failure must not stop the others
         row["problem"] = f"load: {_load_message(name, path, error)}"
     else:
@@ -248,15 +260,6 @@ def check_glm(name: str, sequences, *, path=None, device=None) -> dict:
         if on_cuda:
             torch.cuda.empty_cache()
     return row
-
-
-def _load(name, path, device):
-    from glmeval_utils.models import load_glm
-
-    if path is not None and not (Path(path) / "config.json").is_file():
-        # transformers' own message for a folder without config.json lists every model type it knows.
-        raise FileNotFoundError(f"no config.json in {path}: not a save_pretrained model folder")
-    return load_glm(name, device=device, path=path)
 
 
 def _guarded(check, *args) -> list[str]:
@@ -343,12 +346,17 @@ def _one_line(error: BaseException) -> str:
 
 
 def _load_message(name, path, error) -> str:
-    """One line for a load failure; a hub checkpoint missing offline gets a plain explanation."""
+    """One line for a load failure; a hub checkpoint missing offline and a folder with code get plain explanations."""
     from huggingface_hub import constants
     from huggingface_hub.errors import LocalEntryNotFoundError
 
+    from glmeval_utils.models.families import UntrustedCodeError
     from glmeval_utils.models.registry import REGISTRY
 
+    if isinstance(error, UntrustedCodeError):
+        listed = "; ".join(f"{file} auto_map → {', '.join(names)}" for file, names in error.modules.items())
+        return (f"code not run: {error.folder} ships its own Python code ({listed}); rerun with "
+                "--trust-remote-code if you trust it")
     spec = REGISTRY.get(name)
     if path is None and spec is not None and spec.source == "hub" and _caused_by(error, LocalEntryNotFoundError):
         reason = "HF_HUB_OFFLINE=1" if constants.HF_HUB_OFFLINE else "the hub is unreachable (no network)"
@@ -379,7 +387,7 @@ def format_table(table: pd.DataFrame) -> str:
 
 
 def main(profile: str = "full", *, models=None, paths=(), device=None, all_models: bool = False,
-         length: int = SEQUENCE_LENGTH, seed: int = 0) -> pd.DataFrame:
+         length: int = SEQUENCE_LENGTH, seed: int = 0, trust_remote_code: bool = False) -> pd.DataFrame:
     """Check the gLMs of a profile, print the table, fail loudly if any failed.
 
     Parameters
@@ -391,6 +399,8 @@ def main(profile: str = "full", *, models=None, paths=(), device=None, all_model
     device : str, optional
     length, seed
         Test sequences (:func:`run_doctor`).
+    trust_remote_code : bool
+        Let the ``paths`` folders run their own Python code (``--trust-remote-code``).
 
     Returns
     -------
@@ -406,7 +416,8 @@ def main(profile: str = "full", *, models=None, paths=(), device=None, all_model
     """
     names = models_to_check(profile, models=models, all_models=all_models)
     folders = parse_paths(paths, names)
-    table = run_doctor(names, paths=folders, device=device, length=length, seed=seed)
+    table = run_doctor(names, paths=folders, device=device, length=length, seed=seed,
+                       trust_remote_code=trust_remote_code)
     print(format_table(table), flush=True)
     failed = table.loc[table["problem"] != "", "model"].tolist()
     if failed:

@@ -25,9 +25,15 @@ Training: random crops of ``crop_length`` nucleotides, random reverse
 complement, BERT-style masking (15 % of bases; 80 % ``[MASK]``, 10 % random
 base, 10 % unchanged; Devlin et al. 2019) for ``kind="mlm"`` and next-token
 loss for ``kind="clm"``; AdamW with linear warm-up and cosine decay, gradient
-clipping, per-step seeds (a resumed run draws the same batches).  Held-out
-metrics are computed over the four nucleotide logits only, next to the same
-metrics of the seeded random-init model the training started from.
+clipping, per-step seeds (a resumed run draws the same batches, so no random
+state needs saving).  Every ``checkpoint_every`` steps the model, optimizer
+and scheduler state dicts are written to a resume file next to the model
+folder, holding only tensors and plain values: it is read back with
+``torch.load(weights_only=True)``, so a planted file cannot run code, and a
+file that cannot be used is ignored with a warning naming it (training then
+restarts from step 0).  Held-out metrics are computed over the four
+nucleotide logits only, next to the same metrics of the seeded random-init
+model the training started from.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -58,6 +65,8 @@ BASES = "ACGT"
 LENTIMPRA_ADAPTERS = ("AGGACCGGATCAACT", "CATTGCGTGAACCGA")
 INFO_FILE = "training_info.json"
 RESUME_FILE = "trainer_state.pt"
+#: What a resume file holds: three state dicts, the next step and the run's fingerprint.
+RESUME_KEYS = ("model", "optimizer", "scheduler", "step", "fingerprint")
 
 
 @dataclass(frozen=True)
@@ -484,12 +493,75 @@ def _replace_directory(source: Path, target: Path) -> None:
 
 
 def _save_resume_state(path: Path, *, model, optimizer, scheduler, step: int, fingerprint: dict) -> None:
+    """Write the resume file atomically: state dicts (tensors, numbers, strings), the step and the fingerprint.
+
+    Nothing else goes in, so :func:`_read_resume_state` can load it with
+    ``weights_only=True``.
+    """
     import torch
 
     temporary = path.with_name(path.name + ".tmp")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "step": step, "fingerprint": fingerprint}, temporary)
     os.replace(temporary, path)
+
+
+def _first_line(error: BaseException) -> str:
+    """``"Type: first line of the message"`` (torch's unpickling errors run to a dozen lines)."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else '(no message)'}"
+
+
+def _ignore_resume_file(path: Path, reason: str) -> None:
+    warnings.warn(f"pre-training resume file {path} is ignored: {reason}; training restarts from step 0 "
+                  "(the file is replaced at the next checkpoint)", stacklevel=3)
+
+
+def _read_resume_state(path: Path, *, fingerprint: dict, steps: int, device):
+    """The resume file's contents when it belongs to this run, else None.
+
+    Read with ``torch.load(weights_only=True)``: only tensors and plain
+    containers are unpickled, so a file planted in ``GLMEVAL_DATA`` cannot run
+    code.  A file that cannot be read that way, or is not shaped like
+    :func:`_save_resume_state`'s, is ignored with a warning naming it; a file
+    of another run (settings, data or seed changed: another fingerprint) is
+    ignored silently, as before.
+
+    Returns
+    -------
+    dict or None
+        Keys :data:`RESUME_KEYS`.
+    """
+    import torch
+
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:  # whatever is wrong with the file, it is only a shortcut: start over
+        _ignore_resume_file(path, f"it cannot be read as a weights-only torch file ({_first_line(error)})")
+        return None
+    if not isinstance(state, dict) or set(state) != set(RESUME_KEYS):
+        _ignore_resume_file(path, f"it is not a resume file of this version (expected a dict with keys "
+                                  f"{', '.join(RESUME_KEYS)})")
+        return None
+    if state["fingerprint"] != fingerprint:
+        return None
+    if not isinstance(state["step"], int) or not 0 < state["step"] < steps:
+        _ignore_resume_file(path, f"its step {state['step']!r} is not between 1 and {steps - 1}")
+        return None
+    return state
+
+
+def _optimization(model, settings: PretrainSettings):
+    """AdamW (no weight decay on biases and norms) and its warm-up + cosine schedule."""
+    import torch
+
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]  # biases and norms
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=settings.learning_rate, betas=(0.9, 0.98))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, settings))
+    return optimizer, scheduler
 
 
 def pretrain_teaching_glm(kind: str, *, profile: str = "demo", out_dir: str | os.PathLike | None = None,
@@ -549,22 +621,24 @@ def pretrain_teaching_glm(kind: str, *, profile: str = "demo", out_dir: str | os
                                        mask_fraction=settings.mask_fraction)
     model.to(device)
     vocabulary = _Vocabulary.of(tokenizer)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]  # biases and norms
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=settings.learning_rate, betas=(0.9, 0.98))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, settings))
+    optimizer, scheduler = _optimization(model, settings)
     target.mkdir(parents=True, exist_ok=True)
     resume_path = target / f".teaching-{kind}.{RESUME_FILE}"
     first_step = 0
-    if resume_path.exists():
-        state = torch.load(resume_path, map_location=device, weights_only=False)
-        if state["fingerprint"] == fingerprint:
+    state = _read_resume_state(resume_path, fingerprint=fingerprint, steps=settings.steps, device=device) \
+        if resume_path.exists() else None
+    if state is not None:
+        try:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             first_step = state["step"]
+        except (RuntimeError, ValueError, KeyError, TypeError) as error:
+            _ignore_resume_file(resume_path, f"its state does not fit the model ({_first_line(error)})")
+            # A failed load may have changed some tensors: start again from the seeded initial weights.
+            model, _ = build_teaching_model(kind, size=settings.model_size, seed=seed)
+            model.to(device)
+            optimizer, scheduler = _optimization(model, settings)
 
     started, started_cpu = time.perf_counter(), time.process_time()
     losses = []

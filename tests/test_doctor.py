@@ -58,6 +58,18 @@ def run_cli(names, paths, *extra):
     return cli.main(argv)
 
 
+def run_trusting(names, paths, *, length=None):
+    """The doctor with ``trust_remote_code=True`` for the ``paths`` folders (``--trust-remote-code``), called
+    as the command line calls it; returns its exit status (1 when :class:`doctor.DoctorFailed` is raised)."""
+    options = {} if length is None else {"length": int(length)}
+    try:
+        doctor.main(models=names, paths=[f"{name}={folder}" for name, folder in paths.items()], device="cpu",
+                    trust_remote_code=True, **options)
+    except doctor.DoctorFailed:
+        return 1
+    return 0
+
+
 def row_of(table, name):
     (row,) = table.loc[table["model"] == name].to_dict("records")
     return row
@@ -66,7 +78,7 @@ def row_of(table, name):
 def test_full_profile_lookalikes_all_pass(folders, tables, capsys):
     names = [name for name in get_profile("full").models if name in FULL_LOOKALIKE]
     assert len(names) == len(get_profile("full").models) - 1  # every entry but Caduceus
-    status = run_cli(names, {name: folders[FULL_LOOKALIKE[name]] for name in names}, "--length", LENGTH)
+    status = run_trusting(names, {name: folders[FULL_LOOKALIKE[name]] for name in names}, length=LENGTH)
     out = capsys.readouterr().out
     assert status == 0
     (table,) = tables
@@ -140,7 +152,7 @@ def test_batch_dependent_embeddings_fail_the_padding_check(folders, tables, monk
 def test_broken_likelihoods_fail_the_llr_check(folders, tables, monkeypatch, name, family, method, corrupt):
     original = getattr(GLM, method)
     monkeypatch.setattr(GLM, method, lambda self, *args, **kwargs: corrupt(original(self, *args, **kwargs)))
-    assert run_cli([name], {name: folders[family]}, "--length", LENGTH) != 0
+    assert run_trusting([name], {name: folders[family]}, length=LENGTH) != 0
     row = row_of(tables[0], name)
     assert row["embed OK"] == "yes" and row["LLR OK"] == "no"
     expected = "not log-distributions" if method == "masked_log_probs" else "1 non-finite values"
@@ -149,9 +161,21 @@ def test_broken_likelihoods_fail_the_llr_check(folders, tables, monkeypatch, nam
 
 def test_a_backbone_without_lm_head_passes_with_llr_not_applicable(folders, tables):
     name = "hyenadna-tiny-anticapt"
-    assert run_cli([name], {name: folders["hyenadna-backbone"]}, "--length", LENGTH) == 0
+    assert run_trusting([name], {name: folders["hyenadna-backbone"]}, length=LENGTH) == 0
     row = row_of(tables[0], name)
     assert row["embed OK"] == "yes" and row["LLR OK"] == "n/a (no LM head)" and row["problem"] == ""
+
+
+def test_a_folder_with_code_is_not_run_without_trust(folders, tables, capsys):
+    # The look-alike's modules are our own harmless stand-ins; any folder with an auto_map gets this row.
+    status = run_cli(["dnabert2"], {"dnabert2": folders["dnabert2"]}, "--length", LENGTH)
+    assert status != 0
+    row = row_of(tables[0], "dnabert2")
+    assert row["problem"] == (f"load: code not run: {folders['dnabert2']} ships its own Python code (config.json "
+                              "auto_map → bert_layers, configuration_bert); rerun with --trust-remote-code if you "
+                              "trust it")
+    assert row["embed OK"] == row["LLR OK"] == "–"
+    assert "Traceback" not in capsys.readouterr().err
 
 
 @pytest.mark.skipif(torch.cuda.is_available() and importlib.util.find_spec("mamba_ssm") is not None,
@@ -190,11 +214,8 @@ def test_bad_arguments_are_one_line_errors(argv, message, capsys):
 @pytest.mark.gpu
 def test_lookalikes_pass_on_cuda_and_report_peak_memory(folders, tables):
     names = ["nt-v1-2.5b-1000g", "dnabert2", "hyenadna-tiny-1k-d256", "gpn-brassicales"]
-    paths = {name: folders[FULL_LOOKALIKE[name]] for name in names}
-    argv = ["doctor", "--models", ",".join(names), "--device", "cuda", "--length", LENGTH]
-    for name, folder in paths.items():
-        argv += ["--path", f"{name}={folder}"]
-    assert cli.main(argv) == 0
+    doctor.main(models=names, paths=[f"{name}={folders[FULL_LOOKALIKE[name]]}" for name in names], device="cuda",
+                length=int(LENGTH), trust_remote_code=True)
     (table,) = tables
     assert (table["problem"] == "").all(), table["problem"].tolist()
     assert table["GPU memory"].str.endswith(" GiB").all()

@@ -10,7 +10,8 @@
 | Caduceus | caduceus-ph-131k | the real hub model (GPU + network only) |
 
 Every model is tiny and random, saved to a folder and loaded with
-``load_glm(<registry name>, path=folder)``, the same code as for hub ids.
+``load_glm(<registry name>, path=folder)`` (``trust_remote_code=True`` for the
+folders that ship code), the same code as for hub ids.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import types
 import numpy as np
 import pytest
 import torch
-from toy_glms import LOOKALIKES, random_dna
+from toy_glms import LOOKALIKES, SHIPS_CODE, random_dna
 
 from glmeval_utils.models import load_glm
 from glmeval_utils.models.families import _needs_gpn, dnabert2_hidden_states, gpn_hidden_states
@@ -44,7 +45,8 @@ def folders(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def glms(folders):
-    return {family: load_glm(LOOKALIKES[family][1], path=folders[family], device="cpu") for family in FAMILIES}
+    return {family: load_glm(LOOKALIKES[family][1], path=folders[family], device="cpu",
+                             trust_remote_code=family in SHIPS_CODE) for family in FAMILIES}
 
 
 # ------------------------------------------------------------------ the contract, per family
@@ -143,7 +145,7 @@ def test_dnabert2_triton_kernel_is_switched_off(glms):
 
 
 def test_dnabert2_random_control_also_runs_pytorch_attention(folders):
-    control = load_glm("dnabert2-random", path=folders["dnabert2"], device="cpu")
+    control = load_glm("dnabert2-random", path=folders["dnabert2"], device="cpu", trust_remote_code=True)
     assert control.role == "random-init"
     assert inspect.getmodule(type(control.model)).flash_attn_qkvpacked_func is None
     assert control.embed(random_dna(2, 25, seed=8), layers="all", progress=False).shape == (2, 3, control.hidden_size)

@@ -23,7 +23,7 @@ def glms(tmp_path_factory):
     root = tmp_path_factory.mktemp("contract")
     yield {
         "nt": load_glm("nt-v1-2.5b-1000g", path=save_nt_like(root / "nt"), device="cpu"),
-        "bpe": load_glm("dnabert2", path=save_dnabert2_like(root / "bpe"), device="cpu"),
+        "bpe": load_glm("dnabert2", path=save_dnabert2_like(root / "bpe"), device="cpu", trust_remote_code=True),
         "mlm": load_glm("teaching-mlm", path=save_teaching(root / "mlm", "mlm"), device="cpu"),
         "clm": load_glm("teaching-clm", path=save_teaching(root / "clm", "clm"), device="cpu"),
     }

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from toy_glms import LOOKALIKES, random_dna, save_hyenadna_like, save_nt_like, save_teaching
+from toy_glms import LOOKALIKES, SHIPS_CODE, random_dna, save_hyenadna_like, save_nt_like, save_teaching
 
-from glmeval_utils.models import REGISTRY, build_teaching_model, from_local, list_glms, load_glm, teaching_tokenizer, token_to_bases
+from glmeval_utils.models import (REGISTRY, build_teaching_model, describe_glms, from_local, list_glms, load_glm,
+                                  teaching_tokenizer, token_to_bases)
 from glmeval_utils.models.tokenization import nt_vocabulary
 from glmeval_utils.sequences import SequenceError, reverse_complement
 
@@ -32,7 +33,8 @@ def glms(tmp_path_factory, single_thread):
     root = tmp_path_factory.mktemp("toys")
     loaded = {}
     for family, (builder, registry_name, _) in LOOKALIKES.items():
-        loaded[family] = load_glm(registry_name, path=builder(root / family), device="cpu")
+        loaded[family] = load_glm(registry_name, path=builder(root / family), device="cpu",
+                                  trust_remote_code=family in SHIPS_CODE)
     return loaded
 
 
@@ -204,6 +206,10 @@ def test_registry_declares_every_family_and_random_controls():
     remote = {name for name, spec in REGISTRY.items() if spec.trust_remote_code}
     assert "nt-v1-2.5b-1000g" not in remote and "dnabert2" in remote
     assert REGISTRY["hyenadna-tiny-anticapt"].licence == "GPL-3.0"
+    # The book's registry table says which entries run third-party code.
+    runs_code = describe_glms().set_index("name")["third_party_code"]
+    assert runs_code["teaching-mlm"] == runs_code["nt-v1-2.5b-1000g"] == ""
+    assert "anticapt" in runs_code["hyenadna-tiny-anticapt"] and "gpn" in runs_code["gpn-brassicales-random"]
 
 
 def test_caduceus_without_cuda_says_what_it_needs():

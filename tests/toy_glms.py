@@ -17,6 +17,9 @@ What each builder runs:
   files next to the weights, ``auto_map`` in ``config.json``), so loading runs
   the real remote-code path of ``transformers``.
 * HyenaDNA: the real remote code shipped in the PyPI package ``anticapt``.
+
+Folders that ship code (:data:`SHIPS_CODE`) load only with
+``trust_remote_code=True``, like any user folder.
 * GPN: the real ``gpn`` package (legacy ``ConvNetForMaskedLM``, the class of
   gpn-brassicales).
 
@@ -171,6 +174,10 @@ def save_gpn_like(directory, *, seed=0, n_layers=3):
     torch.manual_seed(seed)
     return _save(directory, ConvNetForMaskedLM(config).eval(), tokenizer)
 
+
+#: look-alikes whose folders ship Python code (``auto_map``: our stand-ins, anticapt's HyenaDNA code); loading
+#: one takes ``load_glm(..., path=folder, trust_remote_code=True)``, as a user's folder of that family would.
+SHIPS_CODE = frozenset({"nt-v2", "dnabert2", "hyenadna"})
 
 #: look-alike key (family name, or family variant) → (builder, registry name whose loading path it
 #: exercises, objective)

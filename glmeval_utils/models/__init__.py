@@ -12,12 +12,14 @@ Modules: :mod:`.registry` (specs, :func:`load_glm`), :mod:`.base` (:class:`GLM`)
 """
 
 from glmeval_utils.models.base import GLM, Tokenized, token_to_bases
-from glmeval_utils.models.families import FAMILIES, Family, get_family
-from glmeval_utils.models.registry import REGISTRY, GLMSpec, describe_glms, from_local, get_spec, list_glms, load_glm, teaching_model_dir
+from glmeval_utils.models.families import FAMILIES, Family, UntrustedCodeError, get_family
+from glmeval_utils.models.registry import (REGISTRY, GLMSpec, describe_glms, from_local, get_spec, list_glms, load_glm,
+                                           remote_code_entries, teaching_model_dir, third_party_code)
 from glmeval_utils.models.teaching import build_teaching_model, teaching_tokenizer
 
 __all__ = [
-    "GLM", "Tokenized", "token_to_bases", "FAMILIES", "Family", "get_family", "REGISTRY", "GLMSpec",
-    "describe_glms", "from_local", "get_spec", "list_glms", "load_glm", "teaching_model_dir",
+    "GLM", "Tokenized", "token_to_bases", "FAMILIES", "Family", "UntrustedCodeError", "get_family", "REGISTRY",
+    "GLMSpec", "describe_glms", "from_local", "get_spec", "list_glms", "load_glm", "remote_code_entries",
+    "teaching_model_dir", "third_party_code",
     "build_teaching_model", "teaching_tokenizer",
 ]

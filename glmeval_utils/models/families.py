@@ -13,7 +13,9 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import inspect
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -27,6 +29,122 @@ from glmeval_utils.models.tokenization import TOKENIZER_KINDS
 #: and bidirectional mixing (GPN's dilated convolutions, Caduceus), so batches
 #: only group sequences with the same number of tokens.
 PADDING_POLICIES = ("mask", "causal", "equal_length")
+#: Class-name endings of a model with each language-model head (``transformers`` naming).
+HEAD_CLASS_SUFFIXES = {"masked": ("ForMaskedLM",), "causal": ("ForCausalLM", "LMHeadModel")}
+#: The files of a ``save_pretrained`` folder whose ``auto_map`` names Python modules to import.
+AUTO_MAP_FILES = ("config.json", "tokenizer_config.json")
+
+
+class UntrustedCodeError(ValueError):
+    """A model folder ships Python code (an ``auto_map``) and the caller did not allow it to run.
+
+    Attributes
+    ----------
+    folder : pathlib.Path
+    modules : dict of str to list of str
+        File declaring the ``auto_map`` → the modules it would import.
+    """
+
+    def __init__(self, folder, modules):
+        self.folder, self.modules = Path(folder), modules
+        listed = "; ".join(f"{file} auto_map → {', '.join(names)}" for file, names in modules.items())
+        super().__init__(
+            f"model folder {self.folder} ships its own Python code, which loading it would run ({listed}); "
+            "nothing was run. If you trust that code, pass trust_remote_code=True (load_glm(name, path=..., "
+            "trust_remote_code=True) or from_local(..., trust_remote_code=True)).")
+
+
+def remote_code_modules(folder) -> dict[str, list[str]]:
+    """The Python modules a ``save_pretrained`` folder's ``auto_map`` entries would import.
+
+    Parameters
+    ----------
+    folder : path-like
+
+    Returns
+    -------
+    dict of str to list of str
+        ``"config.json"`` / ``"tokenizer_config.json"`` → sorted module names
+        (``"bert_layers"``; ``"repo--module"`` for code from another hub
+        repository); files without an ``auto_map`` are left out.
+
+    Raises
+    ------
+    ValueError
+        A file that is not valid JSON (named).
+    """
+    found = {}
+    for name in AUTO_MAP_FILES:
+        file = Path(folder) / name
+        if not file.is_file():
+            continue
+        try:
+            auto_map = json.loads(file.read_text()).get("auto_map") or {}
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as error:
+            raise ValueError(f"{file} is not a JSON object ({error}); the folder is not a usable model folder") \
+                from None
+        # Values are "module.Class" or, for tokenizers, a [slow, fast] pair that may hold None.
+        references = [ref for value in auto_map.values()
+                      for ref in (value if isinstance(value, (list, tuple)) else [value]) if ref]
+        if references:
+            found[name] = sorted({str(ref).rsplit(".", 1)[0] for ref in references})
+    return found
+
+
+def refuse_remote_code(folder) -> None:
+    """Raise :class:`UntrustedCodeError` when a local folder declares code of its own to run."""
+    modules = remote_code_modules(folder)
+    if modules:
+        raise UntrustedCodeError(folder, modules)
+
+
+def require_model_folder(folder) -> Path:
+    """A ``save_pretrained`` folder given by the user: it must exist and hold ``config.json``.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming the folder (nothing is built from defaults in its place).
+    """
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        missing = "" if folder.is_dir() else " (the folder does not exist)"
+        raise FileNotFoundError(f"no config.json in {folder}: not a save_pretrained model folder{missing}")
+    return folder
+
+
+def check_model_type(family: Family, model_type, location) -> None:
+    """Raise unless ``model_type`` (from a checkpoint's config) is one the family loads.
+
+    Raises
+    ------
+    ValueError
+        Naming the checkpoint, its model type and the family's.
+    """
+    if model_type not in family.model_types:
+        raise ValueError(f"{location}: config.json has model_type {model_type!r}, but gLM family {family.name!r} "
+                         f"loads {' or '.join(map(repr, family.model_types))}; this checkpoint is another kind of "
+                         "model: load it with the registry entry of its own family")
+
+
+def check_head(model, objective, location) -> None:
+    """Raise unless the built model has the head the entry declares (no check for ``objective=None``).
+
+    Raises
+    ------
+    ValueError
+        Naming the checkpoint, the model class and the declared objective.
+    """
+    if objective is None:
+        return
+    name = type(model).__name__
+    if not name.endswith(HEAD_CLASS_SUFFIXES[objective]):
+        raise ValueError(f"{location}: the checkpoint builds {name}, which is not a {objective} language model, "
+                         f"but the entry declares objective {objective!r}")
 
 
 def generic_hidden_states(model, input_ids, attention_mask):
@@ -196,6 +314,9 @@ class Family:
         Which :mod:`.tokenization` adapter turns sequences into ids and spans.
     padding : str
         One of :data:`PADDING_POLICIES`.
+    model_types : tuple of str
+        The ``model_type`` values of the family's configs (hub checkpoints and
+        the test look-alikes alike); any other checkpoint is refused.
     hidden_states : callable
         ``(model, input_ids, attention_mask) -> tuple of (B, T, H)``.
     check_requirements : callable, optional
@@ -208,16 +329,21 @@ class Family:
     description : str
     tokenizer_options : dict
         Keyword arguments of the tokenizer adapter (e.g. ``k`` for k-mers).
+    package_code : str
+        Installed third-party packages whose model code the family runs
+        (beyond ``transformers`` and ``torch``); empty when none.
     """
 
     name: str
     tokenizer_kind: str
     padding: str
+    model_types: tuple
     hidden_states: Callable = generic_hidden_states
     check_requirements: Callable | None = None
     prepare_model: Callable | None = None
     description: str = ""
     tokenizer_options: dict = field(default_factory=dict)
+    package_code: str = ""
 
     def make_tokenizer(self, hf_tokenizer):
         """Wrap the family's Hugging Face tokenizer in its span-aware adapter."""
@@ -227,20 +353,24 @@ class Family:
 FAMILIES = {
     family.name: family
     for family in (
-        Family("nt", "kmer", "mask", tokenizer_options={"k": 6},
+        # NT v1 is native ESM; NT v2's remote EsmConfig keeps model_type "esm".
+        Family("nt", "kmer", "mask", model_types=("esm",), tokenizer_options={"k": 6},
                description="Nucleotide Transformer: ESM encoder, non-overlapping 6-mers, <cls> first"),
-        Family("dnabert2", "offsets", "mask", hidden_states=dnabert2_hidden_states,
+        Family("dnabert2", "offsets", "mask", model_types=("bert",), hidden_states=dnabert2_hidden_states,
                prepare_model=use_pytorch_attention,
                description="DNABERT-2: remote-code ALiBi MosaicBERT (un-pads internally), BPE tokens, [CLS] ... [SEP]"),
-        Family("hyenadna", "char", "causal", hidden_states=hyenadna_hidden_states,
+        Family("hyenadna", "char", "causal", model_types=("hyenadna",), hidden_states=hyenadna_hidden_states,
                description="HyenaDNA: causal long-convolution model, one token per base, [SEP] last, no mask"),
-        Family("gpn", "char", "equal_length", hidden_states=gpn_hidden_states, check_requirements=_needs_gpn,
+        # gpn-brassicales is the legacy ConvNet; GPNModel is gpn's current backbone (both handled by the hooks).
+        Family("gpn", "char", "equal_length", model_types=("ConvNet", "GPN"), hidden_states=gpn_hidden_states,
+               check_requirements=_needs_gpn, package_code="the gpn package (its model classes)",
                description="GPN: dilated-convolution masked LM, one lower-case token per base, no specials"),
-        Family("caduceus", "char", "equal_length", check_requirements=_needs_cuda_mamba,
+        Family("caduceus", "char", "equal_length", model_types=("caduceus",), check_requirements=_needs_cuda_mamba,
+               package_code="the mamba-ssm and causal-conv1d packages (CUDA kernels)",
                description="Caduceus: bidirectional RC-equivariant Mamba, HyenaDNA character vocabulary"),
-        Family("teaching-mlm", "char", "mask",
+        Family("teaching-mlm", "char", "mask", model_types=("esm",),
                description="glmeval teaching masked LM: native ESM, rotary, one token per base, <cls> first"),
-        Family("teaching-clm", "char", "mask",
+        Family("teaching-clm", "char", "mask", model_types=("llama",),
                description="glmeval teaching causal LM: native Llama, one token per base, <bos> first"),
     )
 }
@@ -277,7 +407,11 @@ def load_backbone(family: Family, location, *, objective, revision=None, trust_r
     revision : str, optional
         Hub revision (ignored for folders).
     trust_remote_code : bool
-        Only registry entries that declare it pass True.
+        Let the checkpoint's own Python code run.  Registry entries that
+        declare it pass True for their hub id; a local folder gets True only
+        when the caller said so.  Without it, a local folder whose
+        ``config.json`` or ``tokenizer_config.json`` has an ``auto_map`` is
+        refused before anything is imported (:class:`UntrustedCodeError`).
     random_init : bool
         Same architecture, weights re-drawn by the model's own initialiser
         (seeded); the pretrained weights are not loaded.
@@ -287,10 +421,21 @@ def load_backbone(family: Family, location, *, objective, revision=None, trust_r
     -------
     model : transformers.PreTrainedModel
     hf_tokenizer : transformers tokenizer
+
+    Raises
+    ------
+    UntrustedCodeError
+        A local folder with an ``auto_map`` and ``trust_remote_code=False``.
+    ValueError
+        A config whose ``model_type`` is not the family's, or a model without
+        the head ``objective`` names (both name the checkpoint).
     """
     from transformers import AutoConfig, AutoTokenizer, PretrainedConfig
 
     location = str(location)
+    if not trust_remote_code and Path(location).is_dir():
+        # transformers would silently fall back to its native class of the same model_type.
+        refuse_remote_code(location)
     options = dict(revision=revision, trust_remote_code=trust_remote_code)
     if family.check_requirements is not None:
         family.check_requirements(
@@ -298,12 +443,14 @@ def load_backbone(family: Family, location, *, objective, revision=None, trust_r
     # Loading the config first and passing it on avoids DNABERT-2's
     # "config_class ... not consistent" error (MAGICS-LAB/DNABERT_2 #22 and others).
     config = AutoConfig.from_pretrained(location, **options)
+    check_model_type(family, config.model_type, location)
     auto_class = _auto_class(objective)
     if random_init:
         torch.manual_seed(seed)
         model = auto_class.from_config(config, trust_remote_code=trust_remote_code)
     else:
         model = auto_class.from_pretrained(location, config=config, **options)
+    check_head(model, objective, location)
     if family.prepare_model is not None:
         family.prepare_model(model)
     hf_tokenizer = AutoTokenizer.from_pretrained(location, **options)

@@ -7,9 +7,13 @@ in the PyPI package ``anticapt`` (GPL-3.0).  Every pretrained entry has a
 ``-random`` control: same architecture and tokenizer, weights re-drawn by the
 model's own initialiser with a fixed seed (the paper's random DNABERT-2).
 
-Only entries that declare ``trust_remote_code=True`` run code from the hub.
-Hub revisions are not pinned to commits here ("main"); the resolved commit
-is recorded in ``GLM.revision`` after loading.
+Only entries that declare ``trust_remote_code=True`` run code from their hub
+repository (or, for ``hyenadna-tiny-anticapt``, the code shipped in the
+anticapt package); a folder the user passes as ``path`` runs its code only
+with an explicit ``trust_remote_code=True``.  :func:`remote_code_entries`
+lists every entry that runs third-party code and which.  Hub revisions are
+not pinned to commits here ("main"); the resolved commit is recorded in
+``GLM.revision`` after loading.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from glmeval_utils.paths import models_dir
 from glmeval_utils.predictions import (COMPOSITION, COMPOSITION_MODEL, FINE_TUNED, ONE_HOT, ONEHOT_MODEL,
                                        PRETRAINED, RANDOM_INIT, ROLES)
 from glmeval_utils.models.base import GLM
-from glmeval_utils.models.families import get_family, load_backbone
+from glmeval_utils.models.families import (check_head, check_model_type, get_family, load_backbone,
+                                           refuse_remote_code, require_model_folder)
 from glmeval_utils.models.teaching import build_teaching_model, model_from_config
 
 TIERS = ("demo", "full")
@@ -148,10 +153,62 @@ def list_glms(profile: str | None = None) -> list[str]:
 
 
 def describe_glms(profile: str | None = None):
-    """The registry as a tidy ``DataFrame`` (one row per entry) for the book."""
+    """The registry as a tidy ``DataFrame`` (one row per entry) for the book.
+
+    Columns: the :class:`GLMSpec` fields and ``third_party_code`` (what
+    :func:`third_party_code` says; empty when the entry runs none).
+    """
     import pandas as pd
 
-    return pd.DataFrame([asdict(REGISTRY[name]) for name in list_glms(profile)])
+    return pd.DataFrame([{**asdict(REGISTRY[name]), "third_party_code": third_party_code(name)}
+                         for name in list_glms(profile)])
+
+
+def third_party_code(name: str) -> str:
+    """What third-party Python code loading a registry entry runs, beyond ``transformers`` and ``torch``.
+
+    Parameters
+    ----------
+    name : str
+        Registry name.
+
+    Returns
+    -------
+    str
+        Empty for entries that run none (native ``transformers`` classes);
+        otherwise the hub repository's or the anticapt package's modelling
+        files (``trust_remote_code=True``) and the packages the family's
+        model classes come from, joined by "; ".  A ``-random`` control runs
+        the same code as its pretrained entry.
+    """
+    spec = get_spec(name)
+    parts = []
+    if spec.trust_remote_code:
+        if spec.source == "anticapt":
+            parts.append("the Python files next to the checkpoint in the anticapt package "
+                         "(configuration_hyena.py, modeling_hyena.py, tokenization_hyena.py)")
+        else:
+            parts.append(f"the Python files of the hub repository {spec.model_id} (trust_remote_code)")
+    package_code = get_family(spec.family).package_code
+    if package_code:
+        parts.append(package_code)
+    return "; ".join(parts)
+
+
+def remote_code_entries(profile: str | None = None) -> dict[str, str]:
+    """The registry entries that run third-party code, and which (:func:`third_party_code`).
+
+    Parameters
+    ----------
+    profile : {"smoke", "demo", "full"}, optional
+        Only the entries of that tier (:func:`list_glms`); None for all.
+
+    Returns
+    -------
+    dict of str to str
+        Registry name → the code it runs, in registry order.
+    """
+    return {name: code for name in list_glms(profile) if (code := third_party_code(name))}
 
 
 def get_spec(name: str) -> GLMSpec:
@@ -224,23 +281,36 @@ def weights_digest(directory) -> str:
     return "sha256:" + digest.hexdigest()[:16]
 
 
-def _teaching_backbone(spec: GLMSpec, path):
-    """Model + tokenizer of a teaching entry, from its saved folder (or the default config when random)."""
+def _teaching_backbone(spec: GLMSpec, path, trust_remote_code):
+    """Model + tokenizer of a teaching entry, from its saved folder.
+
+    Only a ``-random`` control without a ``path`` and without a trained model
+    falls back to the default demo config (an explicit ``path`` was checked
+    by :func:`load_glm`).
+    """
     from transformers import AutoConfig, AutoTokenizer
 
     kind = spec.family.removeprefix("teaching-")
+    family = get_family(spec.family)
     directory = Path(path) if path is not None else teaching_model_dir(kind)
     saved = (directory / "config.json").exists()
     if spec.random_init:
         if not saved:
             model, hf_tokenizer = build_teaching_model(kind, size="demo", seed=spec.seed)
             return model, hf_tokenizer, f"random-seed{spec.seed}"
-        model = model_from_config(AutoConfig.from_pretrained(directory), seed=spec.seed)
-        return model, AutoTokenizer.from_pretrained(directory), f"random-seed{spec.seed}"
+        if not trust_remote_code:
+            refuse_remote_code(directory)
+        config = AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code)
+        check_model_type(family, config.model_type, directory)
+        model = model_from_config(config, seed=spec.seed)
+        check_head(model, spec.objective, directory)
+        hf_tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=trust_remote_code)
+        return model, hf_tokenizer, f"random-seed{spec.seed}"
     if not saved:
         raise FileNotFoundError(f"teaching gLM {spec.name!r} not found in {directory}; train it first with "
                                 "`python -m glmeval_utils pretrain --profile demo`")
-    model, hf_tokenizer = load_backbone(get_family(spec.family), directory, objective=spec.objective)
+    model, hf_tokenizer = load_backbone(family, directory, objective=spec.objective,
+                                        trust_remote_code=trust_remote_code)
     return model, hf_tokenizer, weights_digest(directory)
 
 
@@ -265,7 +335,8 @@ def _derived_max_length(tokenizer, max_tokens):
     return budget * getattr(tokenizer, "k", 1)
 
 
-def load_glm(name: str, device=None, revision: str | None = None, *, path=None) -> GLM:
+def load_glm(name: str, device=None, revision: str | None = None, *, path=None,
+             trust_remote_code: bool = False) -> GLM:
     """Load a registry gLM.
 
     Parameters
@@ -279,7 +350,15 @@ def load_glm(name: str, device=None, revision: str | None = None, *, path=None) 
     path : path-like, optional
         Load the entry's family from this local ``save_pretrained`` folder
         instead of its usual location (same loading code; used by tests and
-        for pre-downloaded checkpoints).
+        for pre-downloaded checkpoints).  It must hold ``config.json``, whose
+        ``model_type`` must be the family's and whose model must have the
+        entry's head, ``-random`` controls included.
+    trust_remote_code : bool
+        Only with ``path``: let the folder's own Python code (an ``auto_map``
+        in ``config.json`` or ``tokenizer_config.json``) run.  Without it such
+        a folder is refused, whatever the entry declares for its hub id;
+        registry locations (hub ids, the anticapt package) always use the
+        entry's declared setting.
 
     Returns
     -------
@@ -290,20 +369,30 @@ def load_glm(name: str, device=None, revision: str | None = None, *, path=None) 
     KeyError
         For an unknown name (the message lists the known ones).
     FileNotFoundError
-        For a teaching gLM that has not been trained yet.
+        For a teaching gLM that has not been trained yet, or a ``path``
+        without ``config.json``.
+    ValueError
+        ``trust_remote_code=True`` without ``path``; a folder that ships code
+        without ``trust_remote_code=True`` (:class:`~.families.UntrustedCodeError`);
+        a checkpoint of another family or objective.
     """
     spec = get_spec(name)
     family = get_family(spec.family)
     revision = revision or spec.revision
+    if path is not None:
+        path = require_model_folder(path)
+    elif trust_remote_code:
+        raise ValueError(f"trust_remote_code only applies to a local path; gLM {name!r} loads from its registry "
+                         f"location with the declared trust_remote_code={spec.trust_remote_code}")
+    trust = trust_remote_code if path is not None else spec.trust_remote_code
     if spec.source == "teaching":
-        model, hf_tokenizer, revision = _teaching_backbone(spec, path)
+        model, hf_tokenizer, revision = _teaching_backbone(spec, path, trust)
         model_id = str(path) if path is not None else spec.model_id
     else:
         location = path if path is not None else (anticapt_model_dir() if spec.source == "anticapt" else spec.model_id)
         model, hf_tokenizer = load_backbone(family, location, objective=spec.objective,
                                             revision=revision if spec.source == "hub" and path is None else None,
-                                            trust_remote_code=spec.trust_remote_code,
-                                            random_init=spec.random_init, seed=spec.seed)
+                                            trust_remote_code=trust, random_init=spec.random_init, seed=spec.seed)
         model_id = spec.model_id if path is None else str(path)
         if spec.random_init:
             revision = f"random-seed{spec.seed}"
@@ -325,10 +414,12 @@ def from_local(family: str, path, *, objective="masked", trust_remote_code=False
     family : str
         Key of :data:`~.families.FAMILIES` (e.g. ``"nt"``, ``"hyenadna"``).
     path : path-like
-        A ``save_pretrained`` folder (model + tokenizer).
+        A ``save_pretrained`` folder (model + tokenizer) with ``config.json``.
     objective : {"masked", "causal", None}
     trust_remote_code : bool
-        Needed for folders that ship their own modelling code (HyenaDNA).
+        Let the folder's own modelling code run (needed for HyenaDNA,
+        DNABERT-2, NT v2 folders).  False: a folder with an ``auto_map`` is
+        refused (:class:`~.families.UntrustedCodeError`).
     random_init : bool
         Re-draw the weights (seeded) instead of loading them.
     seed : int
@@ -342,6 +433,7 @@ def from_local(family: str, path, *, objective="masked", trust_remote_code=False
         ``max_length`` derived from the config's token limit.
     """
     family_spec = get_family(family)
+    path = require_model_folder(path)
     model, hf_tokenizer = load_backbone(family_spec, path, objective=objective, trust_remote_code=trust_remote_code,
                                         random_init=random_init, seed=seed)
     revision = f"random-seed{seed}" if random_init else weights_digest(path)
