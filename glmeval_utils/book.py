@@ -6,7 +6,11 @@ into a git-ignored folder inside the book (``book/executed/``), injecting the
 parameters ``profile``, ``device`` and ``output_dir`` (the shared results
 folder ``<executed>/results``), and records the wall time of each chapter in
 ``<executed>/timings.csv``.  :func:`build_book` renders the executed copies
-with jupyter-book 1.x (``execute_notebooks: off``).
+with jupyter-book 1.x (``execute_notebooks: off``).  Both are bounded in time
+(a cell past its profile's limit, :data:`CELL_TIMEOUTS`, or a build past
+:data:`BUILD_TIMEOUT` is stopped with an error naming it), and every chapter's
+kernel runs on one fixed, recorded number of CPU threads, because torch
+results depend on it in the last digits.
 
 One repository setting in ``book/_config.yml`` (``repository: url, branch``)
 drives the "Open in Colab" badge of every chapter, the Colab set-up cell
@@ -20,6 +24,7 @@ the setting.
 from __future__ import annotations
 
 import ast
+import contextlib
 import logging
 import os
 import re
@@ -38,6 +43,7 @@ import yaml
 
 from glmeval_utils.paths import project_root
 from glmeval_utils.profiles import PROFILE_NAMES
+from glmeval_utils.validation import positive_int
 
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
 EXECUTED_DIRNAME = "executed"
@@ -50,7 +56,17 @@ DATA_MD = "data.md"
 #: The verdict of every claim (written by chapter 8 into ``results/verdicts.csv``), included by ``book/intro.md``.
 VERDICTS_MD = "verdicts.md"
 VERDICTS_CSV = "verdicts.csv"
-TIMINGS_COLUMNS = ["notebook", "profile", "seconds", "status"]
+TIMINGS_COLUMNS = ["notebook", "profile", "seconds", "status", "threads"]
+#: Default limit in seconds on one cell of a chapter, per profile (``None``: no limit).  ``smoke``
+#: chapters run in seconds; a ``demo`` chapter takes at most a few minutes on 2 cores, so a cell
+#: still running after 30 minutes is stuck; ``full`` cells embed whole data sets with billion-
+#: parameter gLMs for hours, so only an explicit ``timeout`` bounds them.
+CELL_TIMEOUTS = {"smoke": 600, "demo": 1800, "full": None}
+#: Default limit in seconds on ``jupyter-book build`` (the demo book builds in a few minutes).
+BUILD_TIMEOUT = 1800
+#: Environment variables fixing the CPU threads of a chapter's kernel (torch reads OMP_NUM_THREADS
+#: when it starts): torch probes trained with 1 and 2 threads differ by up to ~5e-3.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 BADGE_TAG = "colab-badge"
 SETUP_TAG = "colab-setup"
@@ -113,21 +129,27 @@ def find_notebooks(notebooks_dir: str | os.PathLike | None = None,
     notebooks_dir : path, optional
         Folder holding the notebooks (default: the checkout's ``notebooks/``).
     only : str or iterable of str, optional
-        Name prefixes (``"01"``, ``["03", "08_summary"]``) selecting a subset.
+        Name prefixes (``"01"``, ``["03", "08_summary"]``) selecting a subset;
+        ``None`` selects every notebook.
 
     Raises
     ------
     ValueError
-        If a prefix in ``only`` matches no notebook.
+        If ``only`` is empty, holds an empty prefix (which would match every
+        notebook: ``--only ""`` must not run the whole book) or a prefix that
+        matches no notebook; the message lists the notebooks.
     """
     notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
     notebooks = sorted(notebooks_dir.glob(NOTEBOOK_PATTERN))
     if only is None:
         return notebooks
     prefixes = [only] if isinstance(only, str) else list(only)
+    known = ", ".join(nb.stem for nb in notebooks) or "none"
+    if not prefixes or any(not isinstance(p, str) or not p.strip() for p in prefixes):
+        raise ValueError(f"only={prefixes!r}: name the notebooks to run by a non-empty prefix such as '01' "
+                         f"(to run them all, leave it out); notebooks in {notebooks_dir}: {known}")
     unmatched = [p for p in prefixes if not any(nb.name.startswith(p) for nb in notebooks)]
     if unmatched:
-        known = ", ".join(nb.stem for nb in notebooks) or "none"
         raise ValueError(f"no notebook in {notebooks_dir} starts with {unmatched}; notebooks: {known}")
     return [nb for nb in notebooks if any(nb.name.startswith(p) for p in prefixes)]
 
@@ -570,7 +592,8 @@ def _merge_timings(executed_dir: Path, rows: list[dict]) -> pd.DataFrame:
         merged = pd.concat([old[~old["notebook"].isin(new["notebook"])], new], ignore_index=True)
     else:
         merged = new
-    merged = merged[TIMINGS_COLUMNS].sort_values("notebook", ignore_index=True)
+    merged = merged.reindex(columns=TIMINGS_COLUMNS).sort_values("notebook", ignore_index=True)
+    merged["threads"] = merged["threads"].astype("Int64")  # rows of older runs have no count: blank
     _atomic_write_text(path, merged.to_csv(index=False))
     return merged
 
@@ -579,16 +602,87 @@ class NotebookExecutionError(RuntimeError):
     """A chapter notebook failed; the message names the notebook and the failing cell."""
 
 
-def _execution_error(notebook: Path, output: Path, exc: Exception) -> NotebookExecutionError:
+def _running_cell(output: Path) -> tuple[int | None, str]:
+    """Index and first line of the last cell papermill started in the executed notebook ``output``."""
+    try:
+        cells = nbformat.read(output, as_version=4).cells
+    except (OSError, ValueError):  # nothing written yet, or a half-written file
+        return None, ""
+    # papermill stamps start_time when a cell starts; cells never reached keep none (their status is
+    # rewritten to "completed" when the run ends, so it cannot tell them apart)
+    started = [index for index, cell in enumerate(cells)
+               if cell.get("metadata", {}).get("papermill", {}).get("start_time")]
+    if not started:
+        return None, ""
+    source = cells[started[-1]].source
+    return started[-1], next((line for line in source.splitlines() if line.strip()), "")
+
+
+def _execution_error(notebook: Path, output: Path, exc: Exception, timeout: int | None) -> NotebookExecutionError:
+    from nbclient.exceptions import CellTimeoutError
     from papermill.exceptions import PapermillExecutionError
 
     if isinstance(exc, PapermillExecutionError):
         first_line = next((line for line in (exc.source or "").splitlines() if line.strip()), "")
         message = (f"notebook {notebook.name} failed in cell {exc.cell_index} ({first_line!r}): "
                    f"{exc.ename}: {exc.evalue}; the partly executed notebook is {output}")
+    elif isinstance(exc, CellTimeoutError):
+        index, first_line = _running_cell(output)
+        cell = f"cell {index} ({first_line!r})" if index is not None else "a cell"
+        message = (f"notebook {notebook.name} timed out: {cell} ran longer than the limit of {timeout} s per "
+                   f"cell and was stopped; raise the limit (--timeout SECONDS, or timeout= of run_notebooks) "
+                   f"if the cell is only slow; the partly executed notebook is {output}")
     else:
         message = f"notebook {notebook.name} could not be executed: {type(exc).__name__}: {exc}"
     return NotebookExecutionError(message)
+
+
+def cell_timeout(profile: str, timeout: int | str | None = "profile") -> int | None:
+    """The limit in seconds on one cell of a chapter run with ``profile``.
+
+    Parameters
+    ----------
+    profile : {"smoke", "demo", "full"}
+    timeout : int, None or "profile"
+        Seconds (≥ 1); ``None`` for no limit; ``"profile"`` for the
+        profile's default (:data:`CELL_TIMEOUTS`).
+
+    Returns
+    -------
+    int or None
+    """
+    if isinstance(timeout, str):
+        if timeout != "profile":
+            raise ValueError(f"timeout must be a number of seconds, None or 'profile', got {timeout!r}")
+        return CELL_TIMEOUTS[profile]
+    return positive_int(timeout, "timeout", allow_none=True)
+
+
+def default_threads() -> int:
+    """CPU threads of each chapter's kernel when none are asked for: torch's own choice here.
+
+    That is ``OMP_NUM_THREADS`` when set, else torch's default (usually the
+    physical cores): what a kernel would pick by itself.  The run then fixes
+    and records the number rather than leaving it to each kernel.
+    """
+    import torch
+
+    return torch.get_num_threads()
+
+
+@contextlib.contextmanager
+def _environment(**variables: str):
+    """Set environment variables (inherited by the kernels papermill starts), restored afterwards."""
+    previous = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def run_notebooks(
@@ -599,6 +693,8 @@ def run_notebooks(
     only: str | Iterable[str] | None = None,
     notebooks_dir: str | os.PathLike | None = None,
     executed_dir: str | os.PathLike | None = None,
+    timeout: int | str | None = "profile",
+    threads: int | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Execute the chapter notebooks in order with papermill.
@@ -607,7 +703,7 @@ def run_notebooks(
     parameters ``profile``, ``device`` and ``output_dir`` (``"results"``, relative
     to that folder, so that no page names the builder's machine), where every
     chapter appends its results.
-    Wall times are merged into ``<executed_dir>/timings.csv``.
+    Wall times and thread counts are merged into ``<executed_dir>/timings.csv``.
 
     Parameters
     ----------
@@ -618,28 +714,42 @@ def run_notebooks(
     kernel : str, optional
         Jupyter kernel name (default: :func:`default_kernel`, this Python).
     only : str or iterable of str, optional
-        Notebook name prefixes to run (``"01"``); default all.
+        Notebook name prefixes to run (``"01"``); default all.  An empty
+        prefix is an error (see :func:`find_notebooks`).
     notebooks_dir, executed_dir : path, optional
         Source notebooks (default ``notebooks/``) and output folder
         (default ``book/executed/``).
+    timeout : int, None or "profile"
+        Limit in seconds on each cell; a cell still running then is stopped
+        and the run fails naming the notebook and the cell.  ``"profile"``
+        (default) takes :data:`CELL_TIMEOUTS` (smoke 10 min, demo 30 min,
+        full none); ``None`` sets no limit.
+    threads : int, optional
+        CPU threads of every kernel (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``;
+        default :func:`default_threads`).  Torch results depend on it in the
+        last digits, so it is fixed for the whole run and recorded in
+        ``timings.csv``; pass the recorded number to reproduce a run exactly.
     progress : bool
         Show papermill's per-cell progress bar.
 
     Returns
     -------
     pandas.DataFrame
-        One row per notebook run now: ``notebook, profile, seconds, status``.
+        One row per notebook run now: ``notebook, profile, seconds, status, threads``.
 
     Raises
     ------
     NotebookExecutionError
-        When a notebook fails; the message names the notebook, the cell index,
-        the first line of the cell and the exception.  Later notebooks are not run.
+        When a notebook fails or a cell runs past ``timeout``; the message
+        names the notebook, the cell index, the first line of the cell and
+        the exception.  Later notebooks are not run.
     """
     if profile not in PROFILE_NAMES:
         raise ValueError(f"unknown profile {profile!r}; known profiles: {', '.join(PROFILE_NAMES)}")
     if not DEVICE_PATTERN.match(device):
         raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps")
+    timeout = cell_timeout(profile, timeout)
+    threads = default_threads() if threads is None else positive_int(threads, "threads")
     notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
     notebooks = find_notebooks(notebooks_dir, only)
     if not notebooks:
@@ -650,25 +760,19 @@ def run_notebooks(
     results_dir.mkdir(parents=True, exist_ok=True)
     kernel = kernel or default_kernel()
     parameters = {"profile": profile, "device": device, "output_dir": RESULTS_DIRNAME}
+    run = dict(profile=profile, threads=threads)
 
     rows = []
     # Progress bars inside a static page are noise; papermill reports per-cell progress instead.
-    previous_tqdm = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"
-    try:
-        _execute_in_order(notebooks, executed_dir, parameters, kernel, profile, progress, rows)
-    finally:
-        if previous_tqdm is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = previous_tqdm
+    with _environment(TQDM_DISABLE="1", **{name: str(threads) for name in THREAD_VARIABLES}):
+        _execute_in_order(notebooks, executed_dir, parameters, kernel, run, timeout, progress, rows)
     _merge_timings(executed_dir, rows)
     return pd.DataFrame(rows, columns=TIMINGS_COLUMNS)
 
 
-def _execute_in_order(notebooks, executed_dir: Path, parameters: dict, kernel: str, profile: str,
-                      progress: bool, rows: list) -> None:
-    """Execute ``notebooks`` one after the other, appending a timing row per notebook."""
+def _execute_in_order(notebooks, executed_dir: Path, parameters: dict, kernel: str, run: dict,
+                      timeout: int | None, progress: bool, rows: list) -> None:
+    """Execute ``notebooks`` one after the other, appending a timing row (with ``run``'s fields) per notebook."""
     import papermill
 
     for notebook in notebooks:
@@ -676,15 +780,15 @@ def _execute_in_order(notebooks, executed_dir: Path, parameters: dict, kernel: s
         start = time.perf_counter()
         try:
             papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel,
-                                       language="python", cwd=str(executed_dir), progress_bar=progress)
+                                       language="python", cwd=str(executed_dir), progress_bar=progress,
+                                       execution_timeout=timeout)
         except Exception as exc:  # noqa: BLE001 - re-raised with the notebook named
-            rows.append(dict(notebook=notebook.stem, profile=profile,
-                             seconds=round(time.perf_counter() - start, 1), status="failed"))
+            rows.append(dict(notebook=notebook.stem, seconds=round(time.perf_counter() - start, 1),
+                             status="failed", **run))
             _merge_timings(executed_dir, rows)
-            raise _execution_error(notebook, output, exc) from exc
+            raise _execution_error(notebook, output, exc, timeout) from exc
         prepare_for_publishing(output)
-        rows.append(dict(notebook=notebook.stem, profile=profile,
-                         seconds=round(time.perf_counter() - start, 1), status="ok"))
+        rows.append(dict(notebook=notebook.stem, seconds=round(time.perf_counter() - start, 1), status="ok", **run))
 
 
 # ----------------------------------------------------------------------------- book
@@ -791,6 +895,11 @@ def timings_markdown(timings_csv: str | os.PathLike) -> str:
         lines.append(f"| {row.notebook} | {row.profile} | {minutes}:{seconds:02d} | {row.status} |")
     total_minutes, total_seconds = divmod(round(float(table["seconds"].sum())), 60)
     lines.append(f"| **total** | | **{total_minutes}:{total_seconds:02d}** | |")
+    if "threads" in table.columns and table["threads"].notna().any():
+        counts = table.dropna(subset=["threads"]).groupby("threads", sort=True)["notebook"]
+        runs = "; ".join(f"{int(n)} ({', '.join(str(nb)[:2] for nb in group)})" for n, group in counts)
+        lines += ["", f"CPU threads per chapter: {runs}. Torch results differ in the last digits between "
+                  "thread counts; `python -m glmeval_utils run --threads N` reproduces a count."]
     return "\n".join(lines) + "\n"
 
 
@@ -892,6 +1001,7 @@ def build_book(
     *,
     builder: str = "html",
     notebooks_dir: str | os.PathLike | None = None,
+    timeout: int | None = BUILD_TIMEOUT,
 ) -> Path:
     """Render the executed notebooks with jupyter-book 1.x and return the output folder.
 
@@ -911,6 +1021,9 @@ def build_book(
     builder : {"html", "dirhtml", "singlehtml", "latex"}
     notebooks_dir : path, optional
         Source notebooks (default: ``notebooks/`` next to the book).
+    timeout : int or None
+        Limit in seconds on ``jupyter-book build`` (default
+        :data:`BUILD_TIMEOUT`); ``None`` for no limit.
 
     Returns
     -------
@@ -919,6 +1032,7 @@ def build_book(
     """
     if builder not in BUILDER_OUTPUT:
         raise ValueError(f"unknown builder {builder!r}; use one of {sorted(BUILDER_OUTPUT)}")
+    timeout = positive_int(timeout, "timeout", allow_none=True)
     book_dir = (Path(book_dir) if book_dir is not None else default_book_dir()).resolve()
     if not (book_dir / "_toc.yml").exists() or not (book_dir / "_config.yml").exists():
         raise FileNotFoundError(f"{book_dir} is not a book: _toc.yml or _config.yml is missing")
@@ -951,7 +1065,15 @@ def build_book(
         raise FileNotFoundError(f"jupyter-book is not installed next to {sys.executable}; "
                                 f"install the book extra: pip install -e '.[book]'")
     command = [str(jupyter_book), "build", str(book_dir), "--builder", builder, "--toc", str(generated_toc)]
-    completed = subprocess.run(command, capture_output=True, text=True)
+    try:
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as expired:  # subprocess.run has killed it
+        output = expired.stdout or ""
+        output = (output.decode(errors="replace") if isinstance(output, bytes) else output)
+        tail = "\n".join(output.splitlines()[-30:])
+        raise RuntimeError(f"jupyter-book build of {book_dir} was stopped after the limit of {timeout} s; "
+                           f"raise it (--timeout SECONDS, or timeout= of build_book) if the build is only "
+                           f"slow. Its last output:\n{tail}") from None
     if completed.returncode != 0:
         tail = "\n".join((completed.stdout + completed.stderr).splitlines()[-30:])
         raise RuntimeError(f"jupyter-book build of {book_dir} failed (exit {completed.returncode}):\n{tail}")

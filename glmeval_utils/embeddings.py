@@ -75,6 +75,7 @@ import numpy as np
 
 from glmeval_utils import paths
 from glmeval_utils.sequences import validate_sequences
+from glmeval_utils.validation import positive_int
 
 #: Bump when the on-disk layout or the meaning of stored numbers changes.
 CACHE_FORMAT_VERSION = 1
@@ -593,8 +594,8 @@ def extract(
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     if strands not in STRANDS:
         raise ValueError(f"strands must be one of {STRANDS}, got {strands!r}")
-    if chunk_size < 1 or (batch_size is not None and batch_size < 1):
-        raise ValueError("chunk_size and batch_size must be positive")
+    chunk_size = positive_int(chunk_size, "chunk_size")
+    batch_size = positive_int(batch_size, "batch_size", allow_none=True)
     seqs = validate_sequences(seqs, source=label or "extract")
     if not seqs:
         raise ValueError("no sequences to embed")

@@ -56,6 +56,7 @@ from glmeval_utils import paths
 from glmeval_utils.devices import resolve_device
 from glmeval_utils.embeddings import sequences_sha256
 from glmeval_utils.sequences import reverse_complement
+from glmeval_utils.validation import positive_int
 
 KINDS = ("mlm", "clm")
 #: The objective names of the gLM contract, accepted as synonyms.
@@ -404,6 +405,7 @@ def evaluate_held_out(model, tokenizer, kind: str, seqs: list[str], *, batch_siz
     """
     import torch
 
+    batch_size = positive_int(batch_size, "batch_size")
     vocabulary = _Vocabulary.of(tokenizer)
     base_ids = torch.as_tensor(vocabulary.base_ids)
     generator = torch.Generator().manual_seed(seed)

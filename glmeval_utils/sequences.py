@@ -4,7 +4,13 @@ padding/cropping, dinucleotide shuffling and element-grouped splits.
 Conventions
 -----------
 * Sequences are Python strings over ``ACGTN``; lower case is accepted and
-  folded to upper case by :func:`validate_sequences`.
+  folded to upper case by :func:`validate_sequences`.  Every function here is
+  for DNA: RNA (``U``) and IUPAC ambiguity letters (``R``, ``Y``, ...) are
+  refused with the sequence and position named, never passed through.  (The
+  RBP chapter's eCLIP sequences come as DNA one-hot arrays, so nothing in the
+  package needs an RNA alphabet.)
+* Where a list of sequences is expected, a single string is refused: iterating
+  it would silently give one-base sequences.
 * One-hot arrays are channels-first, ``(N, 4, L)`` in ``A, C, G, T`` order,
   the layout torch convolutions and tangermeme expect.  ``N`` (and padding)
   is encoded as the all-zero column, so it carries no base identity.
@@ -12,6 +18,7 @@ Conventions
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Iterable, Sequence
 
@@ -20,6 +27,7 @@ import numpy as np
 ALPHABET = "ACGT"
 VALID_CHARACTERS = frozenset("ACGTN")
 _COMPLEMENT = str.maketrans("ACGTNacgtn", "TGCANtgcan")
+_NOT_DNA = re.compile("[^ACGTNacgtn]")
 _BASE_INDEX = np.full(256, -1, dtype=np.int8)
 for _i, _base in enumerate(ALPHABET):
     _BASE_INDEX[ord(_base)] = _i
@@ -38,6 +46,35 @@ def _describe(source: str | None, index: int, ids: Sequence | None) -> str:
     return where + record
 
 
+def _sequence_list(seqs, what: str) -> list:
+    """``seqs`` as a list, refusing a single string (its letters would become one-base sequences).
+
+    ``what`` names the caller or the data's source in the error message.
+    """
+    if isinstance(seqs, (str, bytes)):
+        preview = repr(seqs[:20]) + ("..." if len(seqs) > 20 else "")
+        raise TypeError(f"{what}: expected a list of sequences, got a single string {preview} "
+                        f"(length {len(seqs)}); wrap it in a list: [seq]")
+    try:
+        return list(seqs)
+    except TypeError:
+        raise TypeError(f"{what}: expected a list of sequences, got {type(seqs).__name__} {seqs!r}") from None
+
+
+def _check_dna(seq, function: str, index: int | None = None) -> str:
+    """Return ``seq`` if it is a string over ``ACGTN`` (any case), else raise naming the letters."""
+    which = "" if index is None else f"sequence {index}: "
+    if not isinstance(seq, str):
+        raise TypeError(f"{function}: {which}expected a DNA string, got {type(seq).__name__}")
+    first = _NOT_DNA.search(seq)
+    if first:
+        letters = sorted(set(_NOT_DNA.findall(seq)))
+        hint = " (RNA? write T for U)" if {"U", "u"} & set(letters) else ""
+        raise SequenceError(f"{function}: {which}letters {''.join(letters)!r} are not DNA (first at position "
+                            f"{first.start()}); allowed are A, C, G, T, N in either case{hint}")
+    return seq
+
+
 def validate_sequences(
     seqs: Iterable[str],
     *,
@@ -53,7 +90,7 @@ def validate_sequences(
     Parameters
     ----------
     seqs : iterable of str
-        Sequences to check.
+        Sequences to check (a list, tuple, Series or array; not one string).
     source : str, optional
         Where the sequences come from (a file name); used in error messages.
     ids : sequence, optional
@@ -70,13 +107,15 @@ def validate_sequences(
 
     Raises
     ------
+    TypeError
+        ``seqs`` is a single string rather than a list of them.
     SequenceError
         On the first offending record, naming ``source``, the 0-based row and,
         when given, the record id.
     """
     allowed = VALID_CHARACTERS if allow_n else frozenset(ALPHABET)
     out = []
-    for index, seq in enumerate(seqs):
+    for index, seq in enumerate(_sequence_list(seqs, source or "validate_sequences")):
         if not isinstance(seq, str):
             raise SequenceError(
                 f"{_describe(source, index, ids)}: expected a string, got {type(seq).__name__}"
@@ -129,7 +168,10 @@ def one_hot(
         all-zero columns.
     """
     single = isinstance(seqs, str)
-    batch = [seqs] if single else list(seqs)
+    batch = [seqs] if single else _sequence_list(seqs, "one_hot")
+    for row, seq in enumerate(batch):
+        if not isinstance(seq, str):
+            raise TypeError(f"one_hot: row {row} is {type(seq).__name__} {seq!r}, expected a DNA string")
     if not batch:
         return np.zeros((0, 4, length or 0), dtype=dtype)
     longest = max(len(s) for s in batch)
@@ -162,17 +204,34 @@ def decode_one_hot(x: np.ndarray) -> str | list[str]:
 
 
 def complement(seq: str | Sequence[str]) -> str | list[str]:
-    """Complement, not reversed, of one sequence (or base) or of each in a list (case kept)."""
+    """Complement, not reversed, of one DNA sequence (or base) or of each in a list (case kept).
+
+    Raises
+    ------
+    SequenceError
+        A letter other than ``ACGTN`` (any case), e.g. RNA's ``U`` or an IUPAC
+        code: its complement would be wrong, so nothing passes through
+        unchanged.  The message names the letters, the position and, for a
+        list, the sequence's index.
+    """
     if isinstance(seq, str):
-        return seq.translate(_COMPLEMENT)
-    return [s.translate(_COMPLEMENT) for s in seq]
+        return _check_dna(seq, "complement").translate(_COMPLEMENT)
+    return [_check_dna(s, "complement", index).translate(_COMPLEMENT)
+            for index, s in enumerate(_sequence_list(seq, "complement"))]
 
 
 def reverse_complement(seq: str | Sequence[str]) -> str | list[str]:
-    """Reverse complement of one sequence or of each sequence in a list (case kept)."""
+    """Reverse complement of one DNA sequence or of each sequence in a list (case kept).
+
+    Raises
+    ------
+    SequenceError
+        A letter other than ``ACGTN`` (any case); see :func:`complement`.
+    """
     if isinstance(seq, str):
-        return complement(seq)[::-1]
-    return [s[::-1] for s in complement(seq)]
+        return _check_dna(seq, "reverse_complement").translate(_COMPLEMENT)[::-1]
+    return [_check_dna(s, "reverse_complement", index).translate(_COMPLEMENT)[::-1]
+            for index, s in enumerate(_sequence_list(seq, "reverse_complement"))]
 
 
 def reverse_complement_one_hot(x: np.ndarray):
@@ -195,14 +254,21 @@ def pad_or_crop(seq: str, length: int, *, pad_char: str = "N", align: str = "cen
     length : int
         Target length.
     pad_char : str
-        Character used for padding.
+        One character used for padding.
     align : {"center", "left", "right"}
         ``"center"`` keeps the middle (extra base on the right when odd);
         ``"left"`` keeps the start (pads/crops at the end); ``"right"`` keeps
         the end.
     """
+    if not isinstance(seq, str):
+        raise TypeError(f"pad_or_crop takes one sequence (a string), got {type(seq).__name__}")
+    if not isinstance(pad_char, str) or len(pad_char) != 1:
+        # a longer pad string would make the result longer than ``length``
+        raise ValueError(f"pad_char must be a single character, got {pad_char!r}")
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)):
+        raise TypeError(f"length must be an integer, got {length!r}")
     if length < 0:
-        raise ValueError("length must be non-negative")
+        raise ValueError(f"length must be non-negative, got {length}")
     if align not in {"center", "left", "right"}:
         raise ValueError(f"align must be 'center', 'left' or 'right', got {align!r}")
     n = len(seq)

@@ -309,6 +309,9 @@ def composition_features(seqs, k: int = 1) -> np.ndarray:
     """
     if k not in (1, 2):
         raise ValueError(f"k must be 1 or 2, got {k}")
+    if isinstance(seqs, str):  # list("ACGT") would give four one-base rows
+        raise TypeError("composition_features: expected a list of sequences, got a single string; "
+                        "wrap it in a list: [seq]")
     encoded = one_hot(list(seqs))  # (N, 4, L)
     if k == 1:
         counts = encoded.sum(axis=2)

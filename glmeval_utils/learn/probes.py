@@ -40,6 +40,7 @@ from torch import nn
 
 from glmeval_utils.eval import metrics
 from glmeval_utils.learn.train import TASKS, as_inputs, as_targets, fit_torch, predict_torch, set_seed
+from glmeval_utils.validation import positive_int
 
 #: Inputs of the exponential activation are clamped here: exp(10) ~ 2.2e4 is
 #: far beyond what batch-normalised pre-activations reach, and the clamp keeps
@@ -404,6 +405,8 @@ class TorchEstimator(ScoresMixin, BaseEstimator):
         self
         """
         check_task(self.task)
+        # checked before the (possibly slow) input preparation; fit_torch would refuse it too
+        positive_int(self._train_settings()["batch_size"], "batch_size")
         (X,) = as_inputs(self._prepare_inputs(X))  # lists become arrays; memmaps stay lazy
         n_rows = len(X)
         y = as_targets(y, n_rows)

@@ -3,7 +3,11 @@
 :func:`fit_torch` follows the reference study's Keras recipe (Adam, early
 stopping on validation loss with the best weights restored, learning rate
 reduced on plateau by a factor 0.2), but fixes the seeds the reference never
-set, so a run is reproducible on CPU.
+set, so a run is reproducible on CPU at a given number of torch threads.
+The thread count changes how floating-point sums are split, so the same seed
+on 1 and 2 threads gives predictions that differ in the last digits (up to
+~5e-3 for the probes); :func:`glmeval_utils.book.run_notebooks` therefore
+fixes the count for every chapter and records it in ``timings.csv``.
 
 Data are fed by index, never loaded whole: a training input may be a
 read-only ``np.memmap`` of per-nucleotide embeddings ``(N, L, H)`` in float16
@@ -37,6 +41,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from glmeval_utils.devices import resolve_device
+from glmeval_utils.validation import positive_int
 
 TASKS = ("regression", "binary")
 
@@ -246,7 +251,7 @@ def fit_torch(
         Masked MSE, masked BCE-with-logits, or ``loss(output, target)``
         returning a scalar batch mean (masking is then the callable's job).
     lr, batch_size, max_epochs, weight_decay
-        Adam learning rate, mini-batch size, epoch cap, L2 weight decay.
+        Adam learning rate, mini-batch size (≥ 1), epoch cap (≥ 1), L2 weight decay.
     patience : int
         Epochs without improvement of the monitored loss before stopping.
     lr_patience, lr_factor, min_lr
@@ -269,9 +274,14 @@ def fit_torch(
 
     Raises
     ------
+    TypeError, ValueError
+        ``batch_size`` or ``max_epochs`` is not a positive integer.
     FloatingPointError
         When the training loss becomes NaN or infinite (diverged training).
     """
+    # a batch size below 1 makes every epoch an empty loop: "trained" with loss 0
+    batch_size = positive_int(batch_size, "batch_size")
+    max_epochs = positive_int(max_epochs, "max_epochs")
     set_seed(seed)
     rng = np.random.default_rng(seed)
     device = resolve_device(device)
@@ -334,6 +344,7 @@ def predict_torch(model: nn.Module, X, *, batch_size: int = 256, device=None,
     X : array-like ``(N, ...)`` or tuple of array-likes
         Read by row, so memmaps stay on disk.
     batch_size : int
+        Rows per forward pass (≥ 1).
     device : str or torch.device, optional
         ``None`` uses the device of the model's parameters (CPU if none);
         ``"auto"`` picks CUDA when available.
@@ -344,6 +355,7 @@ def predict_torch(model: nn.Module, X, *, batch_size: int = 256, device=None,
     numpy.ndarray
         float32 ``(N, K)`` raw model outputs (logits for binary models).
     """
+    batch_size = positive_int(batch_size, "batch_size")
     inputs = as_inputs(X)
     if device is None:
         first = next(model.parameters(), None)

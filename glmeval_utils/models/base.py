@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from glmeval_utils.devices import resolve_device
 from glmeval_utils.sequences import reverse_complement, validate_sequences
+from glmeval_utils.validation import positive_int
 from glmeval_utils.models.families import Family, logits_of
 from glmeval_utils.models.tokenization import DNATokenizer
 
@@ -114,8 +115,7 @@ class GLM:
 
     # ------------------------------------------------------------------ tokens
     def _validate(self, seqs, *, length=None):
-        if isinstance(seqs, str):
-            raise TypeError("pass a list of sequences, not a single string")
+        # validate_sequences refuses a single string (its letters would become one-base sequences)
         return validate_sequences(seqs, source=f"input to gLM {self.name!r}", max_length=self.max_length,
                                   length=length)
 
@@ -272,7 +272,7 @@ class GLM:
             one token per base; for NT only without N and when the length is a
             multiple of 6).
         batch_size : int, optional
-            Sequences per forward pass; ``None`` picks :data:`DEFAULT_BATCH_SIZE`
+            Sequences per forward pass (≥ 1); ``None`` picks :data:`DEFAULT_BATCH_SIZE`
             for the device (small CPU batches stay in cache and run faster
             than large ones; GPUs want large batches).
         progress : bool
@@ -292,11 +292,13 @@ class GLM:
             raise ValueError(f"strands must be one of {STRANDS}, got {strands!r}")
         if pooling == "cls" and not self.has_cls:
             raise ValueError(f"gLM {self.name!r} has no CLS token; use pooling='mean' or 'full'")
+        batch_size = positive_int(batch_size, "batch_size", allow_none=True)
         seqs = self._validate(seqs)
         if pooling == "full" and seqs:
             seqs = self._validate(seqs, length=len(seqs[0]))
         layer_index = self._resolve_layers(layers)
-        batch_size = batch_size or DEFAULT_BATCH_SIZE[self.device.type == "cuda"]
+        if batch_size is None:
+            batch_size = DEFAULT_BATCH_SIZE[self.device.type == "cuda"]
         forward = self._embed_strand(seqs, layer_index, pooling, batch_size, progress)
         if strands == "fwd":
             return forward
@@ -434,6 +436,7 @@ class GLM:
         seq : str
         positions : sequence of int
         batch_size : int
+            Masked copies per forward pass (≥ 1).
         kmer_rule : {"exact", "marginal"}
 
         Returns
@@ -449,6 +452,7 @@ class GLM:
             is a vocabulary token.
         """
         self._require("masked", "masked_log_probs")
+        batch_size = positive_int(batch_size, "batch_size")
         if kmer_rule not in KMER_RULES:
             raise ValueError(f"kmer_rule must be one of {KMER_RULES}, got {kmer_rule!r}")
         seq, positions, copies, token_index, spans = self._masked_inputs(seq, positions)
@@ -498,6 +502,7 @@ class GLM:
         ----------
         seqs : list of str
         batch_size : int
+            Sequences per forward pass (≥ 1).
         progress : bool
 
         Returns
@@ -509,6 +514,7 @@ class GLM:
             without autocast.
         """
         self._require("causal", "token_log_probs")
+        batch_size = positive_int(batch_size, "batch_size")
         seqs = self._validate(seqs)
         encoded = self._encode(seqs)
         base_ids = torch.from_numpy(self.tokenizer.single_base_ids()).to(self.device)

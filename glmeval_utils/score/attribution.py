@@ -46,6 +46,7 @@ from tqdm.auto import tqdm
 
 from glmeval_utils.devices import resolve_device
 from glmeval_utils.sequences import decode_one_hot, dinucleotide_shuffle, one_hot, reverse_complement_one_hot, validate_sequences
+from glmeval_utils.validation import positive_int
 
 __all__ = [
     "OneHotPredictor",
@@ -185,7 +186,7 @@ class OneHotPredictor(torch.nn.Module):
         wrapper.pooling = pooling
         wrapper.strands = strands
         wrapper.probe_method = probe_method
-        wrapper.embed_batch_size = batch_size
+        wrapper.embed_batch_size = positive_int(batch_size, "batch_size")
         return wrapper.eval()
 
     @property
@@ -265,6 +266,7 @@ def saliency(model, X, *, target: int = 0, batch_size: int = 64, device=None, pr
     numpy.ndarray
         ``(N, 4, L)`` float32 gradients.
     """
+    batch_size = positive_int(batch_size, "batch_size")
     model = _as_predictor(model)
     _require_differentiable(model, "saliency")
     gradient = tangermeme_saliency(
@@ -334,6 +336,7 @@ def ism(
     ValueError
         If the window does not fit the sequences.
     """
+    batch_size = positive_int(batch_size, "batch_size")
     X = _one_hot_tensor(X)
     length = X.shape[-1]
     end = length if end is None else end
@@ -422,6 +425,7 @@ def lm_entropy_attribution(glm, seqs: Sequence[str], *, batch_size: int = 64, pr
     """
     if getattr(glm, "objective", "masked") != "masked":
         raise ValueError(f"LM entropy attribution needs a masked gLM; {getattr(glm, 'name', glm)!r} is {glm.objective!r}")
+    batch_size = positive_int(batch_size, "batch_size")
     seqs = validate_sequences(seqs, source="lm_entropy_attribution")
     lengths = {len(s) for s in seqs}
     if len(lengths) > 1:
@@ -460,6 +464,7 @@ def embedding_gradient_norm(
     numpy.ndarray
         ``(N, L)`` float32.
     """
+    batch_size = positive_int(batch_size, "batch_size")
     device = resolve_device(device)
     embeddings = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
     if embeddings.ndim != 3:
@@ -581,6 +586,7 @@ def _shuffled_backgrounds(backgrounds, n_shuffles: int, seed) -> torch.Tensor:
 
 
 def _gia(model, backgrounds, inserts, *, pattern, n_shuffles, seed, target, batch_size, device) -> GIAResult:
+    batch_size = positive_int(batch_size, "batch_size")
     X = _shuffled_backgrounds(backgrounds, n_shuffles, seed)
     length = X.shape[-1]
     X_with = X

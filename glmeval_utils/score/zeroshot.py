@@ -55,6 +55,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from glmeval_utils.sequences import ALPHABET, complement, pad_or_crop, reverse_complement
+from glmeval_utils.validation import positive_int
 
 #: Embedding-distance scores, forward strand (:func:`embedding_distances`).
 DISTANCE_SCORES = ("cosine_full", "l2_full", "cosine_mean", "l2_mean")
@@ -473,6 +474,7 @@ def embedding_distances(
         Columns :data:`DISTANCE_SCORES` (``cosine_full, l2_full, cosine_mean,
         l2_mean``), N rows in table order.
     """
+    batch_size = positive_int(batch_size, "batch_size")
     windows = _scoring_windows(glm, variants, element_seqs, window=window, context=context)
     return pd.DataFrame(_window_distances(glm, windows, layer=layer, batch_size=batch_size, progress=progress))
 
@@ -537,6 +539,7 @@ def score_variants(
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    batch_size = positive_int(batch_size, "batch_size")
     needed_objective = {"masked_llr": "masked", "causal_llr": "causal"}.get(method)
     if needed_objective and getattr(glm, "objective", None) != needed_objective:
         raise ValueError(
@@ -634,6 +637,7 @@ def score_model(glm, variants: pd.DataFrame, element_seqs: Mapping[str, str] | N
     pandas.DataFrame
         One row per variant (table order), one column per score.
     """
+    batch_size = positive_int(batch_size, "batch_size")
     columns = {}
     objective = getattr(glm, "objective", None)
     if objective in ("masked", "causal"):
