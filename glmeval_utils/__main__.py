@@ -37,6 +37,7 @@ def _run(args: argparse.Namespace) -> None:
     from glmeval_utils.book import run_notebooks
 
     timings = run_notebooks(args.profile, device=args.device, kernel=args.kernel, only=args.only,
+                            timeout=getattr(args, "timeout", "profile"), threads=args.threads,
                             progress=not args.quiet)
     _print_table(timings)
 
@@ -44,7 +45,9 @@ def _run(args: argparse.Namespace) -> None:
 def _build(args: argparse.Namespace) -> None:
     from glmeval_utils.book import build_book
 
-    html_dir = build_book(args.book_dir)
+    # without --timeout, build_book's own default limit applies
+    limit = {"timeout": args.timeout} if hasattr(args, "timeout") else {}
+    html_dir = build_book(args.book_dir, **limit)
     print(f"The book is in {html_dir}; open {html_dir / 'index.html'} in a browser.")
 
 
@@ -77,11 +80,35 @@ def _doctor(args: argparse.Namespace) -> None:
 
     # Prints the table; raises DoctorFailed (a RuntimeError: exit status 1) when a model failed.
     doctor(args.profile, models=args.models, paths=args.path, device=args.device, all_models=args.all,
-           length=args.length)
+           length=args.length, trust_remote_code=args.trust_remote_code)
 
 
 def _print_table(table: pd.DataFrame) -> None:
     print(table.to_string(index=False))
+
+
+def _seconds_or_none(text: str) -> int | None:
+    """A ``--timeout`` value: whole seconds ≥ 1, or ``none`` for no limit."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        seconds = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole seconds or 'none', got {text!r}") from None
+    if seconds < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 second (or 'none' for no limit), got {seconds}")
+    return seconds
+
+
+def _positive_count(text: str) -> int:
+    """A count ≥ 1 (``--threads``)."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {count}")
+    return count
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,11 +139,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--kernel", default=None, help="Jupyter kernel name (default: this Python's)")
     run.add_argument("--only", nargs="+", default=None, metavar="PREFIX",
                      help="run only the notebooks whose names start with these prefixes, e.g. 01 03")
+    # SUPPRESS: argparse would pass a string default through the type function
+    run.add_argument("--timeout", type=_seconds_or_none, default=argparse.SUPPRESS, metavar="SECONDS",
+                     help="stop a cell running longer than this, or 'none' for no limit (default: the "
+                          "profile's, glmeval_utils.book.CELL_TIMEOUTS)")
+    run.add_argument("--threads", type=_positive_count, default=None, metavar="N",
+                     help="CPU threads of each chapter's kernel, recorded in timings.csv "
+                          "(default: torch's choice, OMP_NUM_THREADS or the physical cores)")
     run.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
     run.set_defaults(handler=_run)
 
     build = commands.add_parser("build", help="build the Jupyter Book from the executed notebooks")
     build.add_argument("--book-dir", default=None, help="the book folder (default: book/ of the checkout)")
+    build.add_argument("--timeout", type=_seconds_or_none, default=argparse.SUPPRESS, metavar="SECONDS",
+                       help="stop jupyter-book after this long, or 'none' for no limit "
+                            "(default: glmeval_utils.book.BUILD_TIMEOUT)")
     build.set_defaults(handler=_build)
 
     sync = commands.add_parser("sync", help="rewrite the notebooks' Colab cells and README's install lines "
@@ -146,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
     doctor.add_argument("--length", type=int, default=230,
                         help="nucleotides per test sequence (default: 230, the lentiMPRA element length)")
+    doctor.add_argument("--trust-remote-code", action="store_true",
+                        help="let the --path folders run the Python code they ship (auto_map); without it such a "
+                        "folder fails to load")
     doctor.set_defaults(handler=_doctor)
     return parser
 

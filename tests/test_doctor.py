@@ -58,18 +58,6 @@ def run_cli(names, paths, *extra):
     return cli.main(argv)
 
 
-def run_trusting(names, paths, *, length=None):
-    """The doctor with ``trust_remote_code=True`` for the ``paths`` folders (``--trust-remote-code``), called
-    as the command line calls it; returns its exit status (1 when :class:`doctor.DoctorFailed` is raised)."""
-    options = {} if length is None else {"length": int(length)}
-    try:
-        doctor.main(models=names, paths=[f"{name}={folder}" for name, folder in paths.items()], device="cpu",
-                    trust_remote_code=True, **options)
-    except doctor.DoctorFailed:
-        return 1
-    return 0
-
-
 def row_of(table, name):
     (row,) = table.loc[table["model"] == name].to_dict("records")
     return row
@@ -78,7 +66,8 @@ def row_of(table, name):
 def test_full_profile_lookalikes_all_pass(folders, tables, capsys):
     names = [name for name in get_profile("full").models if name in FULL_LOOKALIKE]
     assert len(names) == len(get_profile("full").models) - 1  # every entry but Caduceus
-    status = run_trusting(names, {name: folders[FULL_LOOKALIKE[name]] for name in names}, length=LENGTH)
+    status = run_cli(names, {name: folders[FULL_LOOKALIKE[name]] for name in names}, "--trust-remote-code",
+                     "--length", str(LENGTH))
     out = capsys.readouterr().out
     assert status == 0
     (table,) = tables
@@ -152,7 +141,7 @@ def test_batch_dependent_embeddings_fail_the_padding_check(folders, tables, monk
 def test_broken_likelihoods_fail_the_llr_check(folders, tables, monkeypatch, name, family, method, corrupt):
     original = getattr(GLM, method)
     monkeypatch.setattr(GLM, method, lambda self, *args, **kwargs: corrupt(original(self, *args, **kwargs)))
-    assert run_trusting([name], {name: folders[family]}, length=LENGTH) != 0
+    assert run_cli([name], {name: folders[family]}, "--trust-remote-code", "--length", str(LENGTH)) != 0
     row = row_of(tables[0], name)
     assert row["embed OK"] == "yes" and row["LLR OK"] == "no"
     expected = "not log-distributions" if method == "masked_log_probs" else "1 non-finite values"
@@ -161,7 +150,7 @@ def test_broken_likelihoods_fail_the_llr_check(folders, tables, monkeypatch, nam
 
 def test_a_backbone_without_lm_head_passes_with_llr_not_applicable(folders, tables):
     name = "hyenadna-tiny-anticapt"
-    assert run_trusting([name], {name: folders["hyenadna-backbone"]}, length=LENGTH) == 0
+    assert run_cli([name], {name: folders["hyenadna-backbone"]}, "--trust-remote-code", "--length", str(LENGTH)) == 0
     row = row_of(tables[0], name)
     assert row["embed OK"] == "yes" and row["LLR OK"] == "n/a (no LM head)" and row["problem"] == ""
 
