@@ -87,21 +87,8 @@ def _print_table(table: pd.DataFrame) -> None:
     print(table.to_string(index=False))
 
 
-def _seconds_or_none(text: str) -> int | None:
-    """A ``--timeout`` value: whole seconds ≥ 1, or ``none`` for no limit."""
-    if text.strip().lower() == "none":
-        return None
-    try:
-        seconds = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected whole seconds or 'none', got {text!r}") from None
-    if seconds < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1 second (or 'none' for no limit), got {seconds}")
-    return seconds
-
-
 def _positive_count(text: str) -> int:
-    """A count ≥ 1 (``--threads``)."""
+    """A count ≥ 1 (``--threads``, ``--timeout`` seconds)."""
     try:
         count = int(text)
     except ValueError:
@@ -109,6 +96,11 @@ def _positive_count(text: str) -> int:
     if count < 1:
         raise argparse.ArgumentTypeError(f"expected at least 1, got {count}")
     return count
+
+
+def _seconds_or_none(text: str) -> int | None:
+    """A ``--timeout`` value: whole seconds ≥ 1, or ``none`` for no limit."""
+    return None if text.strip().lower() == "none" else _positive_count(text)
 
 
 def build_parser() -> argparse.ArgumentParser:

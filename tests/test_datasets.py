@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.server
 import os
 import re
-import threading
-from functools import partial
 from pathlib import Path
 
 import h5py
@@ -28,6 +25,7 @@ from glmeval_utils.data.registry import DataError, DatasetSpec, RemoteFile
 from glmeval_utils.data.splits import subsample
 from glmeval_utils.profiles import get_profile
 from glmeval_utils.sequences import SequenceError, one_hot, reverse_complement
+from served import ServedFile, http_root  # noqa: F401  (http_root is a fixture)
 
 MIRROR = os.environ.get("GLMEVAL_MIRROR")
 needs_mirror = pytest.mark.skipif(not MIRROR, reason="GLMEVAL_MIRROR is unset: no offline mirror of the upstream files")
@@ -146,42 +144,21 @@ def test_archive_member_is_unpacked_into_the_cache(mirror, tmp_path):
         registry.fetch_file(missing)
 
 
-@pytest.fixture
-def http_root(tmp_path):
-    """A local HTTP server (127.0.0.1 only) standing in for raw.githubusercontent.com."""
-    root = tmp_path / "served"
-    root.mkdir()
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-class LocalFile(RemoteFile):
-    """A RemoteFile served by the local test server."""
-
-    base = ""
-
-    @property
-    def url(self):
-        return f"{self.base}/{self.path}"
 
 
 def test_download_is_cached_and_truncated_download_is_rejected(http_root, tmp_path, monkeypatch):
     root, base = http_root
     monkeypatch.delenv("GLMEVAL_MIRROR", raising=False)
     monkeypatch.setenv("GLMEVAL_DATA", str(tmp_path / "cache"))
-    LocalFile.base = base
+    ServedFile.base = base
     content = b"ACGT" * 1000
     (root / "good.txt").write_bytes(content)
-    good = LocalFile("github", "toy/repo", COMMIT, "good.txt", sha(content))
+    good = ServedFile("github", "toy/repo", COMMIT, "good.txt", sha(content))
     path = registry.fetch_file(good, progress=False)
     assert path.read_bytes() == content and str(path).startswith(str(tmp_path / "cache"))
 
     (root / "short.txt").write_bytes(content[:100])  # truncated upstream copy
-    short = LocalFile("github", "toy/repo", COMMIT, "short.txt", sha(content))
+    short = ServedFile("github", "toy/repo", COMMIT, "short.txt", sha(content))
     with pytest.raises(DataError) as err:
         registry.fetch_file(short, progress=False)
     assert "short.txt" in str(err.value) and sha(content) in str(err.value)

@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.server
 import io
 import re
 import tarfile
-import threading
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +27,7 @@ from glmeval_utils.__main__ import main
 from glmeval_utils.data import loaders, registry
 from glmeval_utils.data.registry import DataError, DatasetSpec, RemoteFile
 from glmeval_utils.data.splits import TaskData, row_limits, subsample
+from served import ServedFile, http_root  # noqa: F401  (http_root is a fixture)
 
 RECORD = "11583224-test"
 ROWS = 2000
@@ -205,27 +203,6 @@ def test_intact_cached_download_is_used_without_network(cache_only, offline):
     assert registry.fetch_file(remote, progress=False) == cached and offline == []
 
 
-@pytest.fixture
-def http_root(tmp_path):
-    """A local HTTP server (127.0.0.1 only) standing in for the upstream host."""
-    root = tmp_path / "served"
-    root.mkdir()
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-class ServedFile(RemoteFile):
-    """A RemoteFile served by the local test server."""
-
-    base = ""
-
-    @property
-    def url(self):
-        return f"{self.base}/{self.path}"
 
 
 def test_truncated_cached_download_is_replaced_when_the_network_works(cache_only, http_root):

@@ -29,12 +29,8 @@ from glmeval_utils.models.registry import REGISTRY, remote_code_entries
 
 
 @pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """Tiny models run fastest on one thread (no OpenMP hand-offs on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread(single_thread):
+    """Every test of this module on one torch thread."""
 
 
 def plant(path, marker):

@@ -19,12 +19,8 @@ CAUSAL = [f for f, (_, _, objective) in LOOKALIKES.items() if objective == "caus
 
 
 @pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """Tiny models run fastest on one thread (no OpenMP hand-offs on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread(single_thread):
+    """Every test of this module on one torch thread."""
 
 
 @pytest.fixture(scope="module")

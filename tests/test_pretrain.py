@@ -24,15 +24,6 @@ def random_seq(rng, length):
     return "".join(rng.choice(list("ACGT"), size=length))
 
 
-@pytest.fixture
-def single_thread():
-    """Tiny models train faster on one thread, above all on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def synthetic_tables(rng):
     """Small tables shaped like the real ones: sequence columns, ``split``, and label/target columns."""
     cores = [random_seq(rng, 40) for _ in range(6)]
