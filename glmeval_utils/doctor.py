@@ -383,7 +383,7 @@ def format_table(table: pd.DataFrame) -> str:
     # pandas right-aligns cells; padding each to its column's width left-aligns them under the headers.
     for column in cells.columns:
         cells[column] = cells[column].str.ljust(max(len(column), *cells[column].str.len()))
-    return cells.to_string(index=False, justify="left")
+    return "\n".join(line.rstrip() for line in cells.to_string(index=False, justify="left").splitlines())
 
 
 def main(profile: str = "full", *, models=None, paths=(), device=None, all_models: bool = False,
