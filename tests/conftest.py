@@ -6,6 +6,10 @@ import os
 
 import pytest
 
+# Tests exercise training: the trained-model cache (glmeval_utils.learn.trained) is off unless a test
+# turns it on, and notebooks executed by the tests inherit the setting.
+os.environ.setdefault("GLMEVAL_TRAINED_CACHE", "off")
+
 
 @pytest.fixture(scope="module")
 def single_thread():

@@ -39,7 +39,9 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from glmeval_utils.eval import metrics
-from glmeval_utils.learn.train import TASKS, as_inputs, as_targets, fit_torch, predict_torch, set_seed
+from glmeval_utils.devices import resolve_device
+from glmeval_utils.learn import trained
+from glmeval_utils.learn.train import TASKS, TrainHistory, as_inputs, as_targets, fit_torch, predict_torch, set_seed
 from glmeval_utils.validation import positive_int
 
 #: Inputs of the exponential activation are clamped here: exp(10) ~ 2.2e4 is
@@ -422,11 +424,20 @@ class TorchEstimator(ScoresMixin, BaseEstimator):
         self.n_outputs_ = y.shape[1]
         set_seed(self.random_state)  # the weight initialisation is seeded too
         self.model_ = self._build_model(X, self.n_outputs_)
+        device = resolve_device(self.device)
+        key = trained.fit_key(self, train, valid, device) if trained.enabled() else None
+        cached = trained.load(key, self.model_, TrainHistory) if key else None
+        if cached is not None:
+            self.model_, self.history_ = cached
+            self.model_.to(device).eval()
+            return self
         self.history_ = fit_torch(
             self.model_, train, valid, task=self.task, max_epochs=self.max_epochs,
             patience=self.patience, lr_patience=self.lr_patience,
             weight_decay=self.weight_decay, seed=self.random_state, transform=self._transform(),
-            device=self.device, progress=self.progress, **self._train_settings())
+            device=device, progress=self.progress, **self._train_settings())
+        if key:
+            trained.save(key, self.model_, self.history_)
         return self
 
     def decision_function(self, X) -> np.ndarray:
