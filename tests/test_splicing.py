@@ -240,15 +240,19 @@ def test_substitution_means_scores_test_pairs_by_their_substitution_type():
         learn_splicing.substitution_means(train.assign(y=[0.5, np.nan, 1.0]), test, "y")
 
 
-def test_fit_siamese_onehot_runs():
+def test_fit_siamese_onehot_runs_and_does_not_depend_on_what_ran_before():
     rng = np.random.default_rng(0)
     seqs = ["".join(rng.choice(list("ACGT"), 30)) for _ in range(24)]
     muts = [s[:10] + ("A" if s[10] != "A" else "C") + s[11:] for s in seqs]
     table = pd.DataFrame({"wt_seq": seqs, "mut_seq": muts, "y": rng.normal(size=24)})
-    model, history = learn_splicing.fit_siamese_onehot(table[:16], table[16:], "y", width_factor=0.125,
-                                                 max_epochs=1, progress=False)
-    assert history.n_epochs == 1
-    assert learn_splicing.predict_pairs(model, table[16:]).shape == (8,)
+    predictions = []
+    for earlier_draws in (0, 7):
+        torch.rand(earlier_draws)  # another model trained (or loaded from the cache) before this one
+        model, history = learn_splicing.fit_siamese_onehot(table[:16], table[16:], "y", width_factor=0.125,
+                                                           max_epochs=1, progress=False)
+        predictions.append(learn_splicing.predict_pairs(model, table[16:]))
+    assert history.n_epochs == 1 and predictions[0].shape == (8,)
+    np.testing.assert_array_equal(predictions[0], predictions[1])
 
 
 class _FakeGLM:

@@ -25,7 +25,7 @@ from torch import nn
 from glmeval_utils import embeddings
 from glmeval_utils.data.splicing import DeltaLogitTargets, evaluable_exons, mapsy_variants
 from glmeval_utils.learn.baselines import OneHotCNN
-from glmeval_utils.learn.train import fit_torch, predict_torch
+from glmeval_utils.learn.train import fit_torch, predict_torch, set_seed
 from glmeval_utils.models.registry import role_of
 from glmeval_utils.predictions import ONE_HOT, ONEHOT_MODEL, PREDICTED_SPLITS, prediction_rows
 from glmeval_utils.sequences import one_hot
@@ -155,6 +155,7 @@ def train_mtsplice(train_inputs: tuple, train_targets: DeltaLogitTargets, valid_
     """
     acceptor = train_inputs[0]
     in_channels, length = (acceptor.shape[2], acceptor.shape[1]) if channels_last else acceptor.shape[1:3]
+    set_seed(seed)  # the initial weights too, not only the training: else they depend on what ran before
     model = MTSpliceCNN(int(in_channels), int(length), train_targets.delta.shape[1],
                         channels_last=channels_last, input_norm=input_norm, width_factor=width_factor)
     history = fit_torch(model, (tuple(train_inputs), train_targets.stacked()),
@@ -281,6 +282,7 @@ def fit_siamese_onehot(train: pd.DataFrame, valid: pd.DataFrame, target: str, *,
     (SiameseDelta, train.TrainHistory)
     """
     length = len(train["wt_seq"].iloc[0])
+    set_seed(seed)  # the initial weights too, not only the training: else they depend on what ran before
     model = SiameseDelta(OneHotCNN(length, 1, width_factor=width_factor))
     arrays = {name: ((one_hot(part["wt_seq"].tolist()), one_hot(part["mut_seq"].tolist())),
                      part[target].to_numpy(np.float32)) for name, part in (("train", train), ("valid", valid))}
