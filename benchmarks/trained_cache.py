@@ -58,7 +58,7 @@ def main():
             rows = ladder.onehot_baselines(data, ("cnn", "resnet", "mprann"), profile=profile, progress=False)
             passes.append((time.perf_counter() - start, rows))
     (cold, first), (warm, second) = passes
-    identical = np.array_equal(first.y_pred.to_numpy(), second.y_pred.to_numpy())
+    identical = np.array_equal(first.y_score.to_numpy(), second.y_score.to_numpy())
     print(f"{len(first)} prediction rows per pass; {data.sizes().to_dict()}")
     print(f"RESULT cold_s={cold:.1f} warm_s={warm:.2f} warm_vs_cold={warm / cold:.4f} "
           f"key_s={sum(key_seconds):.2f}")
