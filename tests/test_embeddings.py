@@ -76,6 +76,18 @@ def test_key_changes_with_every_input(seqs):
     assert key_of(glm, seqs) != base
 
 
+def test_a_reduced_precision_gpu_entry_has_its_own_key(seqs):
+    class BF16GLM(FakeGLM):
+        def autocast_dtype(self, purpose):
+            return torch.bfloat16
+
+    class FP32GLM(FakeGLM):
+        def autocast_dtype(self, purpose):
+            return None
+
+    assert key_of(BF16GLM(), seqs) != key_of(FakeGLM(), seqs) == key_of(FP32GLM(), seqs)
+
+
 def test_negative_and_all_layers_resolve():
     assert embeddings.resolve_layers((-1, 0, 3), 3) == (0, 3)
     assert embeddings.resolve_layers("all", 2) == (0, 1, 2)

@@ -112,3 +112,16 @@ def test_a_fit_without_validation_data_is_cached_on_its_held_out_rows(cache_on):
     second = MLPProbe("regression", max_epochs=2, progress=False).fit(X, y)
     other_seed = MLPProbe("regression", max_epochs=2, progress=False, random_state=1).fit(X, y)
     assert len(cache_on) == 2 and second.history_ == first.history_ and other_seed.history_ != first.history_
+
+
+def test_stored_weights_of_another_shape_leave_the_seeded_start(cache_on):
+    data = pooled()
+    fresh = MLPProbe("regression", max_epochs=3, progress=False).fit(*data)
+    (entry,) = trained.trained_dir().iterdir()
+    state = torch.load(entry / trained.STATE_FILE, weights_only=True)
+    name = next(iter(state))
+    state[name] = torch.zeros(3)  # one tensor of the wrong shape; the others would load
+    torch.save(state, entry / trained.STATE_FILE)
+    with pytest.warns(RuntimeWarning, match="damaged"):
+        again = MLPProbe("regression", max_epochs=3, progress=False).fit(*data)
+    np.testing.assert_allclose(again.predict(data[2]), fresh.predict(data[2]), rtol=1e-6)

@@ -31,6 +31,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+import uuid
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -516,8 +517,8 @@ def _download(remote: RemoteFile, *, progress: bool) -> Path:
         warnings.warn(f"{target}: cached copy of {remote.name} is damaged ({damage}); downloading it again "
                       f"from {remote.url}", stacklevel=3)
     # Download under another name: pooch would return an existing file of unknown hash as it is.
-    fresh = target.with_name(target.name + ".download")
-    fresh.unlink(missing_ok=True)
+    # unique to this process and call: two processes fetching one file never share a partial download
+    fresh = target.with_name(f"{target.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.download")
     known_hash = f"{expected.algorithm}:{expected.digest}" if expected else None
     try:
         pooch.retrieve(remote.url, known_hash=known_hash, fname=fresh.name, path=target.parent,

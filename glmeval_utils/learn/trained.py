@@ -9,7 +9,7 @@ result could:
 * the estimator's class and every parameter except ``device`` and ``progress``;
 * the bytes, shapes and dtypes of the training and validation inputs and targets;
 * the source of the modules that build and train the models
-  (:data:`TRAINING_MODULES`), the versions of torch and of this package, the
+  (:data:`TRAINING_MODULES`), the versions of torch, numpy and this package, the
   device type and the torch thread count (sums split across threads round
   differently, see :mod:`glmeval_utils.learn.train`).
 
@@ -18,7 +18,8 @@ module's ``state_dict``, tensors only, loaded with ``weights_only=True``) and
 ``fit.json`` (the training history), each written to a unique temporary name
 and moved into place, ``fit.json`` last, so an interrupted write is never
 served.  A damaged entry
-is retrained with a warning naming it.
+is retrained with a warning naming it.  A loaded fit's ``history_`` is the
+one recorded when it was trained (``seconds`` included).
 
 Set ``GLMEVAL_TRAINED_CACHE=off`` to train every time (the test suite does,
 so that tests exercise training).
@@ -44,7 +45,8 @@ from glmeval_utils import paths
 CACHE_FORMAT_VERSION = 1
 #: modules whose code decides a trained model; their source is part of every key.
 TRAINING_MODULES = ("glmeval_utils.learn.train", "glmeval_utils.learn.probes", "glmeval_utils.learn.baselines",
-                    "glmeval_utils.learn.elongation", "glmeval_utils.learn.splicing")
+                    "glmeval_utils.learn.elongation", "glmeval_utils.learn.splicing", "glmeval_utils.sequences",
+                    "glmeval_utils.devices")
 STATE_FILE = "state.pt"
 FIT_FILE = "fit.json"
 #: parameters that do not change the trained weights.
@@ -103,7 +105,8 @@ def fit_key(estimator, train: tuple, valid: tuple, device: torch.device) -> str:
     params = {name: repr(value) for name, value in sorted(estimator.get_params().items())
               if name not in IGNORED_PARAMETERS}
     recipe = {"format": CACHE_FORMAT_VERSION, "class": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
-              "params": params, "package": __version__, "torch": torch.__version__, "source": _source_digest(),
+              "params": params, "package": __version__, "torch": torch.__version__, "numpy": np.__version__,
+              "source": _source_digest(),
               "device": device.type, "threads": torch.get_num_threads()}
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode())
     for inputs, targets in (train, valid):
@@ -123,9 +126,15 @@ def load(key: str, model: torch.nn.Module, history_type) -> tuple[torch.nn.Modul
     if not (entry / FIT_FILE).exists():
         return None
     try:
-        record = json.loads((entry / FIT_FILE).read_text())
-        model.load_state_dict(torch.load(entry / STATE_FILE, map_location="cpu", weights_only=True))
-        history = history_type(**record["history"])
+        # everything is checked before the model is touched: a failed load must leave the seeded initial weights
+        history = history_type(**json.loads((entry / FIT_FILE).read_text())["history"])
+        state = torch.load(entry / STATE_FILE, map_location="cpu", weights_only=True)
+        expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+        found = {name: tuple(getattr(tensor, "shape", ())) for name, tensor in state.items()}
+        if found != expected:
+            raise ValueError(f"the stored weights do not fit the model ({len(set(found) ^ set(expected))} names and "
+                             f"{sum(found.get(n) != shape for n, shape in expected.items())} shapes differ)")
+        model.load_state_dict(state)
     except Exception as error:  # any damage means: train again
         warnings.warn(f"trained-model cache entry {entry} is damaged ({type(error).__name__}: {error}); "
                       "removed, the model is trained again", RuntimeWarning, stacklevel=3)
