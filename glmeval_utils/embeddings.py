@@ -64,7 +64,6 @@ import json
 import os
 import re
 import sys
-import uuid
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -74,6 +73,7 @@ from typing import Sequence
 import numpy as np
 
 from glmeval_utils import paths
+from glmeval_utils.files import file_digest, temporary_path
 from glmeval_utils.sequences import validate_sequences
 from glmeval_utils.validation import positive_int
 
@@ -289,14 +289,6 @@ def _npy_problem(path: Path, shape: tuple[int, ...], dtype) -> str | None:
     return None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _sampled_sha256(path: Path) -> str:
     """sha256 of the file size and of evenly spaced blocks (first and last included)."""
     size = path.stat().st_size
@@ -311,7 +303,7 @@ def _sampled_sha256(path: Path) -> str:
 
 def _file_record(path: Path) -> dict:
     """Size and checksums of a finished file, as the manifest records them."""
-    return {"bytes": path.stat().st_size, "sha256": _sha256(path), "sampled_sha256": _sampled_sha256(path)}
+    return {"bytes": path.stat().st_size, "sha256": file_digest(path), "sampled_sha256": _sampled_sha256(path)}
 
 
 def _checksum_problem(path: Path, record, *, full: bool) -> str | None:
@@ -322,7 +314,7 @@ def _checksum_problem(path: Path, record, *, full: bool) -> str | None:
     if size != record["bytes"]:
         return f"{path.name} has {size} bytes, the manifest records {record['bytes']}"
     if full or size <= _FULL_VERIFY_BYTES:
-        if _sha256(path) != record["sha256"]:
+        if file_digest(path) != record["sha256"]:
             return f"{path.name}: its sha256 checksum differs from the manifest's (the file changed on disk)"
     elif _sampled_sha256(path) != record["sampled_sha256"]:
         return f"{path.name}: the checksum of its sampled blocks differs from the manifest's (the file changed on disk)"
@@ -468,13 +460,8 @@ def cache_key(glm, seqs: Sequence[str], *, layers, pooling: str, strands: str, l
     return key, description
 
 
-def _temporary_name(path: Path) -> Path:
-    """A name beside ``path`` unique to this process and call, so no two writers ever share one."""
-    return path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
-
-
 def _write_json_atomic(path: Path, payload: dict) -> None:
-    temporary = _temporary_name(path)
+    temporary = temporary_path(path)
     temporary.write_text(json.dumps(payload, indent=1, sort_keys=True))
     os.replace(temporary, path)
 
@@ -738,7 +725,7 @@ def _finalise(entry: Path, key: str, description: dict, layers: tuple[int, ...],
     for layer in layers:
         os.replace(entry / (_layer_file(layer) + ".partial"), entry / _layer_file(layer))
     if token_counts is not None:
-        temporary = _temporary_name(entry / TOKEN_COUNTS)
+        temporary = temporary_path(entry / TOKEN_COUNTS)
         with open(temporary, "wb") as handle:  # a file handle: np.save would append ".npy" to the name
             np.save(handle, token_counts)
         os.replace(temporary, entry / TOKEN_COUNTS)

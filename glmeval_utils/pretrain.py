@@ -55,6 +55,7 @@ import pandas as pd
 from glmeval_utils import paths
 from glmeval_utils.devices import resolve_device
 from glmeval_utils.embeddings import sequences_sha256
+from glmeval_utils.files import temporary_path
 from glmeval_utils.sequences import reverse_complement
 from glmeval_utils.validation import positive_int
 
@@ -502,7 +503,7 @@ def _save_resume_state(path: Path, *, model, optimizer, scheduler, step: int, fi
     """
     import torch
 
-    temporary = path.with_name(path.name + ".tmp")
+    temporary = temporary_path(path)
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "step": step, "fingerprint": fingerprint}, temporary)
     os.replace(temporary, path)

@@ -25,13 +25,11 @@ the upstream format into a tidy table.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import re
 import shutil
 import tarfile
 import tempfile
-import uuid
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -44,6 +42,7 @@ import pandas as pd
 from glmeval_utils.data import loaders
 from glmeval_utils.data.loaders import DataError, drop_cross_split_duplicates, exon_windows
 from glmeval_utils.data.splits import subsample
+from glmeval_utils.files import file_digest, temporary_path
 from glmeval_utils.paths import data_dir
 from glmeval_utils.profiles import get_profile
 
@@ -405,17 +404,9 @@ def get_spec(dataset: str | DatasetSpec) -> DatasetSpec:
 
 
 # --------------------------------------------------------------------------- fetching
-def sha256sum(path: Path, *, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    return _digest(path, "sha256", chunk_size=chunk_size)
-
-
-def _digest(path: Path, algorithm: str, *, chunk_size: int = 1 << 20) -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def sha256sum(path: Path) -> str:
+    """Hex sha256 of a file, read in blocks."""
+    return file_digest(path, "sha256")
 
 
 def _record_path(path: Path) -> Path:
@@ -451,7 +442,7 @@ class _Expected:
 
     def mismatch(self, path: Path) -> str | None:
         """None when ``path`` matches; else ``"<algorithm> <actual>, expected <digest> (<origin>)"``."""
-        actual = _digest(path, self.algorithm)
+        actual = file_digest(path, self.algorithm)
         if actual == self.digest:
             return None
         return f"{self.algorithm} {actual}, expected {self.digest} ({self.origin})"
@@ -518,7 +509,7 @@ def _download(remote: RemoteFile, *, progress: bool) -> Path:
                       f"from {remote.url}", stacklevel=3)
     # Download under another name: pooch would return an existing file of unknown hash as it is.
     # unique to this process and call: two processes fetching one file never share a partial download
-    fresh = target.with_name(f"{target.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.download")
+    fresh = temporary_path(target, ".download")
     known_hash = f"{expected.algorithm}:{expected.digest}" if expected else None
     try:
         pooch.retrieve(remote.url, known_hash=known_hash, fname=fresh.name, path=target.parent,

@@ -32,7 +32,6 @@ import hashlib
 import json
 import os
 import shutil
-import uuid
 import warnings
 from pathlib import Path
 
@@ -40,6 +39,7 @@ import numpy as np
 import torch
 
 from glmeval_utils import paths
+from glmeval_utils.files import temporary_path
 
 #: bump when the entry layout changes
 CACHE_FORMAT_VERSION = 1
@@ -147,12 +147,11 @@ def save(key: str, model: torch.nn.Module, history) -> Path:
     """Store a trained model's weights and history under ``key`` (atomic; ``fit.json`` last)."""
     entry = trained_dir() / key
     entry.mkdir(parents=True, exist_ok=True)
-    token = f"{os.getpid()}.{uuid.uuid4().hex}"
     state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
-    temporary = entry / f"{STATE_FILE}.{token}.tmp"
+    temporary = temporary_path(entry / STATE_FILE)
     torch.save(state, temporary)
     os.replace(temporary, entry / STATE_FILE)
-    temporary = entry / f"{FIT_FILE}.{token}.tmp"
+    temporary = temporary_path(entry / FIT_FILE)
     temporary.write_text(json.dumps({"history": dataclasses.asdict(history)}))
     os.replace(temporary, entry / FIT_FILE)
     return entry

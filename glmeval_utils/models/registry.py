@@ -23,6 +23,7 @@ import importlib.resources
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from glmeval_utils.files import update_with_file
 from glmeval_utils.paths import models_dir
 from glmeval_utils.predictions import (COMPOSITION, COMPOSITION_MODEL, FINE_TUNED, ONE_HOT, ONEHOT_MODEL,
                                        PRETRAINED, RANDOM_INIT, ROLES)
@@ -275,9 +276,7 @@ def weights_digest(directory) -> str:
         raise FileNotFoundError(f"no model weights (*.safetensors, *.bin) in {directory}")
     digest = hashlib.sha256()
     for file in files:
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        update_with_file(digest, file)
     return "sha256:" + digest.hexdigest()[:16]
 
 
