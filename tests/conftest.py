@@ -11,17 +11,6 @@ import pytest
 os.environ.setdefault("GLMEVAL_TRAINED_CACHE", "off")
 
 
-@pytest.fixture(scope="module")
-def single_thread():
-    """Torch on one thread for a module of tiny models: no OpenMP hand-offs on a busy machine."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _cuda_available() -> bool:
     try:
         import torch

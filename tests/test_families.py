@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 import torch
 from toy_glms import LOOKALIKES, SHIPS_CODE, random_dna
+from toy_models import one_torch_thread  # noqa: F401  (autouse fixture)
 
 from glmeval_utils.models import load_glm
 from glmeval_utils.models.families import _needs_gpn, dnabert2_hidden_states, gpn_hidden_states
@@ -38,7 +39,6 @@ LAYERS = (0, 1, -1)
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     """Each family's tiny checkpoint folder, keyed like :data:`toy_glms.LOOKALIKES`."""
-    torch.set_num_threads(1)  # tiny models: no OpenMP hand-offs on a busy machine
     root = tmp_path_factory.mktemp("families")
     return {family: LOOKALIKES[family][0](root / family) for family in FAMILIES}
 

@@ -22,15 +22,11 @@ import pandas as pd
 import pytest
 import torch
 from toy_glms import save_dnabert2_like, save_teaching
+from toy_models import one_torch_thread  # noqa: F401  (autouse fixture)
 
 from glmeval_utils import pretrain
 from glmeval_utils.models import from_local, load_glm
 from glmeval_utils.models.registry import REGISTRY, remote_code_entries
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread(single_thread):
-    """Every test of this module on one torch thread."""
 
 
 def plant(path, marker):

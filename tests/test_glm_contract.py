@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from toy_glms import random_dna, save_dnabert2_like, save_nt_like, save_teaching
+from toy_models import one_torch_thread  # noqa: F401  (autouse fixture)
 
 from glmeval_utils import embeddings
 from glmeval_utils.models import load_glm
@@ -18,8 +19,6 @@ BASES = "ACGT"
 @pytest.fixture(scope="module")
 def glms(tmp_path_factory):
     """NT v1 (6-mers), DNABERT-2 (BPE) and teaching (one token per base) look-alikes, loaded through the registry."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: no OpenMP hand-offs on a busy machine
     root = tmp_path_factory.mktemp("contract")
     yield {
         "nt": load_glm("nt-v1-2.5b-1000g", path=save_nt_like(root / "nt"), device="cpu"),
@@ -27,7 +26,6 @@ def glms(tmp_path_factory):
         "mlm": load_glm("teaching-mlm", path=save_teaching(root / "mlm", "mlm"), device="cpu"),
         "clm": load_glm("teaching-clm", path=save_teaching(root / "clm", "clm"), device="cpu"),
     }
-    torch.set_num_threads(threads)
 
 
 def with_n(seqs, index, position):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from toy_models import one_torch_thread  # noqa: F401  (autouse fixture)
 from toy_glms import LOOKALIKES, SHIPS_CODE, random_dna, save_hyenadna_like, save_nt_like, save_teaching
 
 from glmeval_utils.models import (REGISTRY, build_teaching_model, describe_glms, from_local, list_glms, load_glm,
@@ -18,13 +19,8 @@ MASKED = [f for f, (_, _, objective) in LOOKALIKES.items() if objective == "mask
 CAUSAL = [f for f, (_, _, objective) in LOOKALIKES.items() if objective == "causal"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread(single_thread):
-    """Every test of this module on one torch thread."""
-
-
 @pytest.fixture(scope="module")
-def glms(tmp_path_factory, single_thread):
+def glms(tmp_path_factory):
     """Every look-alike saved to disk and loaded back through ``load_glm(name, path=...)``."""
     root = tmp_path_factory.mktemp("toys")
     loaded = {}

@@ -14,6 +14,7 @@ import torch
 
 from glmeval_utils import pretrain
 from glmeval_utils.sequences import reverse_complement
+from toy_models import one_torch_thread  # noqa: F401  (autouse fixture)
 
 LEFT, RIGHT = pretrain.LENTIMPRA_ADAPTERS
 needs_mirror = pytest.mark.skipif(not os.environ.get("GLMEVAL_MIRROR"),
@@ -180,7 +181,7 @@ def test_bert_masking_proportions():
     assert 0.76 < masked < 0.84 and 0.08 < kept < 0.16  # 10 % kept + 2.5 % random draws of the same base
 
 
-def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch, single_thread):
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch):
     rng = np.random.default_rng(1)
     tables = {"eclip_TOY_CELL": pd.DataFrame({"seq": [random_seq(rng, 40) for _ in range(40)],
                                               "split": ["train"] * 30 + ["valid"] * 10})}
@@ -248,7 +249,7 @@ def test_real_corpus_holds_no_test_sequence(smoke_corpus):
 
 
 @needs_mirror
-def test_smoke_mlm_beats_random_init_and_loads(smoke_corpus, tmp_path, monkeypatch, single_thread):
+def test_smoke_mlm_beats_random_init_and_loads(smoke_corpus, tmp_path, monkeypatch):
     from glmeval_utils.models import load_glm
 
     monkeypatch.setenv("GLMEVAL_DATA", str(tmp_path))

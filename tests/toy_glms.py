@@ -90,7 +90,7 @@ def _save_remote_code(directory, code, config, auto_map, tokenizer, *, seed, kee
     given ``auto_map``, as on the hub; the model is built through
     ``AutoModelForMaskedLM.from_config(..., trust_remote_code=True)``.
     ``keep_model_type=False`` drops ``model_type`` from ``config.json`` (NT v2's
-    hub config reportedly has none; /work/shared/models.md, NT section).
+    hub config reportedly has none; the project's notes on the gLM families, NT section).
     """
     from transformers import AutoConfig, AutoModelForMaskedLM
 

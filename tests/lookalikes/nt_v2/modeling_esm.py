@@ -5,7 +5,7 @@ feed-forward.  The hub file itself was not reachable; what is reproduced was
 read in third-party derivatives of it in a public code index (files carrying
 its SwiGLU ``EsmIntermediate`` with ``bias=config.add_bias_fnn`` next to the
 unchanged ESM rotary/encoder code; no repository name or commit was given)
-and in /work/shared/models.md (NT section).  Behaviour reproduced:
+and in the project's notes on the gLM families (NT section).  Behaviour reproduced:
 
 * pre-LN encoder layers; rotary position embeddings applied after scaling the
   query by ``head_dim ** -0.5``; additive ``finfo.min`` mask on padded keys;
