@@ -201,7 +201,7 @@ def report(run: Run) -> Report:
         statements.append("*These are simulated data: the comparisons above describe the protocol and our teaching "
                           "gLMs, not RNA polymerase II, and no verdict on the paper's claim is drawn from them.*")
     statements += model_notes(run.predictions.model)
-    lead = (f"On the simulated inserts (protocol only): " if run.simulated else "") + "; ".join(
+    lead = ("On the simulated inserts (protocol only): " if run.simulated else "") + "; ".join(
         f"{r.model} − one-hot at the full training set {r.effect:+.3f} Pearson r (95% CI {r.ci_low:+.3f} to "
         f"{r.ci_high:+.3f})" for r in selected.itertuples()) + "."
     theirs = paper.paper_results().query("task == @TASK")[["model", "role", "value", "note"]]

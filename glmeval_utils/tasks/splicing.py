@@ -29,7 +29,7 @@ from glmeval_utils import embeddings
 from glmeval_utils.data import registry
 from glmeval_utils.data.splicing import ascot_splits, fetch_hg38, mapsy_variants, vexseq_inputs
 from glmeval_utils.data.splits import TaskData
-from glmeval_utils.eval import compare, paper, verdicts
+from glmeval_utils.eval import compare, paper
 from glmeval_utils.eval.performance import performance_table, seed_metrics
 from glmeval_utils.eval.roles import is_glm
 from glmeval_utils.eval.results import write_results
