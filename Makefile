@@ -11,6 +11,8 @@ TORCH_INDEX ?=
 NO_DEPS_PINS := anticapt==1.0
 PROFILE ?= demo
 DEVICE ?= auto
+# Chapters executed side by side by `make run` (two one-thread kernels beat one two-thread kernel on 2 cores).
+JOBS ?= 2
 PYTEST_ARGS ?=
 
 .PHONY: venv test book fetch pretrain run build publish bench chromium clean
@@ -39,7 +41,7 @@ pretrain: venv
 	HF_HUB_OFFLINE=1 $(PY) -m glmeval_utils pretrain --profile $(PROFILE)
 
 run: venv
-	HF_HUB_OFFLINE=1 $(PY) -m glmeval_utils run --profile $(PROFILE) --device $(DEVICE)
+	HF_HUB_OFFLINE=1 $(PY) -m glmeval_utils run --profile $(PROFILE) --device $(DEVICE) --jobs $(JOBS)
 
 build: venv
 	$(PY) -m glmeval_utils build
@@ -54,6 +56,9 @@ publish: venv
 bench: venv
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/embed_throughput.py
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/zeroshot_throughput.py
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/trained_cache.py
+	$(PY) benchmarks/contention.py
+	$(PY) benchmarks/chapter_jobs.py
 
 clean:
 	rm -rf book/_build book/executed results .pytest_cache

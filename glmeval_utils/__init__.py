@@ -21,9 +21,17 @@ Heavy dependencies (torch, transformers) are imported by the modules that
 need them, so ``import glmeval_utils`` stays fast.
 """
 
+import os
 import warnings
 
 __version__ = "0.1.0"
+
+#: OpenMP settings applied (unless already set) before torch is imported.  With the default
+#: policy torch's worker threads spin while they wait for each other, so one core taken by
+#: another program stalls them all (measured in benchmarks/contention.py); passive threads sleep.
+THREAD_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE"}
+for _name, _value in THREAD_ENVIRONMENT.items():
+    os.environ.setdefault(_name, _value)
 
 # tqdm.auto falls back to text bars where ipywidgets is missing; the fallback is fine, the warning is noise.
 warnings.filterwarnings("ignore", message="IProgress not found")

@@ -37,7 +37,7 @@ def _run(args: argparse.Namespace) -> None:
     from glmeval_utils.book import run_notebooks
 
     timings = run_notebooks(args.profile, device=args.device, kernel=args.kernel, only=args.only,
-                            timeout=getattr(args, "timeout", "profile"), threads=args.threads,
+                            timeout=getattr(args, "timeout", "profile"), threads=args.threads, jobs=args.jobs,
                             progress=not args.quiet)
     _print_table(timings)
 
@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=_positive_count, default=None, metavar="N",
                      help="CPU threads of each chapter's kernel, recorded in timings.csv "
                           "(default: torch's choice, OMP_NUM_THREADS or the physical cores)")
+    run.add_argument("--jobs", type=_positive_count, default=1, metavar="N",
+                     help="chapters executed side by side, the summary last (default 1); the default threads "
+                          "are then the cores divided among them")
     run.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
     run.set_defaults(handler=_run)
 

@@ -53,10 +53,10 @@ TIMINGS_CSV = "timings.csv"
 TIMINGS_MD = "timings.md"
 #: The profile(s) that ran the chapters and the data sets of their results, included by ``book/intro.md``.
 DATA_MD = "data.md"
-#: The verdict of every claim (written by chapter 8 into ``results/verdicts.csv``), included by ``book/intro.md``.
+#: The verdict of every claim (written by the summary chapter into ``results/verdicts.csv``), included by ``book/intro.md``.
 VERDICTS_MD = "verdicts.md"
 VERDICTS_CSV = "verdicts.csv"
-TIMINGS_COLUMNS = ["notebook", "profile", "seconds", "status", "threads"]
+TIMINGS_COLUMNS = ["notebook", "profile", "seconds", "status", "threads", "jobs", "start", "end"]
 #: Default limit in seconds on one cell of a chapter, per profile (``None``: no limit).  ``smoke``
 #: chapters run in seconds; a ``demo`` chapter takes at most a few minutes on 2 cores, so a cell
 #: still running after 30 minutes is stuck; ``full`` cells embed whole data sets with billion-
@@ -129,7 +129,7 @@ def find_notebooks(notebooks_dir: str | os.PathLike | None = None,
     notebooks_dir : path, optional
         Folder holding the notebooks (default: the checkout's ``notebooks/``).
     only : str or iterable of str, optional
-        Name prefixes (``"01"``, ``["03", "08_summary"]``) selecting a subset;
+        Name prefixes (``"01"``, ``["03", "10_summary"]``) selecting a subset;
         ``None`` selects every notebook.
 
     Raises
@@ -593,7 +593,8 @@ def _merge_timings(executed_dir: Path, rows: list[dict]) -> pd.DataFrame:
     else:
         merged = new
     merged = merged.reindex(columns=TIMINGS_COLUMNS).sort_values("notebook", ignore_index=True)
-    merged["threads"] = merged["threads"].astype("Int64")  # rows of older runs have no count: blank
+    for column in ("threads", "jobs"):  # rows of older runs have no count: blank
+        merged[column] = merged[column].astype("Int64")
     _atomic_write_text(path, merged.to_csv(index=False))
     return merged
 
@@ -695,6 +696,7 @@ def run_notebooks(
     executed_dir: str | os.PathLike | None = None,
     timeout: int | str | None = "profile",
     threads: int | None = None,
+    jobs: int = 1,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Execute the chapter notebooks in order with papermill.
@@ -729,13 +731,23 @@ def run_notebooks(
         default :func:`default_threads`).  Torch results depend on it in the
         last digits, so it is fixed for the whole run and recorded in
         ``timings.csv``; pass the recorded number to reproduce a run exactly.
+        With ``jobs`` > 1 the default is the cores divided among the jobs.
+    jobs : int
+        Chapters executed side by side (each in its own kernel); the last
+        notebook (the summary, which reads every chapter's results) runs alone
+        after the others.  On a few CPU cores two one-thread kernels get more
+        done than one two-thread kernel, whose small convolutions parallelise
+        poorly (``benchmarks/chapter_jobs.py``).  Models another chapter
+        trained on the same rows come from the trained-model cache when that
+        chapter finished first, and are trained again otherwise.
     progress : bool
         Show papermill's per-cell progress bar.
 
     Returns
     -------
     pandas.DataFrame
-        One row per notebook run now: ``notebook, profile, seconds, status, threads``.
+        One row per notebook run now: ``notebook, profile, seconds, status, threads, jobs, start, end``
+        (``start``/``end``: Unix times, so side-by-side chapters show their overlap).
 
     Raises
     ------
@@ -749,7 +761,8 @@ def run_notebooks(
     if not DEVICE_PATTERN.match(device):
         raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps")
     timeout = cell_timeout(profile, timeout)
-    threads = default_threads() if threads is None else positive_int(threads, "threads")
+    jobs = positive_int(jobs, "jobs")
+    threads = (max(1, default_threads() // jobs) if threads is None else positive_int(threads, "threads"))
     notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
     notebooks = find_notebooks(notebooks_dir, only)
     if not notebooks:
@@ -760,35 +773,80 @@ def run_notebooks(
     results_dir.mkdir(parents=True, exist_ok=True)
     kernel = kernel or default_kernel()
     parameters = {"profile": profile, "device": device, "output_dir": RESULTS_DIRNAME}
-    run = dict(profile=profile, threads=threads)
+    run = dict(profile=profile, threads=threads, jobs=jobs)
 
     rows = []
     # Progress bars inside a static page are noise; papermill reports per-cell progress instead.
     with _environment(TQDM_DISABLE="1", **{name: str(threads) for name in THREAD_VARIABLES}):
-        _execute_in_order(notebooks, executed_dir, parameters, kernel, run, timeout, progress, rows)
+        _execute(notebooks, executed_dir, parameters, kernel, run, timeout, progress and jobs == 1, rows)
     _merge_timings(executed_dir, rows)
     return pd.DataFrame(rows, columns=TIMINGS_COLUMNS)
 
 
-def _execute_in_order(notebooks, executed_dir: Path, parameters: dict, kernel: str, run: dict,
-                      timeout: int | None, progress: bool, rows: list) -> None:
-    """Execute ``notebooks`` one after the other, appending a timing row (with ``run``'s fields) per notebook."""
+def _execute_one(notebook: Path, executed_dir: Path, parameters: dict, kernel: str, run: dict,
+                 timeout: int | None, progress: bool) -> dict:
+    """Execute one notebook; its timing row (with ``run``'s fields), status ``"ok"`` or ``"failed"``.
+
+    A failure is returned as the row's ``error`` (a :class:`NotebookExecutionError`), not raised,
+    so side-by-side runs can record every chapter's time before the run stops.
+    """
     import papermill
 
-    for notebook in notebooks:
-        output = executed_dir / notebook.name
-        start = time.perf_counter()
-        try:
-            papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel,
-                                       language="python", cwd=str(executed_dir), progress_bar=progress,
-                                       execution_timeout=timeout)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the notebook named
-            rows.append(dict(notebook=notebook.stem, seconds=round(time.perf_counter() - start, 1),
-                             status="failed", **run))
+    output = executed_dir / notebook.name
+    start = time.time()
+    row = dict(notebook=notebook.stem, start=round(start, 1), **run)
+    try:
+        papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel,
+                                   language="python", cwd=str(executed_dir), progress_bar=progress,
+                                   execution_timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - returned with the notebook named
+        end = time.time()
+        error = _execution_error(notebook, output, exc, timeout)
+        error.__cause__ = exc
+        return dict(row, seconds=round(end - start, 1), status="failed", end=round(end, 1), error=error)
+    prepare_for_publishing(output)
+    end = time.time()
+    return dict(row, seconds=round(end - start, 1), status="ok", end=round(end, 1))
+
+
+def _execute(notebooks, executed_dir: Path, parameters: dict, kernel: str, run: dict,
+             timeout: int | None, progress: bool, rows: list) -> None:
+    """Execute ``notebooks`` (``run["jobs"]`` at a time, the last one alone), appending their timing rows.
+
+    The first failure (in notebook order) is raised once the running chapters
+    have finished; chapters not started by then are not run.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def record(row: dict) -> None:
+        error = row.pop("error", None)
+        rows.append(row)
+        if error is not None:
             _merge_timings(executed_dir, rows)
-            raise _execution_error(notebook, output, exc, timeout) from exc
-        prepare_for_publishing(output)
-        rows.append(dict(notebook=notebook.stem, seconds=round(time.perf_counter() - start, 1), status="ok", **run))
+            raise error
+
+    args = (executed_dir, parameters, kernel, run, timeout, progress)
+    *side_by_side, last = notebooks
+    if run["jobs"] == 1 or len(side_by_side) < 2:
+        for notebook in notebooks:
+            record(_execute_one(notebook, *args))
+        return
+    failed = []
+
+    def unless_failed(notebook):
+        if failed:  # a chapter failed: start nothing new
+            return None
+        row = _execute_one(notebook, *args)
+        if row["status"] == "failed":
+            failed.append(row)
+        return row
+
+    with ThreadPoolExecutor(max_workers=run["jobs"]) as pool:
+        results = list(pool.map(unless_failed, side_by_side))
+    for row in results:
+        if row is not None:
+            record(row)
+    record(_execute_one(last, *args))
 
 
 # ----------------------------------------------------------------------------- book
@@ -895,6 +953,13 @@ def timings_markdown(timings_csv: str | os.PathLike) -> str:
         lines.append(f"| {row.notebook} | {row.profile} | {minutes}:{seconds:02d} | {row.status} |")
     total_minutes, total_seconds = divmod(round(float(table["seconds"].sum())), 60)
     lines.append(f"| **total** | | **{total_minutes}:{total_seconds:02d}** | |")
+    side_by_side = table[table["jobs"] > 1] if "jobs" in table.columns else table.iloc[:0]
+    if len(side_by_side) and {"start", "end"} <= set(table.columns):
+        wall_minutes, wall_seconds = divmod(round(float(table["end"].max() - table["start"].min())), 60)
+        lines += ["", f"Up to {int(side_by_side['jobs'].max())} chapters ran side by side "
+                  f"({', '.join(str(nb)[:2] for nb in side_by_side['notebook'])}), so the total is more than the "
+                  f"time the run took: **{wall_minutes}:{wall_seconds:02d}** from the first chapter's start to the "
+                  "last one's end."]
     if "threads" in table.columns and table["threads"].notna().any():
         counts = table.dropna(subset=["threads"]).groupby("threads", sort=True)["notebook"]
         runs = "; ".join(f"{int(n)} ({', '.join(str(nb)[:2] for nb in group)})" for n, group in counts)
@@ -909,10 +974,10 @@ def _table_cell(text) -> str:
 
 
 def verdicts_markdown(executed_dir: str | os.PathLike) -> str:
-    """Markdown table of the verdict on every claim, as chapter 8 computed and saved it."""
+    """Markdown table of the verdict on every claim, as the summary chapter (10) computed and saved it."""
     path = Path(executed_dir) / RESULTS_DIRNAME / VERDICTS_CSV
     if not path.exists():
-        return "*Not computed yet: the summary chapter (08) writes the verdicts when it runs.*\n"
+        return "*Not computed yet: the summary chapter (10) writes the verdicts when it runs.*\n"
     verdicts = pd.read_csv(path)
     lines = ["| The paper's claim | Verdict in this build | The number behind it |", "|---|---|---|"]
     lines += [f"| {_table_cell(row.text)} | **{_table_cell(row.verdict)}** | {_table_cell(row.number)} |"
@@ -1012,7 +1077,7 @@ def build_book(
     left out of a generated toc.  The measured time per chapter
     (``executed/timings.csv``) is written as ``executed/timings.md``, and the
     data sets of the profile that ran them as ``executed/data.md``, the verdicts
-    chapter 8 saved as ``executed/verdicts.md``; ``intro.md`` includes all three.
+    chapter 10 saved as ``executed/verdicts.md``; ``intro.md`` includes all three.
 
     Parameters
     ----------

@@ -60,7 +60,7 @@ PROFILES = {
     ),
     "demo": Profile(
         name="demo",
-        max_rows={"train": 1600, "valid": 320, "test": 800},
+        max_rows={"train": 6400, "valid": 1280, "test": 800},
         seeds=(0, 1, 2),
         models=("teaching-mlm", "teaching-mlm-random", "teaching-clm", "hyenadna-tiny-anticapt"),
         max_epochs=10,

@@ -367,6 +367,34 @@ def test_a_failing_notebook_is_named_with_its_cell(tmp_path, write_notebook):
     assert timings == {"00_ok": "ok", "01_broken": "ok"}
 
 
+def test_chapters_run_side_by_side_and_the_summary_last(tmp_path, write_notebook):
+    folder = tmp_path / "notebooks"
+    # each chapter waits for the other's marker file: they finish only if they run at the same time
+    wait_for = ("import os, time\nopen('{mine}', 'w').close()\ndeadline = time.time() + 60\n"
+                "while not os.path.exists('{other}') and time.time() < deadline:\n    time.sleep(0.1)\n"
+                "assert os.path.exists('{other}'), 'ran alone'\nthreads = os.environ['OMP_NUM_THREADS']")
+    write_notebook(folder / "01_a.ipynb", [wait_for.format(mine="a", other="b")])
+    write_notebook(folder / "02_b.ipynb", [wait_for.format(mine="b", other="a")])
+    write_notebook(folder / "03_summary.ipynb", ["import os\nassert os.path.exists('a') and os.path.exists('b')"])
+    executed = tmp_path / "executed"
+    timings = book.run_notebooks("smoke", notebooks_dir=folder, executed_dir=executed, jobs=2, threads=1,
+                                 progress=False)
+    assert list(timings["notebook"]) == ["01_a", "02_b", "03_summary"] and set(timings["status"]) == {"ok"}
+    assert set(timings["jobs"]) == {2} and set(timings["threads"]) == {1}
+    by_name = timings.set_index("notebook")
+    assert by_name.loc["03_summary", "start"] >= by_name[["end"]].drop("03_summary").values.max()
+    assert "2 chapters ran side by side (01, 02, 03)" in book.timings_markdown(executed / "timings.csv")
+
+    write_notebook(folder / "01_a.ipynb", ["raise ValueError('broken chapter')"])
+    write_notebook(folder / "02_b.ipynb", ["x = 1"])
+    with pytest.raises(book.NotebookExecutionError, match="01_a.ipynb"):
+        book.run_notebooks("smoke", notebooks_dir=folder, executed_dir=executed, jobs=2, threads=1, progress=False)
+    statuses = pd.read_csv(executed / "timings.csv").set_index("notebook")["status"].to_dict()
+    assert statuses["01_a"] == "failed" and statuses["02_b"] == "ok"
+    with pytest.raises(ValueError, match="jobs must be a positive integer"):
+        book.run_notebooks("smoke", notebooks_dir=folder, executed_dir=executed, jobs=0)
+
+
 def test_run_notebooks_validates_its_arguments(tmp_path, write_notebook):
     with pytest.raises(ValueError, match="unknown profile 'huge'"):
         book.run_notebooks("huge", notebooks_dir=tmp_path)

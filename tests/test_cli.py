@@ -69,11 +69,11 @@ def test_run_passes_device_kernel_and_subset(monkeypatch, capsys):
     monkeypatch.setattr(book, "run_notebooks", fake_run)
     assert cli.main(["run", "--profile", "smoke", "--device", "cpu", "--kernel", "k", "--only", "01", "03"]) == 0
     assert calls == [("smoke", {"device": "cpu", "kernel": "k", "only": ["01", "03"], "timeout": "profile",
-                                "threads": None, "progress": True})]
+                                "threads": None, "jobs": 1, "progress": True})]
     assert "01_lentimpra" in capsys.readouterr().out
-    assert cli.main(["run", "--quiet"]) == 0
+    assert cli.main(["run", "--quiet", "--jobs", "2"]) == 0
     assert calls[-1] == ("demo", {"device": "auto", "kernel": None, "only": None, "timeout": "profile",
-                                 "threads": None, "progress": False})
+                                 "threads": None, "jobs": 2, "progress": False})
     assert cli.main(["run", "--device", "tpu"]) != 0
 
 

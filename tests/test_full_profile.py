@@ -166,7 +166,7 @@ def test_cagi5_deltas_come_from_the_model_of_the_element_cell_type(tmp_path, mon
         return table
 
     monkeypatch.setattr(cagi5.registry, "load", lenti)
-    monkeypatch.setattr(cagi5, "OneHotEstimator", _ScaledACount)
+    monkeypatch.setattr(cagi5.ladder, "onehot_estimator", lambda *args, **kwargs: _ScaledACount())
     monkeypatch.setattr(cagi5, "load_glm", lambda name, device=None: CompositionGLM(name))
     elements = {"LDLR": random_seq(rng, 30), "PKLR": random_seq(rng, 30)}
     variants = saturation_table(elements, offsets=[3, 10], with_seq=True)

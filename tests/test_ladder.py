@@ -249,3 +249,41 @@ def test_split_embeddings_reads_token_rows_for_kmer_models_and_nucleotide_rows_o
                        for manifest in map(json.loads, (p.read_text() for p in tmp_path.rglob("manifest.json"))))
     # one entry per model serves both rungs; the one-token-per-base model keeps its "full" entry (and key)
     assert manifests == [("nt-v1-2.5b-1000g", "tokens"), ("teaching-mlm", "full")]
+
+
+def test_onehot_baselines_record_each_fit_and_stalled_ones_are_named():
+    data = TaskData.from_table(_table(), target="label", task="toy", dataset="toy", kind="binary")
+    fits = []
+    ladder.onehot_baselines(data, ["binary_cnn"], profile="smoke", fits=fits, progress=False)
+    assert [(f["architecture"], f["seed"]) for f in fits] == [("binary_cnn", 0)]
+    assert fits[0]["epochs"] >= fits[0]["best_epoch"] + 1 >= 1
+    learned = dict(fits[0], best_epoch=1)
+    stalled = dict(fits[0], seed=1, best_epoch=0)
+    assert ladder.stalled_fits([learned]).empty
+    flagged = ladder.stalled_fits([learned, stalled])
+    assert flagged[["architecture", "seed"]].values.tolist() == [["binary_cnn", 1]]
+
+
+def test_chapter_builders_reuse_the_ladders_fits(tmp_path, monkeypatch):
+    """Chapters 3 and 7 build their one-hot CNN and CNN probe with the ladder's own settings, so the
+    trained-model cache serves the fits chapters 1 and 2 made on the same rows."""
+    from glmeval_utils.learn import probes
+
+    monkeypatch.setenv("GLMEVAL_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("GLMEVAL_TRAINED_CACHE", "on")
+    trainings = []
+    original = probes.fit_torch
+    monkeypatch.setattr(probes, "fit_torch", lambda *a, **k: trainings.append(1) or original(*a, **k))
+    data = TaskData.from_table(_table(), target="gc", task="toy", dataset="toy", kind="regression")
+    ladder.onehot_baselines(data, ["cnn"], profile="smoke", progress=False)
+    glm = CompositionGLM(n_layers=2, has_cls=False)
+    ladder.glm_ladder(glm, data, profile="smoke", representations=("full",), cache_dir=tmp_path, progress=False)
+    assert len(trainings) == 2
+    ladder.onehot_estimator("cnn", "regression", profile="smoke").fit(
+        data.seqs["train"], data.y["train"], data.seqs["valid"], data.y["valid"])
+    X = ladder.split_embeddings(glm, data, representation="full", cache_dir=tmp_path, progress=False)
+    ladder.cnn_probe("regression", profile="smoke").fit(X["train"], data.y["train"], X["valid"], data.y["valid"])
+    assert len(trainings) == 2  # both served from the cache
+    ladder.onehot_estimator("cnn", "regression", profile="smoke", seed=1).fit(
+        data.seqs["train"], data.y["train"], data.seqs["valid"], data.y["valid"])
+    assert len(trainings) == 3  # another seed is another model

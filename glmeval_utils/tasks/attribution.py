@@ -18,6 +18,7 @@ and kept out of the claim):
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 
@@ -31,22 +32,22 @@ from glmeval_utils.data.splits import TaskData
 from glmeval_utils.eval import metrics, paper, verdicts
 from glmeval_utils.eval.attribution import agreement_table, gia_table, per_sequence_agreement
 from glmeval_utils.eval.results import make_rows, write_results
-from glmeval_utils.learn.baselines import OneHotEstimator
-from glmeval_utils.learn.probes import CNNProbe
+from glmeval_utils.learn import ladder
 from glmeval_utils.models import load_glm
 from glmeval_utils.predictions import ONE_HOT
 from glmeval_utils.profiles import Profile
 from glmeval_utils.score import attribution, motifs
 from glmeval_utils.sequences import one_hot
+from glmeval_utils.tasks import binding
 from glmeval_utils.tasks.report import Report, apply_overrides, glance, model_notes, output_path, settings_for
 from glmeval_utils.tasks.tables import readable
 
 TASK = "attribution"
 CHAPTER = "7. Attribution and motifs"
-#: the real data sets: target, kind, one-hot architecture, CNN probe.
+#: the real data sets: target, kind, one-hot architecture, CNN probe, the chapter whose rows and settings they reuse.
 REAL_SETS = {
-    "gue_tf2": dict(target="label", kind="binary", onehot="binary_cnn", probe="chip_cnn"),
-    "lentimpra_hepg2": dict(target="activity", kind="regression", onehot="cnn", probe="rep_cnn"),
+    "gue_tf2": dict(target="label", kind="binary", onehot="binary_cnn", probe="chip_cnn", chapter="tf_binding"),
+    "lentimpra_hepg2": dict(target="activity", kind="regression", onehot="cnn", probe="rep_cnn", chapter="lentimpra"),
 }
 #: the JASPAR 2024 matrices planted in the simulated set.
 PLANTED = {"MA0139.2": "CTCF", "MA0080.7": "SPI1"}
@@ -150,20 +151,34 @@ class Run:
     jaspar: dict = field(default_factory=dict)
 
 
-def _train(cfg: Config, glm, data: TaskData, onehot: str, probe: str, epochs: int, probe_width: float):
-    """The one-hot CNN (full width) and the gLM probe on full embeddings, one seed each."""
-    kwargs = dict(max_epochs=epochs, patience=min(cfg.settings.patience, epochs), lr_patience=cfg.settings.lr_patience,
-                  random_state=0, device=cfg.device, progress=False)
-    onehot_model = OneHotEstimator(onehot, data.kind, **kwargs)
+def _train(cfg: Config, glm, data: TaskData, settings: Profile, onehot: str, probe: str):
+    """The one-hot CNN and the gLM probe on full embeddings, seed 0, built as the ladder builds them.
+
+    With the settings and rows of the chapter a real set comes from, both fits
+    are the ones that chapter trained: the trained-model cache serves them.
+    """
+    onehot_model = ladder.onehot_estimator(onehot, data.kind, profile=settings, seed=0, device=cfg.device)
     onehot_model.fit(data.seqs["train"], data.y["train"], data.seqs["valid"], data.y["valid"])
+    # per nucleotide (not the ladder's token rows for k-mer models): ISM maps one base to one row
     cached = embeddings.extract(glm, data.all_seqs, layers=(-1,), pooling="full", batch_size=256, label=data.dataset,
                                 progress=False)
     full = {split: cached.layer(-1)[rows] for split, rows in data.split_rows().items()}
-    probe_model = CNNProbe(data.kind, architecture=probe, reduce_dim=cfg.settings.reduce_dim,
-                           width_factor=probe_width, **kwargs)
+    probe_model = ladder.cnn_probe(data.kind, probe, profile=settings, seed=0, device=cfg.device)
     probe_model.fit(full["train"], data.y["train"], full["valid"], data.y["valid"])
     scores = {"one-hot CNN": onehot_model.predict(data.seqs["test"]), "gLM probe": probe_model.predict(full["test"])}
     return onehot_model, probe_model, scores
+
+
+def _real_set(cfg: Config, name: str) -> tuple[TaskData, Profile]:
+    """A real set's rows and training settings, as the chapter it comes from uses them (1 or 2)."""
+    spec = REAL_SETS[name]
+    if spec["chapter"] == "tf_binding":
+        source = binding.config("tf_binding", cfg.profile)
+        data, _ = binding.prepare_dataset(registry.load(name, profile="full", progress=False), name=name,
+                                          task="tf_binding", limits=source.max_rows, dedup=source.dedup)
+        return data, source.settings
+    table = registry.load(name, profile=cfg.profile, progress=False)
+    return TaskData.from_table(table, target=spec["target"], task=TASK, dataset=name, kind=spec["kind"]), cfg.settings
 
 
 def _maps(cfg: Config, glm, data: TaskData, onehot_model, probe_model, onehot_scores) -> Maps:
@@ -171,7 +186,7 @@ def _maps(cfg: Config, glm, data: TaskData, onehot_model, probe_model, onehot_sc
     order = attribution.top_sequences(onehot_scores, cfg.n_saliency, mask=positives)
     seqs_many = [data.seqs["test"][i] for i in order]
     X_many = one_hot(seqs_many)
-    onehot_predictor = attribution.OneHotPredictor(onehot_model.model_.eval())
+    onehot_predictor = attribution.OneHotPredictor(onehot_model.model_.eval(), rc_average=onehot_model.rc_augment)
     saliency_many = attribution.saliency(onehot_predictor, X_many, device=cfg.device)
     top = order[:cfg.n_top]
     seqs_top, X_top = seqs_many[:len(top)], X_many[:len(top)]
@@ -204,10 +219,8 @@ def run(cfg: Config, *, progress: bool | None = None) -> Run:
     glm = load_glm(cfg.glm, device=cfg.device)
     performance, maps, agreements, per_sequence = [], {}, [], []
     for name, spec in REAL_SETS.items():
-        table = registry.load(name, profile=cfg.profile, progress=False)
-        data = TaskData.from_table(table, target=spec["target"], task=TASK, dataset=name, kind=spec["kind"])
-        onehot_model, probe_model, scores = _train(cfg, glm, data, spec["onehot"], spec["probe"],
-                                                   cfg.settings.max_epochs, cfg.settings.width_factor)
+        data, settings = _real_set(cfg, name)
+        onehot_model, probe_model, scores = _train(cfg, glm, data, settings, spec["onehot"], spec["probe"])
         metric = "auroc" if spec["kind"] == "binary" else "pearson"
         performance += [{"dataset": name, "predictor": predictor, "metric": metric,
                          "value": metrics.METRICS[metric](data.y["test"], values)} for predictor, values in scores.items()]
@@ -249,12 +262,13 @@ def _simulated(cfg: Config, glm, jaspar: dict) -> dict:
                                     effect_sizes={name: 6.0 for name in PLANTED.values()}, intercept=-3.0,
                                     seed=0)
     data = TaskData.from_table(table, target="label", task=TASK, dataset=SIMULATED, kind="binary")
-    epochs = cfg.sim_epochs or cfg.settings.max_epochs
-    onehot_model, probe_model, scores = _train(cfg, glm, data, "binary_cnn", "chip_cnn", epochs, probe_width=1.0)
+    settings = dataclasses.replace(cfg.settings, max_epochs=cfg.sim_epochs or cfg.settings.max_epochs,
+                                   width_factor=1.0)
+    onehot_model, probe_model, scores = _train(cfg, glm, data, settings, "binary_cnn", "chip_cnn")
     # attribute every carrier of a planted motif (train + test: the maps explain the model, not the data)
     carriers = table[table[list(PLANTED.values())].any(axis=1)]
     X = one_hot(carriers.seq.tolist())
-    onehot_predictor = attribution.OneHotPredictor(onehot_model.model_.eval())
+    onehot_predictor = attribution.OneHotPredictor(onehot_model.model_.eval(), rc_average=onehot_model.rc_augment)
     glm_predictor = attribution.OneHotPredictor.from_glm(glm, probe_model.model_.eval(), layer=-1, pooling="full",
                                                          batch_size=256)
     n_glm = min(len(X), 2 * cfg.n_top)

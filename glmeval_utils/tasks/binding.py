@@ -33,7 +33,8 @@ from glmeval_utils.eval.roles import is_glm
 from glmeval_utils.predictions import COMPOSITION, ONE_HOT, SPLITS
 from glmeval_utils.profiles import Profile
 from glmeval_utils.tasks.report import (PAPER_EXTRA_LAYERS, Report, apply_overrides, default_progress,
-                                        extra_layer_ladder, glance, model_notes, output_path, settings_for)
+                                        extra_layer_ladder, glance, model_notes, output_path, settings_for,
+                                        stalled_notes)
 from glmeval_utils.tasks.tables import readable
 
 METRIC = "auroc"
@@ -49,7 +50,7 @@ TASKS = {
 #: per task and profile: row caps per split and the epoch cap, measured to fit the book's budget.
 BUDGETS = {
     ("tf_binding", "smoke"): dict(rows={"train": 160, "valid": 48, "test": 48}, epochs=None),
-    ("tf_binding", "demo"): dict(rows={"train": 1000, "valid": 200, "test": 500}, epochs=8),
+    ("tf_binding", "demo"): dict(rows={"train": 4000, "valid": 800, "test": 500}, epochs=8),
     ("rbp_binding", "smoke"): dict(rows={"train": 160, "valid": 48, "test": 48}, epochs=None),
     ("rbp_binding", "demo"): dict(rows={"train": 600, "valid": 150, "test": 400}, epochs=8),
 }
@@ -136,6 +137,8 @@ class Run:
     data_report: pd.DataFrame
     timings: pd.DataFrame
     whitening: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: one record per one-hot fit (:func:`glmeval_utils.learn.ladder.onehot_baselines`).
+    onehot_fits: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def prepare_dataset(table: pd.DataFrame, *, name: str, task: str, limits: dict, dedup: bool = True,
@@ -192,7 +195,7 @@ def run(cfg: Config, *, loader=None, glm_loader=None, progress: bool | None = No
         raise ValueError(f"{cfg.task}: no data sets given")
     glms = [glm_loader(name, device=cfg.device) for name in cfg.models]
     derive_mean = ladder.derives_mean(cfg.settings, cfg.representations)
-    predictions, reports, timings, whitening = [], [], [], []
+    predictions, reports, timings, whitening, fits = [], [], [], [], []
 
     def timed(dataset, stage, function):
         start = time.perf_counter()
@@ -209,7 +212,8 @@ def run(cfg: Config, *, loader=None, glm_loader=None, progress: bool | None = No
             reports.append(report)
             if cfg.onehot:
                 predictions.append(timed(name, "one-hot", lambda: ladder.onehot_baselines(
-                    data, cfg.onehot, profile=cfg.settings, seeds=cfg.seeds, device=cfg.device, progress=False)))
+                    data, cfg.onehot, profile=cfg.settings, seeds=cfg.seeds, device=cfg.device, fits=fits,
+                    progress=False)))
             if cfg.composition_ks:
                 predictions.append(timed(name, "composition", lambda: ladder.composition_baselines(
                     data, ks=cfg.composition_ks, probes=cfg.composition_probes, profile=cfg.settings,
@@ -233,7 +237,7 @@ def run(cfg: Config, *, loader=None, glm_loader=None, progress: bool | None = No
     if not predictions:
         raise ValueError(f"{cfg.task}: nothing to train (no models, baselines or composition)")
     return Run(cfg, pd.concat(predictions, ignore_index=True), pd.DataFrame(reports), pd.DataFrame(timings),
-               pd.concat(whitening, ignore_index=True) if whitening else pd.DataFrame())
+               pd.concat(whitening, ignore_index=True) if whitening else pd.DataFrame(), pd.DataFrame(fits))
 
 
 def report(run: Run) -> Report:
@@ -247,7 +251,8 @@ def report(run: Run) -> Report:
     found = comparisons.verdicts("AUROC")
     main = found[0]
     tally = compare.tally(every)
-    statements = _statements(averages, tally, selected, unit, cfg.profile) + model_notes(predictions.model)
+    statements = (_statements(averages, tally, selected, unit, cfg.profile) + model_notes(predictions.model)
+                  + stalled_notes(run.onehot_fits))
     glms = selected[selected.role.map(is_glm)]
     # the verdict's own count (Holm-corrected), so that the box and the verdict never disagree
     lead = (f"Pretrained gLM (configuration chosen on validation per {unit}) against the best one-hot model, "

@@ -34,7 +34,6 @@ from glmeval_utils.eval.roles import control_of, is_glm
 from glmeval_utils.eval.variants import (CONFIDENCE_THRESHOLD, chance_abs_r, evaluate_scores, headline_metric,
                                          is_headline, is_supervised, paired_contrast, result_rows, score_summary)
 from glmeval_utils.learn import ladder
-from glmeval_utils.learn.baselines import OneHotEstimator
 from glmeval_utils.learn.probes import LinearProbe
 from glmeval_utils.models import REGISTRY, load_glm
 from glmeval_utils.predictions import PRETRAINED, SUPERVISED
@@ -98,7 +97,6 @@ class Config:
     release_positions: int | None = None
     challenge_positions: int | None = None
     window: int = 501
-    lenti_epochs: int | None = None
     probe_model: str | None = "teaching-mlm"
     #: cell type → lentiMPRA data set of the supervised comparators (:data:`LENTIMPRA_SETS`).
     lentimpra_sets: dict = field(default_factory=lambda: dict(LENTIMPRA_SETS["demo"]))
@@ -106,13 +104,13 @@ class Config:
     device: str = "auto"
 
 
-#: per profile: positions per element in each set (None: all), window, lentiMPRA epochs, bootstrap size.
+#: per profile: positions per element in each set (None: all), window, bootstrap size.
 BUDGETS = {
-    "smoke": dict(elements=PAPER_ELEMENTS, release_positions=2, challenge_positions=3, window=61, lenti_epochs=1,
+    "smoke": dict(elements=PAPER_ELEMENTS, release_positions=2, challenge_positions=3, window=61,
                   n_boot=50),
-    "demo": dict(elements=None, release_positions=8, challenge_positions=16, window=201, lenti_epochs=15,
+    "demo": dict(elements=None, release_positions=8, challenge_positions=16, window=201,
                  n_boot=1000),
-    "full": dict(elements=None, release_positions=None, challenge_positions=None, window=501, lenti_epochs=None,
+    "full": dict(elements=None, release_positions=None, challenge_positions=None, window=501,
                  n_boot=1000),
 }
 
@@ -271,7 +269,6 @@ def _supervised_deltas(cfg: Config, variants: pd.DataFrame, progress: bool) -> t
                                                              else [onehot_key])}
     glm = load_glm(cfg.probe_model, device=cfg.device) if cfg.probe_model else None
     derive_mean = cfg.settings.mean_from_full
-    epochs = cfg.lenti_epochs or cfg.settings.max_epochs
     r = {}
     for cell, dataset in cfg.lentimpra_sets.items():
         rows = scored_by == cell
@@ -279,9 +276,8 @@ def _supervised_deltas(cfg: Config, variants: pd.DataFrame, progress: bool) -> t
             continue
         lenti = registry.load(dataset, profile=cfg.profile, progress=progress)
         data = TaskData.from_table(lenti, target="activity", task="lentimpra", dataset=dataset, kind="regression")
-        onehot = OneHotEstimator("cnn", "regression", max_epochs=epochs, patience=cfg.settings.patience,
-                                 lr_patience=cfg.settings.lr_patience, random_state=0, device=cfg.device,
-                                 progress=False)
+        # built as chapter 1 builds its seed-0 CNN: on the same rows, the trained-model cache serves it
+        onehot = ladder.onehot_estimator("cnn", "regression", profile=cfg.settings, seed=0, device=cfg.device)
         onehot.fit(data.seqs["train"], data.y["train"], data.seqs["valid"], data.y["valid"])
         deltas[onehot_key][rows] = zeroshot.delta_prediction(onehot.predict, variants[rows], window=DELTA_WINDOW)
         r[f"one-hot CNN ({cell})"] = pearson(data.y["test"], onehot.predict(data.seqs["test"]))

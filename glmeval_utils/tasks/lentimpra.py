@@ -31,7 +31,7 @@ from glmeval_utils.predictions import ONE_HOT
 from glmeval_utils.profiles import Profile
 from glmeval_utils.sequences import reverse_complement
 from glmeval_utils.tasks.report import (Report, apply_overrides, default_progress, glance, model_notes, output_path,
-                                        settings_for)
+                                        settings_for, stalled_notes)
 from glmeval_utils.tasks.tables import readable
 
 TASK = "lentimpra"
@@ -166,6 +166,8 @@ class Run:
     spectra: dict = field(default_factory=dict)
     whitening: pd.DataFrame = field(default_factory=pd.DataFrame)
     glms: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: one record per one-hot fit (:func:`glmeval_utils.learn.ladder.onehot_baselines`).
+    onehot_fits: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def run(cfg: Config, *, progress: bool | None = None) -> Run:
@@ -176,8 +178,9 @@ def run(cfg: Config, *, progress: bool | None = None) -> Run:
     progress = default_progress() if progress is None else progress
     table, data = load_data(cfg, progress=progress)
     several = len(data) > 1
+    fits = []
     parts = [ladder.onehot_baselines(task_data, cfg.onehot, profile=cfg.settings, seeds=cfg.seeds,
-                                     device=cfg.device, progress=progress) for task_data in data.values()]
+                                     device=cfg.device, fits=fits, progress=progress) for task_data in data.values()]
     spectra, whitening, described = {}, [], []
     derive_mean = ladder.derives_mean(cfg.settings, cfg.representations)
     for name in cfg.models:  # one gLM in memory at a time
@@ -203,7 +206,8 @@ def run(cfg: Config, *, progress: bool | None = None) -> Run:
                                               seeds=cfg.seeds, device=cfg.device, progress=progress)
                            for task_data in data.values()], ignore_index=True)
     return Run(cfg, table, data, pd.concat(parts, ignore_index=True), sweep, spectra,
-               pd.concat(whitening, ignore_index=True) if whitening else pd.DataFrame(), pd.DataFrame(described))
+               pd.concat(whitening, ignore_index=True) if whitening else pd.DataFrame(), pd.DataFrame(described),
+               pd.DataFrame(fits))
 
 
 def report(run: Run) -> Report:
@@ -229,6 +233,7 @@ def report(run: Run) -> Report:
         statements += [prefix + text for text in _statements(performance[performance.dataset == dataset], mine)]
         leads.append(prefix + _lead(mine))
     statements += model_notes([*predictions.model, *(run.sweep.model if len(run.sweep) else ())])
+    statements += stalled_notes(run.onehot_fits)
     cell = {"data set": "data set"} if several else {}
     tables = {
         "performance": readable(performance, {**cell, "label": "configuration", "role": "role",

@@ -102,6 +102,25 @@ def model_notes(models: Iterable[str]) -> list[str]:
     return [note for name, note in MODEL_NOTES.items() if name in present]
 
 
+def stalled_notes(fits) -> list[str]:
+    """A warning per one-hot baseline whose validation loss never beat its first epoch.
+
+    Parameters
+    ----------
+    fits : DataFrame or list of dict
+        Fit records of :func:`glmeval_utils.learn.ladder.onehot_baselines`.
+
+    Returns
+    -------
+    list of str
+        Markdown sentences for the chapter's statements (none when every baseline learned).
+    """
+    stalled = ladder.stalled_fits(fits)
+    return [f"**Check the yardstick:** the one-hot {row.architecture} (seed {row.seed}) on {row.dataset} never beat "
+            f"its first epoch on validation (stopped after {row.epochs} epochs); it may have failed to learn, which would "
+            "flatter every gLM it is compared with." for row in stalled.itertuples()]
+
+
 def layer_label(representation: str, layer: int) -> str:
     """The representation label of a rung read from hidden state ``layer`` (``"mean@L10"``, see
     :func:`glmeval_utils.learn.ladder.layer_of`)."""
