@@ -15,6 +15,12 @@ scores them with the language-model head, and returns one table row:
   only where documented: a base no BPE token can show); for causal LMs,
   ``token_log_probs`` are finite log-probabilities except the documented NaN
   of the first base; ``"n/a (no LM head)"`` for backbones without a head.
+* **fine-tune OK**: one LoRA step (:class:`glmeval_utils.learn.finetune.FineTunedGLM`
+  with the family's :data:`~glmeval_utils.learn.finetune.FINE_TUNING` settings,
+  one batch of the two sequences) trains: adapters sit on the family's target
+  modules, only they and the head are trainable, the loss and predictions
+  are finite and the adapters moved; ``"n/a (no fine-tuning settings)"`` for
+  families without settings (GPN, Caduceus).
 
 Models given a local folder (``--path NAME=FOLDER``) run the folder's own
 Python code (an ``auto_map``, as DNABERT-2, NT v2 and HyenaDNA checkpoints
@@ -53,6 +59,7 @@ LOGSUMEXP_TOLERANCE = 1e-3
 MAX_MESSAGE = 300
 NOT_RUN = "–"
 NO_HEAD = "n/a (no LM head)"
+NO_FINE_TUNING = "n/a (no fine-tuning settings)"
 
 
 class DoctorFailed(RuntimeError):
@@ -82,7 +89,7 @@ def models_to_check(profile: str = "full", *, models=None, all_models: bool = Fa
         For unknown names (the message lists the known ones), or when both
         ``models`` and ``all_models`` are given.
     """
-    from glmeval_utils.models.registry import REGISTRY, list_glms
+    from glmeval_utils.models.registry import REGISTRY, checkpoint_of, list_glms
     from glmeval_utils.profiles import get_profile
 
     if models is not None and all_models:
@@ -95,7 +102,7 @@ def models_to_check(profile: str = "full", *, models=None, all_models: bool = Fa
             raise ValueError("no models named; pass e.g. --models teaching-mlm,dnabert2")
     else:
         names = list_glms(profile) if all_models else list(get_profile(profile).models)
-    unknown = [name for name in names if name not in REGISTRY]
+    unknown = [name for name in names if name not in REGISTRY and checkpoint_of(name) is None]
     if unknown:
         raise ValueError(f"unknown gLM {', '.join(map(repr, unknown))}; known gLMs: {', '.join(REGISTRY)}")
     return names
@@ -171,7 +178,8 @@ def run_doctor(names, *, paths=None, device=None, length: int = SEQUENCE_LENGTH,
         Columns ``model``, ``revision`` (as loaded: hub commit or weights
         digest), ``layers``, ``hidden size``, ``tokens per <length> nt``
         (specials included), ``embed OK``, ``LLR OK`` (``"yes"``, ``"no"``,
-        ``"n/a (no LM head)"`` or ``"–"`` when not reached), ``seconds``
+        ``"n/a (no LM head)"`` or ``"–"`` when not reached), ``fine-tune OK``
+        (``"yes"``, ``"no"``, ``"n/a (no fine-tuning settings)"`` or ``"–"``), ``seconds``
         (load and checks), ``GPU memory`` (peak allocated on CUDA, else ``"–"``)
         and ``problem`` (empty when every check passed).
     """
@@ -219,12 +227,14 @@ def check_glm(name: str, sequences, *, path=None, device=None, trust_remote_code
     import torch
 
     from glmeval_utils.devices import resolve_device
+    from glmeval_utils.learn.finetune import FINE_TUNING
     from glmeval_utils.models import load_glm
 
     device = resolve_device(device)
     on_cuda = device.type == "cuda"
     row = {"model": name, "revision": NOT_RUN, "layers": None, "hidden size": None, "tokens": None,
-           "embed OK": NOT_RUN, "LLR OK": NOT_RUN, "seconds": 0.0, "GPU memory": NOT_RUN, "problem": ""}
+           "embed OK": NOT_RUN, "LLR OK": NOT_RUN, "fine-tune OK": NOT_RUN, "seconds": 0.0, "GPU memory": NOT_RUN,
+           "problem": ""}
     if on_cuda:
         torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
@@ -249,6 +259,12 @@ def check_glm(name: str, sequences, *, path=None, device=None, trust_remote_code
             llr_problems = _guarded(_likelihood_problems, glm, sequences)
             row["LLR OK"] = "no" if llr_problems else "yes"
             problems += [f"LLR: {problem}" for problem in llr_problems]
+        if glm.family not in FINE_TUNING:
+            row["fine-tune OK"] = NO_FINE_TUNING
+        else:
+            tuning_problems = _guarded(_fine_tuning_problems, glm, sequences, device)
+            row["fine-tune OK"] = "no" if tuning_problems else "yes"
+            problems += [f"fine-tune: {problem}" for problem in tuning_problems]
         row["problem"] = "; ".join(problems)
     finally:
         row["seconds"] = round(time.perf_counter() - start, 2)
@@ -328,6 +344,35 @@ def _likelihood_problems(glm, sequences) -> list[str]:
                 problems.append(f"{label} has {int(bad.sum())} non-finite values")
             elif (scores[np.isfinite(scores)] > 1e-6).any():
                 problems.append(f"{label}: log-probabilities above 0")
+    return problems
+
+
+def _fine_tuning_problems(glm, sequences, device) -> list[str]:
+    """Problems of one LoRA step on ``sequences`` (one batch, one epoch; empty = OK)."""
+    from glmeval_utils.learn.finetune import FineTunedGLM, fine_tuning_settings
+
+    targets = np.arange(len(sequences), dtype=np.float32)
+    estimator = FineTunedGLM(glm, "regression", method="lora", batch_size=len(sequences), max_epochs=1,
+                             device=device, progress=False)
+    estimator.fit(sequences, targets, sequences, targets)
+    problems = []
+    wanted = fine_tuning_settings(glm.family).target_modules
+    adapted = {name.rsplit(".", 1)[-1] for name, module in estimator.model_.named_modules()
+               if hasattr(module, "lora_A")}
+    if adapted != set(wanted):
+        problems.append(f"LoRA adapters on {sorted(adapted)}, expected {sorted(wanted)}")
+    trainable = {name for name, weight in estimator.model_.named_parameters() if weight.requires_grad}
+    frozen_trained = sorted(n for n in trainable if "lora_" not in n and not n.startswith("head."))
+    if frozen_trained:
+        problems.append(f"{len(frozen_trained)} pretrained weights are trainable, e.g. {frozen_trained[0]}")
+    if not np.isfinite(estimator.history_.train_loss).all():
+        problems.append(f"training loss {estimator.history_.train_loss}")
+    if not np.isfinite(estimator.predict(sequences)).all():
+        problems.append("non-finite predictions")
+    moved = any(float(weight.detach().abs().sum()) > 0 for name, weight in estimator.model_.named_parameters()
+                if "lora_B" in name)
+    if not moved:
+        problems.append("the adapters did not move in one step")
     return problems
 
 

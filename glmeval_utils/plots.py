@@ -606,3 +606,76 @@ def base_probabilities(probabilities: dict, sequence: str, *, titles: dict | Non
     axes[-1, 0].set_xlabel("position in the element (nt)")
     fig.tight_layout()
     return fig
+
+
+#: How a metric name of :func:`glmeval_utils.eval.performance.performance_table` reads on an axis.
+METRIC_LABELS = {"pearson": "Pearson r", "spearman": "Spearman ρ", "auroc": "AUROC", "aupr": "AUPR"}
+
+
+def budget_curve(points: pd.DataFrame, band: pd.DataFrame, paper: pd.DataFrame | None = None,
+                 loss: pd.DataFrame | None = None):
+    """Probe score against pretraining tokens seen: one panel per data set and probe rung, the held-out loss above.
+
+    Parameters
+    ----------
+    points : DataFrame
+        ``dataset, rung, tokens_seen, metric, mean, ci_low, ci_high, role``:
+        one row per checkpoint (test score, mean over seeds, bootstrap 95% CI);
+        the random-init step 0 is coloured as a control.
+    band : DataFrame
+        ``dataset, value``: the one-hot CNN's test score per seed; its range is
+        drawn as a horizontal band, its mean as a line.
+    paper : DataFrame, optional
+        ``dataset, rung, model, value``: the paper's gLMs on its own data,
+        drawn as markers right of the curve (their x is not their token count).
+    loss : DataFrame, optional
+        ``tokens_seen, held_out_loss``: the pretraining curve itself, drawn as
+        the top panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _require_columns(points, ["dataset", "rung", "tokens_seen", "metric", "mean", "ci_low", "ci_high", "role"],
+                     "budget_curve")
+    _require_columns(band, ["dataset", "value"], "budget_curve")
+    datasets, rungs = list(dict.fromkeys(points["dataset"])), list(dict.fromkeys(points["rung"]))
+    top = int(loss is not None and len(loss) > 0)
+    fig = plt.figure(figsize=(4.3 * len(rungs), 2.9 * (len(datasets) + top)))
+    grid = fig.add_gridspec(len(datasets) + top, len(rungs))
+    scale = 1e6  # tokens on the axis in millions
+    right = 1.12 * max(float(points["tokens_seen"].max()) / scale, 1e-6)
+    xlabel = "pretraining tokens seen (millions)"
+    if top:
+        ax = fig.add_subplot(grid[0, :])
+        ax.plot(loss["tokens_seen"] / scale, loss["held_out_loss"], marker="o", color=ROLE_COLOURS["pretrained"])
+        ax.axhline(np.log(4), color="grey", linestyle=":", linewidth=1, label="uniform guess (ln 4)")
+        ax.set(xlabel=xlabel, ylabel="held-out loss (nats)", title="pretraining", xlim=(-0.04 * right, 1.06 * right))
+        ax.legend(frameon=False, loc="upper right")
+    handles = {}
+    for row, dataset in enumerate(datasets):
+        seeds = band.loc[band["dataset"] == dataset, "value"]
+        for column, rung in enumerate(rungs):
+            ax = fig.add_subplot(grid[row + top, column])
+            part = points[(points["dataset"] == dataset) & (points["rung"] == rung)].sort_values("tokens_seen")
+            if len(seeds):
+                handles["one-hot CNN (range over seeds)"] = ax.axhspan(seeds.min(), seeds.max(), alpha=0.25,
+                                                                       color=ROLE_COLOURS["one-hot"])
+                ax.axhline(seeds.mean(), color=ROLE_COLOURS["one-hot"], linewidth=1)
+            ax.plot(part["tokens_seen"] / scale, part["mean"], color=ROLE_COLOURS["pretrained"], linewidth=1)
+            for point in part.itertuples():
+                colour = ROLE_COLOURS.get(point.role, "grey")
+                error = [[point.mean - point.ci_low], [point.ci_high - point.mean]]
+                handles[f"checkpoint ({point.role})"] = ax.errorbar(point.tokens_seen / scale, point.mean, yerr=error,
+                                                                    fmt="o", color=colour, ecolor=colour, capsize=3)
+            theirs = paper[(paper["dataset"] == dataset) & (paper["rung"] == rung)] if paper is not None else ()
+            for marker, mark in zip(theirs.itertuples() if len(theirs) else (), "Ds^vP*"):
+                handles[f"paper: {marker.model}"] = ax.scatter(right, marker.value, marker=mark, color="black",
+                                                              zorder=3)
+            metric = METRIC_LABELS.get(part["metric"].iloc[0], part["metric"].iloc[0]) if len(part) else "score"
+            ax.set(title=f"{dataset}: {rung}", xlabel=xlabel, ylabel=f"test {metric}",
+                   xlim=(-0.04 * right, 1.06 * right))
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(len(handles), 3), frameon=False,
+               fontsize=8)
+    fig.tight_layout(rect=(0, 0.35 / fig.get_size_inches()[1] * (1 + (len(handles) - 1) // 3), 1, 1))
+    return fig

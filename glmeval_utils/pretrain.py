@@ -34,6 +34,17 @@ file that cannot be used is ignored with a warning naming it (training then
 restarts from step 0).  Held-out metrics are computed over the four
 nucleotide logits only, next to the same metrics of the seeded random-init
 model the training started from.
+
+Intermediate checkpoints: the seeded initial weights (step 0), the model
+every ``checkpoint_every`` steps and the final model are each saved as a
+loadable ``save_pretrained`` folder,
+:func:`glmeval_utils.models.registry.teaching_checkpoint_dir` (a sibling of
+the model folder), with their held-out metrics and the tokens seen so far in
+``checkpoint_info.json`` (:func:`checkpoint_table`); they load as
+``teaching-mlm@step-N``.  Each folder is written under a temporary name and
+moved into place; folders of another run (another fingerprint) are removed
+when training starts, and a model whose checkpoints are incomplete is
+trained again.
 """
 
 from __future__ import annotations
@@ -69,6 +80,8 @@ INFO_FILE = "training_info.json"
 RESUME_FILE = "trainer_state.pt"
 #: What a resume file holds: three state dicts, the next step and the run's fingerprint.
 RESUME_KEYS = ("model", "optimizer", "scheduler", "step", "fingerprint")
+#: Per checkpoint folder: step, tokens seen, held-out metrics and the run's fingerprint.
+CHECKPOINT_INFO = "checkpoint_info.json"
 
 
 @dataclass(frozen=True)
@@ -107,6 +120,17 @@ def get_settings(profile: str) -> PretrainSettings:
         return SETTINGS[profile]
     except KeyError:
         raise ValueError(f"unknown profile {profile!r}; known: {', '.join(SETTINGS)}") from None
+
+
+def checkpoint_steps(settings: PretrainSettings) -> list[int]:
+    """The steps whose model is kept: 0 (the seeded initial weights), every ``checkpoint_every``, the last."""
+    every = positive_int(settings.checkpoint_every, "checkpoint_every")
+    return sorted({0, *range(every, settings.steps, every), settings.steps})
+
+
+def tokens_seen(step: int, settings: PretrainSettings) -> int:
+    """Nucleotide tokens the model has been trained on after ``step`` steps (batch size × crop length per step)."""
+    return int(step) * settings.batch_size * settings.crop_length
 
 
 # --------------------------------------------------------------------------
@@ -567,6 +591,93 @@ def _optimization(model, settings: PretrainSettings):
     return optimizer, scheduler
 
 
+def _checkpoint_fingerprint(folder: Path):
+    """The fingerprint recorded in a checkpoint folder, or None when it has no readable record."""
+    try:
+        return json.loads((folder / CHECKPOINT_INFO).read_text()).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _remove_stale_checkpoints(kind: str, root: Path, fingerprint: dict) -> None:
+    """Delete checkpoint folders of another run (or half-written ones) of teaching gLM ``kind``."""
+    from glmeval_utils.models.registry import teaching_checkpoints_dir
+
+    folder = teaching_checkpoints_dir(kind, root)
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if path.is_dir() and _checkpoint_fingerprint(path) != fingerprint:
+                shutil.rmtree(path)
+
+
+def _checkpoints_complete(kind: str, root: Path, settings: PretrainSettings, fingerprint: dict) -> bool:
+    """Whether every step of :func:`checkpoint_steps` has a checkpoint folder of this run."""
+    from glmeval_utils.models.registry import teaching_checkpoint_dir
+
+    return all(_checkpoint_fingerprint(teaching_checkpoint_dir(kind, step, root)) == fingerprint
+               for step in checkpoint_steps(settings))
+
+
+def _save_checkpoint(kind: str, root: Path, step: int, model, tokenizer, *, settings: PretrainSettings,
+                     fingerprint: dict, metrics: dict) -> None:
+    """Write the model after ``step`` steps as a ``save_pretrained`` folder with its :data:`CHECKPOINT_INFO`.
+
+    The folder is written under a temporary name and moved into place, so a
+    checkpoint folder is either complete or absent.
+    """
+    from glmeval_utils.models.registry import teaching_checkpoint_dir
+
+    folder = teaching_checkpoint_dir(kind, step, root)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.with_name(f".{folder.name}.staging")
+    if staging.exists():
+        shutil.rmtree(staging)
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    info = {"step": step, "tokens_seen": tokens_seen(step, settings), "metrics": metrics, "fingerprint": fingerprint}
+    (staging / CHECKPOINT_INFO).write_text(json.dumps(info, indent=1))
+    _replace_directory(staging, folder)
+
+
+def checkpoint_table(kind: str, *, out_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The saved pre-training checkpoints of teaching gLM ``kind``, one row per step.
+
+    Parameters
+    ----------
+    kind : {"mlm", "clm"}
+    out_dir : path, optional
+        The models folder (default :func:`glmeval_utils.paths.models_dir`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``model`` (registry name ``teaching-<kind>@step-N``), ``step``,
+        ``tokens_seen``, ``held_out_loss`` (cross-entropy in nats over the
+        four bases of masked or next bases: the log of the held-out
+        perplexity), and each held-out metric of :func:`evaluate_held_out`;
+        sorted by step.
+
+    Raises
+    ------
+    FileNotFoundError
+        When no checkpoint is saved (the message says how to make them).
+    """
+    from glmeval_utils.models.registry import checkpoint_name, teaching_checkpoint_dir, teaching_checkpoint_steps
+
+    kind = KIND_ALIASES.get(kind, kind)
+    steps = teaching_checkpoint_steps(kind, out_dir)
+    if not steps:
+        raise FileNotFoundError(f"no pre-training checkpoints of teaching-{kind}; `python -m glmeval_utils "
+                                "pretrain --profile demo` saves them")
+    rows = []
+    for step in steps:
+        info = json.loads((teaching_checkpoint_dir(kind, step, out_dir) / CHECKPOINT_INFO).read_text())
+        perplexity = info["metrics"]["masked_perplexity" if kind == "mlm" else "perplexity"]
+        rows.append({"model": checkpoint_name(f"teaching-{kind}", step), "step": step,
+                     "tokens_seen": info["tokens_seen"], "held_out_loss": math.log(perplexity), **info["metrics"]})
+    return pd.DataFrame(rows)
+
+
 def pretrain_teaching_glm(kind: str, *, profile: str = "demo", out_dir: str | os.PathLike | None = None,
                           seed: int = 0, progress: bool = True, device=None,
                           settings: PretrainSettings | None = None,
@@ -615,7 +726,7 @@ def pretrain_teaching_glm(kind: str, *, profile: str = "demo", out_dir: str | os
     final = target / f"teaching-{kind}"
     if (final / INFO_FILE).exists():
         info = json.loads((final / INFO_FILE).read_text())
-        if info.get("fingerprint") == fingerprint:
+        if info.get("fingerprint") == fingerprint and _checkpoints_complete(kind, target, settings, fingerprint):
             return PretrainReport(kind, profile, final, True, info["metrics"], info)
 
     device = resolve_device(device)
@@ -626,6 +737,8 @@ def pretrain_teaching_glm(kind: str, *, profile: str = "demo", out_dir: str | os
     vocabulary = _Vocabulary.of(tokenizer)
     optimizer, scheduler = _optimization(model, settings)
     target.mkdir(parents=True, exist_ok=True)
+    _remove_stale_checkpoints(kind, target, fingerprint)
+    keep = dict(settings=settings, fingerprint=fingerprint)
     resume_path = target / f".teaching-{kind}.{RESUME_FILE}"
     first_step = 0
     state = _read_resume_state(resume_path, fingerprint=fingerprint, steps=settings.steps, device=device) \
@@ -643,6 +756,8 @@ def pretrain_teaching_glm(kind: str, *, profile: str = "demo", out_dir: str | os
             model.to(device)
             optimizer, scheduler = _optimization(model, settings)
 
+    if first_step == 0:
+        _save_checkpoint(kind, target, 0, model, tokenizer, metrics=random_metrics, **keep)
     started, started_cpu = time.perf_counter(), time.process_time()
     losses = []
     model.train()
@@ -667,12 +782,17 @@ def pretrain_teaching_glm(kind: str, *, profile: str = "demo", out_dir: str | os
         losses.append(loss.item())
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
         if (step + 1) % settings.checkpoint_every == 0 and step + 1 < settings.steps:
+            held_out = evaluate_held_out(model, tokenizer, kind, corpus.valid, seed=seed,
+                                         mask_fraction=settings.mask_fraction)
+            model.train()
+            _save_checkpoint(kind, target, step + 1, model, tokenizer, metrics=held_out, **keep)
             _save_resume_state(resume_path, model=model, optimizer=optimizer, scheduler=scheduler,
                                step=step + 1, fingerprint=fingerprint)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - started_cpu
 
     trained_metrics = evaluate_held_out(model, tokenizer, kind, corpus.valid, seed=seed,
                                         mask_fraction=settings.mask_fraction)
+    _save_checkpoint(kind, target, settings.steps, model, tokenizer, metrics=trained_metrics, **keep)
     metrics = {name: {"pretrained": trained_metrics[name], "random_init": random_metrics[name]}
                for name in trained_metrics}
     info = {

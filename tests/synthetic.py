@@ -55,3 +55,15 @@ ONEHOT_RESNET = ("one-hot", "one-hot", "onehot", "resnet")
 GLM_CNN = ("glm", "pretrained", "full", "cnn")
 GLM_MEAN = ("glm", "pretrained", "mean", "linear")
 CONTROL_CNN = ("glm-random", "random-init", "full", "cnn")
+
+#: The teaching gLM's first and last pretraining checkpoints on one probe rung (chapter 9's curve).
+STEP0_MEAN = ("teaching-mlm@step-0", "random-init", "mean", "linear")
+STEP50_MEAN = ("teaching-mlm@step-50", "pretrained", "mean", "linear")
+STEP300_MEAN = ("teaching-mlm@step-300", "pretrained", "mean", "linear")
+#: Chapter 9's fine-tuning sides: a gLM's frozen probe, the gLM fine-tuned (LoRA, full) from its pretrained and
+#: from its random-init weights.
+FROZEN = ("teaching-mlm", "pretrained", "mean", "linear")
+TUNED_LORA = ("teaching-mlm", "fine-tuned", "sequence", "lora")
+TUNED_FULL = ("teaching-mlm", "fine-tuned", "sequence", "full")
+RANDOM_FROZEN = ("teaching-mlm-random", "random-init", "mean", "linear")
+RANDOM_TUNED = ("teaching-mlm-random", "fine-tuned", "sequence", "full")

@@ -1,7 +1,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic import CONTROL_CNN, GLM_CNN, GLM_MEAN, ONEHOT_CNN, ONEHOT_RESNET, predictions
+from synthetic import (CONTROL_CNN, FROZEN, GLM_CNN, GLM_MEAN, ONEHOT_CNN, ONEHOT_RESNET, RANDOM_FROZEN, RANDOM_TUNED,
+                       STEP0_MEAN, STEP50_MEAN, STEP300_MEAN, TUNED_FULL, TUNED_LORA, predictions)
 
 from glmeval_utils.eval import compare
 from glmeval_utils.eval.metrics import pearson
@@ -85,3 +86,34 @@ def test_a_probe_fitted_once_is_not_handicapped_against_a_seed_ensemble():
     linear = predictions({GLM_MEAN: (1.0, 1.0)}, n=400, seeds=(0,))
     row = compare.versus_best_onehot(pd.concat([onehot, linear], ignore_index=True), "pearson", n_boot=400).iloc[0]
     assert abs(row.effect) < 0.03 and row.verdict == "not distinguishable"
+
+
+def test_budget_comparisons_take_the_last_checkpoint_against_step_zero_and_the_best_one_hot():
+    table = predictions({STEP0_MEAN: (1.5, 1.5), STEP50_MEAN: (0.2, 0.2), STEP300_MEAN: (0.6, 0.6),
+                         ONEHOT_CNN: (0.5, 0.5), ONEHOT_RESNET: (1.0, 1.0)}, n=300)
+    rows = compare.budget_comparisons(table, "pearson", n_boot=200).set_index("comparison")
+    assert list(rows.index) == ["step 0", "one-hot"]
+    # the most-pretrained checkpoint, not the best one: the question is what more pretraining gives
+    assert set(rows.model) == {"teaching-mlm@step-300"} and set(rows.step) == {300}
+    assert rows.loc["step 0", "baseline"] == "teaching-mlm@step-0" and rows.loc["step 0", "verdict"] == "better"
+    assert rows.loc["one-hot", "baseline"].endswith("cnn") and rows.loc["one-hot", "verdict"] == "worse"
+    assert compare.budget_comparisons(table[~table.model.str.contains("@")], "pearson").empty
+    # without step 0 the curve still meets the one-hot model
+    assert list(compare.budget_comparisons(table[table.model != "teaching-mlm@step-0"], "pearson",
+                                           n_boot=50).comparison) == ["one-hot"]
+
+
+def test_fine_tuning_comparisons_choose_every_side_on_validation():
+    lora_wins_valid = (0.2, 1.5)  # chosen on validation, worse on test
+    table = predictions({ONEHOT_CNN: (1.0, 1.0), FROZEN: (1.2, 1.2), TUNED_LORA: lora_wins_valid,
+                         TUNED_FULL: (0.4, 0.4), RANDOM_FROZEN: (1.3, 1.3), RANDOM_TUNED: (1.1, 1.1)}, n=300)
+    rows = compare.fine_tuning_comparisons(table, "pearson", n_boot=200)
+    mine = rows[rows.model == "teaching-mlm"].set_index("comparison")
+    assert set(mine.method) == {"lora"} and set(mine.side) == {"pretrained-fine-tuned"}
+    assert list(mine.index) == ["one-hot", "pretrained-frozen", "random-fine-tuned"]
+    assert (mine.verdict == "worse").all()  # the validation choice is read once, on test
+    control = rows[rows.model == "teaching-mlm-random"]
+    assert set(control.role) == {"random-init"} and set(control.comparison) == {"one-hot", "random-init-frozen"}
+    # a checkpoint's control is its own step 0
+    checkpoints = table.replace({"teaching-mlm": "teaching-mlm@step-300", "teaching-mlm-random": "teaching-mlm@step-0"})
+    assert "random-fine-tuned" in set(compare.fine_tuning_comparisons(checkpoints, "pearson", n_boot=50).comparison)

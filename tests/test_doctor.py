@@ -74,6 +74,8 @@ def test_full_profile_lookalikes_all_pass(folders, tables, capsys):
     assert table["model"].tolist() == names
     assert (table["problem"] == "").all(), table["problem"].tolist()
     assert (table["embed OK"] == "yes").all() and (table["LLR OK"] == "yes").all()
+    tuned = table.set_index("model")["fine-tune OK"]  # one LoRA step; GPN has no fine-tuning settings
+    assert (tuned.drop("gpn-brassicales") == "yes").all() and tuned["gpn-brassicales"] == doctor.NO_FINE_TUNING
     # The builders' sizes: hidden 16 everywhere, 2 blocks (GPN's ConvNet: 3).
     assert table["layers"].tolist() == [3 if name == "gpn-brassicales" else 2 for name in names]
     assert (table["hidden size"] == 16).all()
@@ -115,6 +117,19 @@ def test_failing_models_keep_their_rows_and_the_exit_status_is_nonzero(folders, 
     assert "not downloaded" in captured.out  # the printed row says it too
     assert "2 of 3 gLMs failed the check: nt-v1-2.5b-1000g, dnabert2" in captured.err
     assert "Traceback" not in captured.err
+
+
+def test_lora_targets_that_miss_the_model_fail_the_fine_tuning_check(folders, tables, monkeypatch, capsys):
+    import dataclasses
+
+    from glmeval_utils.learn import finetune
+
+    wrong = dataclasses.replace(finetune.FINE_TUNING["dnabert2"], target_modules=("query", "value"))
+    monkeypatch.setitem(finetune.FINE_TUNING, "dnabert2", wrong)
+    assert run_cli(["dnabert2"], {"dnabert2": folders["dnabert2"]}, "--trust-remote-code") != 0
+    row = row_of(tables[0], "dnabert2")
+    assert row["fine-tune OK"] == "no" and row["embed OK"] == row["LLR OK"] == "yes"
+    assert "fine-tune:" in row["problem"] and "not found" in row["problem"]
 
 
 def test_batch_dependent_embeddings_fail_the_padding_check(folders, tables, monkeypatch, capsys):

@@ -322,3 +322,35 @@ def test_base_probabilities_outline_the_observed_bases():
     assert top.patches[1].get_xy() == (0.5, 0.5)  # C at position 1
     assert top.get_ylabel() == "base" and bottom.get_xlabel().startswith("position")
     assert [t.get_text() for t in top.get_yticklabels()] == list("ACGT")
+
+
+def test_budget_curve_draws_each_rung_against_tokens_with_the_one_hot_band_and_the_papers_markers():
+    points = pd.DataFrame({"dataset": ["lenti"] * 4 + ["tf"] * 4, "rung": ["mean → ridge", "mean → ridge",
+                                                                            "full → cnn", "full → cnn"] * 2,
+                           "tokens_seen": [0, 2e6] * 4, "metric": ["pearson"] * 4 + ["auroc"] * 4,
+                           "mean": [0.1, 0.3, 0.2, 0.25, 0.6, 0.8, 0.55, 0.7],
+                           "role": ["random-init", "pretrained"] * 4})
+    points = points.assign(ci_low=points["mean"] - 0.05, ci_high=points["mean"] + 0.05)
+    band = pd.DataFrame({"dataset": ["lenti", "lenti", "tf"], "value": [0.2, 0.3, 0.75]})
+    paper = pd.DataFrame({"dataset": ["lenti"], "rung": ["full → cnn"], "model": ["GPN"], "value": [0.64]})
+    loss = pd.DataFrame({"tokens_seen": [0, 1e6, 2e6], "held_out_loss": [1.45, 1.35, 1.3]})
+    fig = plots.budget_curve(points, band, paper, loss)
+    top, *panels = fig.axes
+    assert len(panels) == 4 and top.get_ylabel() == "held-out loss (nats)"
+    np.testing.assert_allclose(top.get_lines()[0].get_xdata(), [0, 1, 2])  # millions of tokens
+    by_title = {ax.get_title(): ax for ax in panels}
+    lenti_cnn = by_title["lenti: full → cnn"]
+    assert lenti_cnn.get_ylabel() == "test Pearson r" and by_title["tf: mean → ridge"].get_ylabel() == "test AUROC"
+    assert lenti_cnn.get_xlabel() == "pretraining tokens seen (millions)"
+    from matplotlib.collections import PathCollection
+
+    def markers(ax):
+        return [c for c in ax.collections if isinstance(c, PathCollection)]
+
+    (band_patch,) = lenti_cnn.patches  # the one-hot CNN's range over seeds
+    assert band_patch.get_extents().height > 0
+    assert len(markers(lenti_cnn)) == 1 and not markers(by_title["lenti: mean → ridge"])  # the paper's GPN
+    labels = [text.get_text() for text in fig.legends[0].get_texts()]
+    assert "paper: GPN" in labels and "checkpoint (random-init)" in labels
+    with pytest.raises(ValueError, match="budget_curve"):
+        plots.budget_curve(points.drop(columns="tokens_seen"), band)

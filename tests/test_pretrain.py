@@ -264,3 +264,55 @@ def test_smoke_mlm_beats_random_init_and_loads(smoke_corpus, tmp_path, monkeypat
     glm = load_glm("teaching-mlm", device="cpu")
     assert glm.embed(["ACGTACGTAC"], layers=(-1,), progress=False).shape == (1, 1, glm.hidden_size)
     assert pretrain.pretrain_teaching_glm("mlm", profile="smoke", progress=False).reused
+
+
+def test_checkpoints_are_kept_loadable_and_labelled(tmp_path, monkeypatch):
+    import math
+    import shutil
+
+    from glmeval_utils.models import load_glm
+    from glmeval_utils.models.registry import get_spec, role_of, teaching_checkpoint_dir
+
+    monkeypatch.setenv("GLMEVAL_DATA", str(tmp_path))
+    rng = np.random.default_rng(2)
+    tables = {"eclip_TOY_CELL": pd.DataFrame({"seq": [random_seq(rng, 40) for _ in range(40)],
+                                              "split": ["train"] * 30 + ["valid"] * 10})}
+    corpus = pretrain.build_corpus(tables, crop_length=24, max_train_per_dataset=None, n_valid=10)
+    settings = dataclasses.replace(pretrain.get_settings("smoke"), crop_length=24, steps=7, warmup_steps=2,
+                                   batch_size=4, checkpoint_every=3)
+    run = dict(profile="smoke", settings=settings, corpus=corpus, progress=False)
+    report = pretrain.pretrain_teaching_glm("mlm", **run)
+    assert pretrain.checkpoint_steps(settings) == [0, 3, 6, 7]
+    table = pretrain.checkpoint_table("mlm")
+    assert table.step.tolist() == [0, 3, 6, 7] and table.tokens_seen.tolist() == [0, 3 * 96, 6 * 96, 7 * 96]
+    assert table.model.tolist() == [f"teaching-mlm@step-{step}" for step in (0, 3, 6, 7)]
+    perplexity = report.metrics["masked_perplexity"]
+    assert table.held_out_loss.iloc[0] == pytest.approx(math.log(perplexity["random_init"]))
+    assert table.held_out_loss.iloc[-1] == pytest.approx(math.log(perplexity["pretrained"]))
+
+    def weights(name):
+        glm = load_glm(name, device="cpu")
+        return glm.role, glm.model.state_dict()
+
+    def same(a, b):
+        return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    # step 0 is the seeded initial weights, i.e. the random-init control; the last step is the model itself
+    (start_role, start), (_, control) = weights("teaching-mlm@step-0"), weights("teaching-mlm-random")
+    (last_role, last), (_, final), (_, middle) = (weights("teaching-mlm@step-7"), weights("teaching-mlm"),
+                                                  weights("teaching-mlm@step-3"))
+    assert start_role == "random-init" and last_role == "pretrained" == role_of("teaching-mlm@step-3")
+    assert same(start, control) and same(last, final) and not same(middle, final)
+    with pytest.raises(FileNotFoundError, match="saved steps: 0, 3, 6, 7"):
+        load_glm("teaching-mlm@step-5")
+    for bad in ("dnabert2@step-5", "teaching-mlm-random@step-3", "teaching-mlm@step-x"):
+        with pytest.raises(KeyError):
+            get_spec(bad)
+
+    assert pretrain.pretrain_teaching_glm("mlm", **run).reused
+    shutil.rmtree(teaching_checkpoint_dir("mlm", 3))  # an incomplete set is trained again
+    again = pretrain.pretrain_teaching_glm("mlm", **run)
+    assert not again.reused and again.metrics == report.metrics and 3 in pretrain.checkpoint_table("mlm").step.tolist()
+    shorter = dataclasses.replace(settings, steps=4)  # another run: the old run's checkpoints go
+    pretrain.pretrain_teaching_glm("mlm", **dict(run, settings=shorter))
+    assert pretrain.checkpoint_table("mlm").step.tolist() == [0, 3, 4]

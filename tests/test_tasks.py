@@ -23,7 +23,7 @@ def test_every_chapter_has_a_config_per_profile(module, profile):
 def test_binding_config_budgets_and_overrides():
     demo = binding.config("tf_binding", "demo")
     assert demo.datasets == tuple(f"gue_tf{i}" for i in range(5)) and demo.settings.max_epochs == 8
-    assert demo.max_rows["train"] == 1000 and demo.representations == ("mean", "full")
+    assert demo.max_rows["train"] == 4000 and demo.representations == ("mean", "full")
     tighter = binding.config("tf_binding", "demo", max_rows={"train": 300}, seeds=[0])
     assert tighter.max_rows["train"] == 300 and tighter.max_rows["test"] == 500 and tighter.seeds == (0,)
     assert all(name.startswith("eclip_") for name in binding.config("rbp_binding", "demo").datasets)
@@ -191,7 +191,8 @@ def test_summary_reads_every_chapter_and_decides_every_claim(tmp_path):
     found = {v.claim.key: v.verdict for v in report.verdicts}
     assert found["no_advantage"] == verdicts.NOT_SUPPORTED  # the lentiMPRA win; the simulated loss is not counted
     assert found["pretraining_helps"] == verdicts.SUPPORTED and found["zero_shot_weak"] == verdicts.SUPPORTED
-    assert found["attribution_disagrees"] == verdicts.NOT_TESTABLE and len(found) == 7
+    assert found["attribution_disagrees"] == verdicts.NOT_TESTABLE and len(found) == 9
+    assert found["pretraining_budget"] == found["fine_tuning_helps"] == verdicts.NOT_TESTABLE  # no chapter 9
     assert summary.save(report, tmp_path).exists()
     with pytest.raises(FileNotFoundError, match="run the task chapters first"):
         summary.run(summary.config(tmp_path / "empty"))
@@ -221,3 +222,13 @@ def test_report_tables_are_shown_without_an_index_and_with_a_dash_for_missing_va
     p_values = Report("x", "g", tables={"gia": readable(pd.DataFrame({"p_value": [0.00012]}), {"p_value": "p"},
                                                          digits=4)}).tables["gia"]
     assert "0.0001" in p_values._repr_html_()
+
+
+def test_a_stalled_onehot_baseline_is_named_in_the_chapter():
+    run = _lentimpra_run({ONEHOT_CNN: (1.0, 1.0), GLM_CNN: (0.8, 0.8)})
+    quiet = lentimpra.report(run).statements
+    assert not any("Check the yardstick" in s for s in quiet)
+    run.onehot_fits = pd.DataFrame([{"dataset": "lentimpra_hepg2", "architecture": "mprann", "seed": 2,
+                                     "best_epoch": 0, "epochs": 4, "seconds": 1.0}])
+    flagged = [s for s in lentimpra.report(run).statements if "Check the yardstick" in s]
+    assert len(flagged) == 1 and "mprann (seed 2)" in flagged[0]

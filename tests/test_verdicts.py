@@ -2,7 +2,8 @@
 
 import pandas as pd
 import pytest
-from synthetic import CONTROL_CNN, GLM_CNN, ONEHOT_CNN, ONEHOT_RESNET, predictions
+from synthetic import (CONTROL_CNN, FROZEN, GLM_CNN, ONEHOT_CNN, ONEHOT_RESNET, RANDOM_FROZEN, RANDOM_TUNED,
+                       STEP0_MEAN, STEP300_MEAN, TUNED_FULL, TUNED_LORA, predictions)
 
 from glmeval_utils.eval import compare, verdicts
 
@@ -140,8 +141,62 @@ def test_attribution_rule_needs_a_usable_yardstick():
 
 def test_every_claim_has_text_and_a_rule():
     assert set(verdicts.CLAIMS) == {"no_advantage", "supervised_strongest", "pretraining_helps", "intermediate_layers",
-                                    "cnn_beats_pooling", "zero_shot_weak", "attribution_disagrees"}
+                                    "cnn_beats_pooling", "zero_shot_weak", "attribution_disagrees",
+                                    "pretraining_budget", "fine_tuning_helps"}
     for claim in verdicts.CLAIMS.values():
         assert claim.text.endswith(".") and len(claim.rule) > 40
     verdict = verdicts.not_testable("supervised_strongest", "no Sei here.")
     assert verdict.row()["verdict"] == verdicts.NOT_TESTABLE and "no Sei" in verdict.markdown()
+
+
+def _budget(step0, step300, onehot=(1.0, 1.0), **kwargs):
+    table = predictions({STEP0_MEAN: step0, STEP300_MEAN: step300, ONEHOT_CNN: onehot}, n=300, **kwargs)
+    return compare.budget_comparisons(table, "pearson", n_boot=300)
+
+
+@pytest.mark.parametrize("step0, step300, expected", [
+    ((1.5, 1.5), (0.3, 0.3), verdicts.SUPPORTED),      # rises and ends above one-hot
+    ((1.5, 1.5), (1.0, 1.0), verdicts.PARTLY),         # rises, does not cross
+    ((0.3, 0.3), (0.3, 0.3), verdicts.PARTLY),         # above one-hot from the start: pretraining did not do it
+    ((1.5, 1.5), (1.5, 1.5), verdicts.NOT_SUPPORTED),  # flat and below one-hot
+])
+def test_pretraining_budget_needs_a_rise_and_a_crossing(step0, step300, expected):
+    verdict = verdicts.pretraining_budget(_budget(step0, step300))
+    assert verdict.verdict == expected and verdict.number.endswith("of 1 curves")
+
+
+def test_pretraining_budget_counts_pretrained_checkpoints_on_real_data_only():
+    assert verdicts.pretraining_budget(_budget((1.5, 1.5), (0.3, 0.3), simulated=True)).verdict == \
+        verdicts.NOT_TESTABLE
+    # a curve that ends at step 0 (a random-init checkpoint) has nothing to count
+    only_start = predictions({STEP0_MEAN: (0.3, 0.3), ONEHOT_CNN: (1.0, 1.0)}, n=200)
+    assert verdicts.pretraining_budget(compare.budget_comparisons(only_start, "pearson")).verdict == \
+        verdicts.NOT_TESTABLE
+    two = pd.concat([_budget((1.5, 1.5), (0.3, 0.3), dataset="a"), _budget((1.5, 1.5), (1.5, 1.5), dataset="b")])
+    assert verdicts.pretraining_budget(two).verdict == verdicts.PARTLY
+
+
+def _tuned(pretrained, control, frozen=(1.2, 1.2), **kwargs):
+    table = predictions({ONEHOT_CNN: (1.0, 1.0), FROZEN: frozen, TUNED_LORA: (2.0, 2.0), TUNED_FULL: pretrained,
+                         RANDOM_FROZEN: (1.5, 1.5), RANDOM_TUNED: control}, n=300, **kwargs)
+    return compare.fine_tuning_comparisons(table, "pearson", n_boot=300)
+
+
+@pytest.mark.parametrize("pretrained, control, expected", [
+    ((0.3, 0.3), (1.0, 1.0), verdicts.SUPPORTED),      # beats one-hot and its fine-tuned control
+    ((0.3, 0.3), (0.3, 0.3), verdicts.PARTLY),         # beats one-hot, but so does the random-init network
+    ((1.0, 1.0), (1.5, 1.5), verdicts.NOT_SUPPORTED),  # no better than one-hot
+])
+def test_fine_tuning_needs_a_win_over_one_hot_that_pretraining_explains(pretrained, control, expected):
+    verdict = verdicts.fine_tuning_helps(_tuned(pretrained, control))
+    assert verdict.verdict == expected
+    assert "frozen probes" in verdict.reason and "random-init" in verdict.reason  # the control is not counted
+
+
+def test_a_fine_tuned_random_init_network_that_beats_one_hot_is_not_a_glm_win():
+    table = predictions({ONEHOT_CNN: (1.0, 1.0), RANDOM_FROZEN: (1.5, 1.5), RANDOM_TUNED: (0.2, 0.2)}, n=300)
+    rows = compare.fine_tuning_comparisons(table, "pearson", n_boot=200)
+    assert "better" in set(rows.verdict)
+    assert verdicts.fine_tuning_helps(rows).verdict == verdicts.NOT_TESTABLE
+    assert verdicts.fine_tuning_helps(_tuned((0.3, 0.3), (1.0, 1.0), simulated=True)).verdict == \
+        verdicts.NOT_TESTABLE

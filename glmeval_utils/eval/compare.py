@@ -32,7 +32,8 @@ from glmeval_utils.eval.stats import paired_comparison, seed_test
 from glmeval_utils.eval import verdicts
 from glmeval_utils.eval.verdicts import comparison_word
 from glmeval_utils.learn.ladder import layer_of
-from glmeval_utils.predictions import ONE_HOT, PRETRAINED, RANDOM_INIT, model_label
+from glmeval_utils.models.registry import checkpoint_name, checkpoint_of, role_of
+from glmeval_utils.predictions import FINE_TUNED, ONE_HOT, PRETRAINED, RANDOM_INIT, model_label
 
 CONTEXT = ["task", "dataset"]
 
@@ -302,3 +303,107 @@ def ladder_comparisons(predictions: pd.DataFrame, metric: str | Callable, *, n_b
         controls=versus_controls(predictions, metric, **kwargs),
         cnn_vs_pooled=versus_configuration(predictions, metric, configuration={"representation": "full",
                                                                                "probe": "cnn"}, **kwargs))
+
+
+def _best_onehot(part: pd.DataFrame, metric: str | Callable) -> pd.DataFrame | None:
+    """Test rows of the one-hot architecture with the best validation score, or None without one-hot rows."""
+    onehot = part[part["role"] == ONE_HOT]
+    return chosen_rows(onehot, select_on_validation(onehot, metric)) if len(onehot) else None
+
+
+def budget_comparisons(predictions: pd.DataFrame, metric: str | Callable, *, n_boot: int = 1000,
+                       seed: int = 0) -> pd.DataFrame:
+    """Each pretraining curve's most-pretrained checkpoint against its step-0 checkpoint and the best one-hot model.
+
+    A curve is one base model's checkpoints (``teaching-mlm@step-N``,
+    :func:`glmeval_utils.models.registry.checkpoint_of`) with one fixed
+    configuration (representation and probe) on one data set; its end is the
+    checkpoint with the most steps.
+
+    Returns
+    -------
+    DataFrame
+        One row per curve and comparison: ``task, dataset, simulated, model
+        (the last checkpoint), base, step, role, representation, probe,
+        comparison`` (:data:`~glmeval_utils.eval.verdicts.STEP_ZERO` or
+        ``"one-hot"``), ``baseline`` (the step-0 checkpoint or the one-hot
+        architecture), then :func:`paired_difference`'s columns; empty
+        without checkpoint rows.
+    """
+    out = []
+    for (task, dataset), part in predictions.groupby(CONTEXT, sort=False):
+        parsed = part["model"].map(checkpoint_of)
+        checkpoints = part[parsed.notna()].assign(base=parsed.dropna().str[0], step=parsed.dropna().str[1])
+        onehot = _best_onehot(part, metric)
+        for (base, representation, probe), curve in checkpoints.groupby(["base", "representation", "probe"],
+                                                                          sort=False):
+            test = curve[curve["split"] == "test"]
+            last = test[test["step"] == test["step"].max()]
+            start = test[test["step"] == 0]
+            for comparison, baseline in ((verdicts.STEP_ZERO, start), (ONE_HOT, onehot)):
+                if baseline is None or baseline.empty or last["step"].iloc[0] == 0:
+                    continue
+                out.append({"task": task, "dataset": dataset, "simulated": _simulated(part),
+                            "model": last["model"].iloc[0], "base": base, "step": int(last["step"].iloc[0]),
+                            "role": last["role"].iloc[0], "representation": representation, "probe": probe,
+                            "comparison": comparison,
+                            "baseline": (start["model"].iloc[0] if comparison == verdicts.STEP_ZERO
+                                         else model_label(ONE_HOT, "onehot", baseline["probe"].iloc[0])),
+                            **paired_difference(last, baseline, metric, n_boot=n_boot, seed=seed)})
+    return pd.DataFrame(out)
+
+
+def random_init_start(model: str) -> str:
+    """The random-init network a model's fine-tuning is compared with: a checkpoint's step 0, else its control."""
+    parsed = checkpoint_of(model)
+    return checkpoint_name(parsed[0], 0) if parsed else control_of(model)
+
+
+def fine_tuning_comparisons(predictions: pd.DataFrame, metric: str | Callable, *, n_boot: int = 1000,
+                            seed: int = 0) -> pd.DataFrame:
+    """Every fine-tuned gLM against the best one-hot model, its frozen probes and (pretrained) its fine-tuned control.
+
+    Fine-tuned rows have role ``fine-tuned`` and the registry name of the
+    model they started from in ``model`` (``probe``: the method); frozen
+    rows of that model carry its own role.  A pretrained model's control is
+    the same network fine-tuned from its random-init weights
+    (:func:`random_init_start`: ``<name>-random``, or step 0 of a checkpoint).  Each side takes its own
+    configuration chosen on validation (the fine-tuning method; the frozen
+    representation and probe; the one-hot architecture).
+
+    Returns
+    -------
+    DataFrame
+        One row per fine-tuned model, data set and baseline: ``task, dataset,
+        simulated, model, role`` (of the weights fine-tuning started from),
+        ``side`` (pretrained-fine-tuned or random-fine-tuned), ``method`` (its
+        chosen probe), ``comparison`` (``"one-hot"``, random-fine-tuned or
+        pretrained-frozen / the frozen control), ``baseline`` (the chosen
+        configuration of the other side), then :func:`paired_difference`'s columns.
+    """
+    out = []
+    for (task, dataset), part in predictions.groupby(CONTEXT, sort=False):
+        tuned = part[part["role"] == FINE_TUNED]
+        onehot = _best_onehot(part, metric)
+        for model, mine in tuned.groupby("model", sort=True):
+            origin = role_of(model)
+            chosen = select_on_validation(mine, metric)
+            side = verdicts.PRETRAINED_FINE_TUNED if origin == PRETRAINED else verdicts.RANDOM_FINE_TUNED
+            frozen = part[(part["model"] == model) & (part["role"] == origin)]
+            control = tuned[tuned["model"] == random_init_start(model)] if origin == PRETRAINED else tuned.iloc[:0]
+            baselines = [(ONE_HOT, onehot),
+                         (verdicts.PRETRAINED_FROZEN if origin == PRETRAINED else f"{origin}-frozen",
+                          chosen_rows(frozen, select_on_validation(frozen, metric)) if len(frozen) else None),
+                         (verdicts.RANDOM_FINE_TUNED,
+                          chosen_rows(control, select_on_validation(control, metric)) if len(control) else None)]
+            for comparison, baseline in baselines:
+                if baseline is None or baseline.empty:
+                    continue
+                first = baseline.iloc[0]
+                out.append({"task": task, "dataset": dataset, "simulated": _simulated(part), "model": model,
+                            "role": origin, "side": side, "method": chosen["probe"].iloc[0],
+                            "comparison": comparison,
+                            "baseline": model_label(first["model"], first["representation"], first["probe"]),
+                            **paired_difference(chosen_rows(mine, chosen), baseline, metric, n_boot=n_boot,
+                                                seed=seed)})
+    return pd.DataFrame(out)

@@ -9,6 +9,11 @@ Two kinds of words:
   ``"not supported"`` or ``"not testable"`` here, by the rule written in its
   :class:`Claim` (shown in the book beside the verdict).
 
+Two further claims are not the paper's: it probes frozen representations and
+leaves to its discussion whether **more pretraining** (``pretraining_budget``)
+or **fine-tuning** (``fine_tuning_helps``) would change its answer; chapter 9
+puts both to the same kind of test.
+
 Every rule counts **pretrained gLMs on real data** only: random-init controls,
 fine-tuned networks and simulated data sets are dropped from the evidence
 before counting (their own questions have their own rules), so a control that
@@ -27,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from glmeval_utils.eval.roles import is_glm
-from glmeval_utils.predictions import PRETRAINED
+from glmeval_utils.predictions import ONE_HOT, PRETRAINED
 
 BETTER, WORSE, TIE, UNKNOWN = "better", "worse", "not distinguishable", "cannot say"
 COMPARISON_WORDS = (BETTER, TIE, WORSE, UNKNOWN)
@@ -40,6 +45,15 @@ CLAIM_WORDS = (SUPPORTED, PARTLY, NOT_SUPPORTED, NOT_TESTABLE)
 ALPHA = 0.05
 #: agreement of the one-hot model's own ISM and saliency maps below which map agreement is no yardstick.
 USABLE_AGREEMENT = 0.1
+
+#: The sides of the fine-tuning claim: a gLM's frozen probes, the gLM fine-tuned from its pretrained weights and
+#: from its random-init weights, and the one-hot yardstick.
+PRETRAINED_FROZEN, PRETRAINED_FINE_TUNED, RANDOM_FINE_TUNED = ("pretrained-frozen", "pretrained-fine-tuned",
+                                                               "random-fine-tuned")
+FINE_TUNING_SIDES = (PRETRAINED_FROZEN, PRETRAINED_FINE_TUNED, RANDOM_FINE_TUNED, ONE_HOT)
+#: What a pretraining-budget curve's most-pretrained checkpoint is compared with: its step-0 checkpoint (the same
+#: network before pretraining) and the best one-hot model.
+STEP_ZERO = "step 0"
 
 
 def comparison_word(ci_low: float, ci_high: float) -> str:
@@ -108,6 +122,25 @@ CLAIMS = {claim.key: claim for claim in (
           f"one-hot model's own ISM map as the yardstick: not testable where the yardstick's lower 95% bound is "
           f"below {USABLE_AGREEMENT}; supported when the gLM map agrees less than the yardstick (intervals apart) "
           f"on every usable data set; partly supported on some; not supported on none."),
+    Claim("pretraining_budget",
+          "More pretraining eventually gives frozen representations that beat one-hot (not a claim of the paper: "
+          "it leaves the question to its discussion).",
+          "Per pretrained gLM, real data set and probe (mean embedding → ridge, full embedding → CNN), a curve "
+          "over its pretraining checkpoints: the most-pretrained checkpoint against its step-0 checkpoint (the same "
+          "network with its initial weights) and against the best one-hot model (architecture chosen on "
+          "validation), paired bootstrap over independent groups of test examples, better only when significant "
+          "after Holm's correction over the curves: supported when every curve rises and ends above one-hot; "
+          "partly supported when some curve rises or ends above one-hot; not supported when none does."),
+    Claim("fine_tuning_helps",
+          "Fine-tuning a pretrained gLM (LoRA or every weight) beats the best one-hot model, thanks to pretraining "
+          "(not a claim of the paper, which probes frozen representations only).",
+          "Per pretrained gLM and real data set, the gLM fine-tuned from its pretrained weights (LoRA or full "
+          "fine-tuning, chosen on validation) against the best one-hot model and against the same network "
+          "fine-tuned from its random-init weights (chosen the same way), paired bootstrap over independent "
+          "groups of test examples, better only when significant after Holm's correction over the comparisons of "
+          "each kind: supported when it beats both in more than half of the gLM × data set pairs; partly supported "
+          "when it beats the one-hot model in at least one; not supported when in none. Its gain over its own "
+          "frozen probes (configuration chosen on validation) is reported beside the verdict."),
 )}
 
 
@@ -343,6 +376,91 @@ def attribution_disagrees(agreement: pd.DataFrame, *, glm_map: str, yardstick: s
         verdict = SUPPORTED if all(holds) else PARTLY if any(holds) else NOT_SUPPORTED
     return Verdict(claim, verdict, "; ".join(lines) + ".", f"{sum(holds)} of {len(usable)} usable data sets",
                    real)
+
+
+def _by_comparison(counted: pd.DataFrame, comparison: str, keys: list) -> tuple[pd.Series, pd.Series]:
+    """Better / worse (Holm over the rows of one comparison kind), indexed by ``keys``."""
+    rows = counted[counted["comparison"] == comparison]
+    better, worse = _significant(rows)
+    index = pd.MultiIndex.from_frame(rows[keys])
+    return pd.Series(better.to_numpy(), index=index), pd.Series(worse.to_numpy(), index=index)
+
+
+def pretraining_budget(curves: pd.DataFrame) -> Verdict:
+    """The pretraining-budget claim from :func:`glmeval_utils.eval.compare.budget_comparisons` rows.
+
+    Parameters
+    ----------
+    curves : DataFrame
+        One row per curve and comparison: ``dataset, model, role (of the
+        most-pretrained checkpoint), representation, probe, comparison``
+        (:data:`STEP_ZERO` or ``"one-hot"``), ``effect, ci_low, ci_high,
+        p_bootstrap, verdict`` and ``simulated``.
+    """
+    claim = CLAIMS["pretraining_budget"]
+    counted = _counted(curves)
+    if counted.empty or not {STEP_ZERO, ONE_HOT} & set(counted["comparison"]):
+        return Verdict(claim, NOT_TESTABLE, "no pretraining curve of a pretrained gLM on real data was compared."
+                       + _excluded_note(curves, counted), evidence=counted)
+    keys = ["dataset", "model", "representation", "probe"]
+    curve_index = pd.MultiIndex.from_frame(counted[keys].drop_duplicates())
+    rises = _by_comparison(counted, STEP_ZERO, keys)[0].reindex(curve_index, fill_value=False)
+    crosses = _by_comparison(counted, ONE_HOT, keys)[0].reindex(curve_index, fill_value=False)
+    n, k_rise, k_cross = len(curve_index), int(rises.sum()), int(crosses.sum())
+    if k_rise == n and k_cross == n:
+        verdict = SUPPORTED
+    elif k_rise or k_cross:
+        verdict = PARTLY
+    else:
+        verdict = NOT_SUPPORTED
+    details = []
+    for row in counted.itertuples():
+        against = "its step-0 checkpoint" if row.comparison == STEP_ZERO else "the best one-hot model"
+        details.append(f"{row.model} {row.representation} → {row.probe} on {row.dataset} against {against}: "
+                       f"{_format_effect(row)}")
+    reason = (f"the most-pretrained checkpoint is better than its step-0 checkpoint on {k_rise} and better than the "
+              f"best one-hot model on {k_cross} of {n} curves (Holm-corrected); " + "; ".join(details) + "."
+              + _excluded_note(curves, counted))
+    return Verdict(claim, verdict, reason, f"rises on {k_rise} and beats one-hot on {k_cross} of {n} curves", counted)
+
+
+def fine_tuning_helps(comparisons: pd.DataFrame) -> Verdict:
+    """The fine-tuning claim from :func:`glmeval_utils.eval.compare.fine_tuning_comparisons` rows.
+
+    Parameters
+    ----------
+    comparisons : DataFrame
+        One row per fine-tuned network, data set and baseline: ``dataset,
+        model, role`` (the role of the weights fine-tuning started from),
+        ``side`` (:data:`PRETRAINED_FINE_TUNED` or :data:`RANDOM_FINE_TUNED`),
+        ``comparison`` (``"one-hot"``, :data:`RANDOM_FINE_TUNED` or
+        :data:`PRETRAINED_FROZEN`), ``effect, ci_low, ci_high, p_bootstrap,
+        verdict`` and ``simulated``.  Only rows that start from pretrained
+        weights on real data are counted.
+    """
+    claim = CLAIMS["fine_tuning_helps"]
+    counted = _counted(comparisons)
+    if counted.empty or ONE_HOT not in set(counted["comparison"]):
+        return Verdict(claim, NOT_TESTABLE, "no gLM fine-tuned from pretrained weights was compared with a one-hot "
+                       "model on real data." + _excluded_note(comparisons, counted), evidence=counted)
+    keys = ["dataset", "model"]
+    beats_onehot, loses_onehot = _by_comparison(counted, ONE_HOT, keys)
+    beats_control = _by_comparison(counted, RANDOM_FINE_TUNED, keys)[0].reindex(beats_onehot.index,
+                                                                                 fill_value=False)
+    beats_frozen = _by_comparison(counted, PRETRAINED_FROZEN, keys)[0]
+    n, k_onehot, k_both = len(beats_onehot), int(beats_onehot.sum()), int((beats_onehot & beats_control).sum())
+    verdict = SUPPORTED if k_both > n / 2 else PARTLY if k_onehot else NOT_SUPPORTED
+    names = {ONE_HOT: "the best one-hot model", RANDOM_FINE_TUNED: "its fine-tuned random-init control",
+             PRETRAINED_FROZEN: "its own frozen probes"}
+    details = [f"{row.model} fine-tuned on {row.dataset} against {names.get(row.comparison, row.comparison)}: "
+               f"{_format_effect(row)}" for row in counted.itertuples()]
+    reason = (f"fine-tuned from pretrained weights, a gLM is better than the best one-hot model in {k_onehot} and "
+              f"worse in {int(loses_onehot.sum())} of {n} gLM × data set pairs, and better than both the one-hot "
+              f"model and its fine-tuned random-init control in {k_both}; better than its own frozen probes in "
+              f"{int(beats_frozen.sum())} of {len(beats_frozen)} (Holm-corrected); " + "; ".join(details) + "."
+              + _excluded_note(comparisons, counted))
+    return Verdict(claim, verdict, reason, f"better than one-hot in {k_onehot} of {n} gLM × data set pairs, {k_both} "
+                   "of them also better than its fine-tuned random-init control", counted)
 
 
 def not_testable(key: str, reason: str) -> Verdict:

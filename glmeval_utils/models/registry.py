@@ -14,12 +14,20 @@ with an explicit ``trust_remote_code=True``.  :func:`remote_code_entries`
 lists every entry that runs third-party code and which.  Hub revisions are
 not pinned to commits here ("main"); the resolved commit is recorded in
 ``GLM.revision`` after loading.
+
+The teaching gLMs' intermediate pre-training checkpoints load by name too:
+``teaching-mlm@step-N`` (``teaching-clm@step-N``) is the model after N
+optimisation steps (:func:`checkpoint_spec`), saved by
+:mod:`glmeval_utils.pretrain` under :func:`teaching_checkpoint_dir`.  Step 0
+holds the seeded initial weights, so it has the role random-init; every later
+step is pretrained.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -34,6 +42,11 @@ from glmeval_utils.models.teaching import build_teaching_model, model_from_confi
 
 TIERS = ("demo", "full")
 RANDOM_SUFFIX = "-random"
+#: ``<teaching entry>@step-<N>``: a teaching gLM after N pre-training steps.
+STEP_MARK = "@step-"
+#: The folder of a teaching gLM's checkpoints is its model folder's sibling, named with this suffix.
+CHECKPOINTS_SUFFIX = ".checkpoints"
+_STEP_FOLDER = re.compile(r"step-(\d+)")
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,9 @@ class GLMSpec:
     role : {"pretrained", "fine-tuned", "random-init"}
         The question the model answers (:data:`glmeval_utils.predictions.ROLES`):
         only ``"pretrained"`` entries count as a gLM in the book's verdicts.
+    step : int or None
+        Pre-training step of a teaching gLM checkpoint (``teaching-mlm@step-N``);
+        None for every registry entry.
     """
 
     name: str
@@ -84,6 +100,7 @@ class GLMSpec:
     random_init: bool = False
     seed: int = 0
     role: str = PRETRAINED
+    step: int | None = None
 
 
 _PRETRAINED = (
@@ -213,11 +230,54 @@ def remote_code_entries(profile: str | None = None) -> dict[str, str]:
 
 
 def get_spec(name: str) -> GLMSpec:
-    """Look up a registry entry; the error lists the known names."""
+    """Look up a registry entry or a teaching checkpoint (:func:`checkpoint_spec`); the error lists the known names."""
+    if STEP_MARK in str(name):
+        return checkpoint_spec(name)
     try:
         return REGISTRY[name]
     except KeyError:
-        raise KeyError(f"unknown gLM {name!r}; known gLMs: {', '.join(REGISTRY)}") from None
+        raise KeyError(f"unknown gLM {name!r}; known gLMs: {', '.join(REGISTRY)} (and teaching checkpoints "
+                       f"such as teaching-mlm{STEP_MARK}50)") from None
+
+
+def checkpoint_name(model: str, step: int) -> str:
+    """The registry name of a teaching gLM after ``step`` pre-training steps (``"teaching-mlm@step-50"``)."""
+    return f"{model}{STEP_MARK}{step}"
+
+
+def checkpoint_of(name: str) -> tuple[str, int] | None:
+    """``("teaching-mlm", 50)`` for the checkpoint name ``"teaching-mlm@step-50"``; None for any other name."""
+    base, mark, step = str(name).partition(STEP_MARK)
+    return (base, int(step)) if mark and step.isdigit() else None
+
+
+def checkpoint_spec(name: str) -> GLMSpec:
+    """The spec of a teaching checkpoint ``teaching-<kind>@step-<N>``.
+
+    Its family, tokenizer and objective are the teaching entry's; step 0 is
+    the seeded initial weights (role random-init, the step-0 control), every
+    later step is pretrained.
+
+    Raises
+    ------
+    KeyError
+        When the part before ``@step-`` is not a pretrained teaching entry, or
+        ``N`` is not a non-negative integer.
+    """
+    base, _, step = str(name).partition(STEP_MARK)
+    spec = REGISTRY.get(base)
+    if spec is None or spec.source != "teaching" or spec.random_init:
+        teaching = [n for n, s in REGISTRY.items() if s.source == "teaching" and not s.random_init]
+        raise KeyError(f"gLM {name!r}: only the teaching gLMs keep pre-training checkpoints; use "
+                       f"{' or '.join(checkpoint_name(n, 'N') for n in teaching)}")
+    if not step.isdigit():
+        raise KeyError(f"gLM {name!r}: the step after {STEP_MARK!r} must be a whole number of steps, e.g. "
+                       f"{checkpoint_name(base, 50)}")
+    step = int(step)
+    return replace(spec, name=checkpoint_name(base, step), step=step, role=PRETRAINED if step else RANDOM_INIT,
+                   notes=f"{base} after {step} pre-training steps" + (" (its seeded initial weights: the "
+                                                                       "random-init control of the curve)"
+                                                                       if step == 0 else "") + ".")
 
 
 def role_of(model) -> str:
@@ -245,8 +305,8 @@ def role_of(model) -> str:
         return ONE_HOT
     if name == COMPOSITION_MODEL:
         return COMPOSITION
-    if name in REGISTRY:
-        return REGISTRY[name].role
+    if name in REGISTRY or STEP_MARK in str(name):
+        return get_spec(name).role
     if str(name).endswith(RANDOM_SUFFIX):
         return RANDOM_INIT
     raise ValueError(f"no role known for model {name!r}: give it a registry entry or a 'role' attribute "
@@ -266,6 +326,32 @@ def anticapt_model_dir() -> Path:
 def teaching_model_dir(kind: str) -> Path:
     """Where :mod:`glmeval_utils.pretrain` saves the teaching gLM of ``kind`` ("mlm"/"clm")."""
     return models_dir() / f"teaching-{kind}"
+
+
+def teaching_checkpoints_dir(kind: str, root=None) -> Path:
+    """The folder of the pre-training checkpoints of teaching gLM ``kind``, beside its model folder.
+
+    Parameters
+    ----------
+    kind : {"mlm", "clm"}
+    root : path-like, optional
+        The models folder (default :func:`glmeval_utils.paths.models_dir`).
+    """
+    return (Path(root) if root is not None else models_dir()) / f"teaching-{kind}{CHECKPOINTS_SUFFIX}"
+
+
+def teaching_checkpoint_dir(kind: str, step: int, root=None) -> Path:
+    """The ``save_pretrained`` folder of teaching gLM ``kind`` after ``step`` steps: ``.../step-<step>``."""
+    return teaching_checkpoints_dir(kind, root) / f"step-{int(step)}"
+
+
+def teaching_checkpoint_steps(kind: str, root=None) -> list[int]:
+    """The steps whose checkpoint of teaching gLM ``kind`` is saved (a complete folder), ascending."""
+    folder = teaching_checkpoints_dir(kind, root)
+    if not folder.is_dir():
+        return []
+    return sorted(int(match[1]) for path in folder.iterdir()
+                  if (match := _STEP_FOLDER.fullmatch(path.name)) and (path / "config.json").exists())
 
 
 def weights_digest(directory) -> str:
@@ -291,6 +377,8 @@ def _teaching_backbone(spec: GLMSpec, path, trust_remote_code):
 
     kind = spec.family.removeprefix("teaching-")
     family = get_family(spec.family)
+    if path is None and spec.step is not None:
+        return _teaching_checkpoint(spec, kind, family)
     directory = Path(path) if path is not None else teaching_model_dir(kind)
     saved = (directory / "config.json").exists()
     if spec.random_init:
@@ -310,6 +398,18 @@ def _teaching_backbone(spec: GLMSpec, path, trust_remote_code):
                                 "`python -m glmeval_utils pretrain --profile demo`")
     model, hf_tokenizer = load_backbone(family, directory, objective=spec.objective,
                                         trust_remote_code=trust_remote_code)
+    return model, hf_tokenizer, weights_digest(directory)
+
+
+def _teaching_checkpoint(spec: GLMSpec, kind: str, family):
+    """Model + tokenizer of ``teaching-<kind>@step-N`` from its checkpoint folder (native classes, no remote code)."""
+    directory = teaching_checkpoint_dir(kind, spec.step)
+    if not (directory / "config.json").exists():
+        steps = teaching_checkpoint_steps(kind)
+        available = (f"saved steps: {', '.join(map(str, steps))}" if steps else
+                     "none is saved yet: `python -m glmeval_utils pretrain --profile demo` saves them")
+        raise FileNotFoundError(f"teaching gLM checkpoint {spec.name!r} not found in {directory}; {available}")
+    model, hf_tokenizer = load_backbone(family, directory, objective=spec.objective)
     return model, hf_tokenizer, weights_digest(directory)
 
 

@@ -2,7 +2,7 @@
 
 * :mod:`.lentimpra` (chapter 1), :mod:`.binding` (chapters 2 and 6),
   :mod:`.cagi5` (3), :mod:`.splicing` (4), :mod:`.elongation` (5),
-  :mod:`.attribution` (7), :mod:`.summary` (8);
+  :mod:`.attribution` (7), :mod:`.scaling` (9), :mod:`.summary` (10);
 * :mod:`.report` — the :class:`~.report.Report` every chapter returns;
   :mod:`.tables` — tables shaped for reading.
 

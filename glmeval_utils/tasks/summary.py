@@ -1,9 +1,11 @@
-"""Chapter 8: the book's answer — every claim of the paper, decided by the same rules on every chapter's results.
+"""Chapter 10: the book's answer — every claim of the paper, decided by the same rules on every chapter's results.
 
 The task chapters write their predictions (validation and test) and the
 tables the claims need into one results folder; :func:`run` reads them back
 and :func:`report` decides every claim with :mod:`glmeval_utils.eval.verdicts`,
-counting only pretrained gLMs on real data.
+counting only pretrained gLMs on real data.  Beside the paper's claims stand
+the two questions chapter 9 asks (more pretraining, fine-tuning), decided
+from its own files (``scaling_curve.csv.gz``, ``scaling_finetuning.csv.gz``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from glmeval_utils.tasks import attribution, cagi5
 from glmeval_utils.tasks.report import Report, glance, model_notes, output_path
 from glmeval_utils.tasks.tables import for_reading, readable
 
-CHAPTER = "8. Summary"
+CHAPTER = "10. Summary"
 #: headline metric of each supervised task (the paper's choice).
 TASK_METRICS = {"lentimpra": "pearson", "tf_binding": "auroc", "rbp_binding": "auroc", "splicing": "spearman",
                 "pol2_elongation": "pearson"}
@@ -51,6 +53,9 @@ class Run:
     sweep, cagi5, agreement : DataFrame
         The layer sweep of chapter 1, the per-element metrics of chapter 3 and
         the map agreement of chapter 7 (empty when the chapter did not run).
+    budget, finetuning : DataFrame
+        Chapter 9's prediction rows: the pretraining curve with its one-hot
+        models, and the fine-tuning comparison (empty when it did not run).
     """
 
     config: Config
@@ -58,6 +63,8 @@ class Run:
     sweep: pd.DataFrame
     cagi5: pd.DataFrame
     agreement: pd.DataFrame
+    budget: pd.DataFrame = field(default_factory=pd.DataFrame)
+    finetuning: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _read(path: Path, reader) -> pd.DataFrame:
@@ -70,10 +77,14 @@ def run(cfg: Config) -> Run:
     files = sorted(folder.glob("*_predictions.csv.gz"))
     if not files:
         raise FileNotFoundError(f"no *_predictions.csv.gz files in {folder}; run the task chapters first")
-    sweep = folder / "lentimpra_layer_sweep.csv.gz"
-    return Run(cfg, read_predictions(files), read_predictions([sweep]) if sweep.exists() else pd.DataFrame(),
+
+    def rows(name):
+        return _read(folder / name, lambda path: read_predictions([path]))
+
+    return Run(cfg, read_predictions(files), rows("lentimpra_layer_sweep.csv.gz"),
                _read(folder / "cagi5_metrics.csv.gz", pd.read_csv),
-               _read(folder / "attribution_agreement.csv", pd.read_csv))
+               _read(folder / "attribution_agreement.csv", pd.read_csv),
+               rows("scaling_curve.csv.gz"), rows("scaling_finetuning.csv.gz"))
 
 
 def _per_task(predictions: pd.DataFrame, metrics: dict, function, **kwargs) -> pd.DataFrame:
@@ -103,7 +114,13 @@ def report(run: Run) -> Report:
                  "zero_shot_weak", "chapter 3 did not run."),
              verdicts.attribution_disagrees(run.agreement, glm_map=attribution.GLM_ISM,
                                             yardstick=attribution.ONEHOT_ISM) if len(run.agreement) else
-             verdicts.not_testable("attribution_disagrees", "chapter 7 did not run.")]
+             verdicts.not_testable("attribution_disagrees", "chapter 7 did not run."),
+             verdicts.pretraining_budget(_per_task(run.budget, cfg.metrics, compare.budget_comparisons,
+                                                   n_boot=cfg.n_boot)) if len(run.budget) else
+             verdicts.not_testable("pretraining_budget", "chapter 9 did not run."),
+             verdicts.fine_tuning_helps(_per_task(run.finetuning, cfg.metrics, compare.fine_tuning_comparisons,
+                                                  n_boot=cfg.n_boot)) if len(run.finetuning) else
+             verdicts.not_testable("fine_tuning_helps", "chapter 9 did not run.")]
     main = found[0]
     counted = selected[selected.role.map(is_glm) & ~selected.simulated.astype(bool)] if len(selected) else selected
     lead = (f"Across {counted.task.nunique()} tasks with real data, {len(counted)} comparisons of a pretrained gLM "
