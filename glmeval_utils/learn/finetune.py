@@ -28,9 +28,7 @@ tokenizer (:meth:`glmeval_utils.models.GLM.tokenize`).
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import os
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -153,20 +151,6 @@ class FineTuneNet(nn.Module):
         return self.head(pooled)
 
 
-@contextlib.contextmanager
-def _without_trained_cache():
-    """Switch the trained-model cache off for one fit (see the module's docstring)."""
-    previous = os.environ.get("GLMEVAL_TRAINED_CACHE")
-    os.environ["GLMEVAL_TRAINED_CACHE"] = "off"
-    try:
-        yield
-    finally:
-        if previous is None:
-            del os.environ["GLMEVAL_TRAINED_CACHE"]
-        else:
-            os.environ["GLMEVAL_TRAINED_CACHE"] = previous
-
-
 class FineTunedGLM(TorchEstimator):
     """A gLM fine-tuned on a task: LoRA adapters (``peft``) or every weight, with a linear head.
 
@@ -203,6 +187,9 @@ class FineTunedGLM(TorchEstimator):
     Inputs ``X`` are DNA sequences (a list or 1-d array of str, one length
     limit: the gLM's ``max_length``).
     """
+
+    #: not kept in the trained-model cache (see the module docstring)
+    cache_fits = False
 
     def __init__(self, glm, task: str = "regression", *, method: str = "lora", rank: int | None = None,
                  alpha: int | None = None, lora_dropout: float | None = None, target_modules=None,
@@ -291,21 +278,3 @@ class FineTunedGLM(TorchEstimator):
         self.settings_ = {**settings, "trainable_parameters": int(trainable),
                           "parameters": int(sum(p.numel() for p in model.parameters()))}
         return model
-
-    def fit(self, X, y, X_valid=None, y_valid=None):
-        """Fine-tune on sequences ``X`` with targets ``y``, early-stopping on the validation sequences.
-
-        Parameters
-        ----------
-        X : sequence of str, length N
-        y : array-like ``(N,)`` or ``(N, K)``
-        X_valid, y_valid : optional
-            Validation sequences and targets (without them a seeded 10 % of
-            the training rows is held out).
-
-        Returns
-        -------
-        self
-        """
-        with _without_trained_cache():
-            return super().fit(X, y, X_valid, y_valid)

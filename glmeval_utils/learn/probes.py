@@ -370,6 +370,8 @@ class TorchEstimator(ScoresMixin, BaseEstimator):
 
     #: fraction of training rows held out when no validation data is given.
     holdout_fraction = 0.1
+    #: whether fits go through the trained-model cache (:mod:`glmeval_utils.learn.trained`).
+    cache_fits = True
 
     def _build_model(self, X, n_outputs: int) -> nn.Module:
         """The untrained torch module for inputs shaped like ``X`` (``X.shape`` is read)."""
@@ -425,7 +427,7 @@ class TorchEstimator(ScoresMixin, BaseEstimator):
         set_seed(self.random_state)  # the weight initialisation is seeded too
         self.model_ = self._build_model(X, self.n_outputs_)
         device = resolve_device(self.device)
-        key = trained.fit_key(self, train, valid, device) if trained.enabled() else None
+        key = trained.fit_key(self, train, valid, device) if self.cache_fits and trained.enabled() else None
         cached = trained.load(key, self.model_, TrainHistory) if key else None
         if cached is not None:
             self.model_, self.history_ = cached
