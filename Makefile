@@ -11,7 +11,7 @@ TORCH_INDEX ?=
 NO_DEPS_PINS := anticapt==1.0
 PROFILE ?= demo
 DEVICE ?= auto
-# Chapters executed side by side by `make run` (two one-thread kernels beat one two-thread kernel on 2 cores).
+# Chapters (`make run`) and teaching gLMs (`make pretrain`) side by side (two one-thread runs beat one two-thread run on 2 cores).
 JOBS ?= 2
 PYTEST_ARGS ?=
 
@@ -38,7 +38,7 @@ fetch: venv
 	$(PY) -m glmeval_utils fetch --profile $(PROFILE)
 
 pretrain: venv
-	HF_HUB_OFFLINE=1 $(PY) -m glmeval_utils pretrain --profile $(PROFILE)
+	HF_HUB_OFFLINE=1 $(PY) -m glmeval_utils pretrain --profile $(PROFILE) --jobs $(JOBS)
 
 run: venv
 	HF_HUB_OFFLINE=1 $(PY) -m glmeval_utils run --profile $(PROFILE) --device $(DEVICE) --jobs $(JOBS)

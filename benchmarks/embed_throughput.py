@@ -8,8 +8,11 @@ a. a naive loop: tokenize one sequence, forward with ``output_hidden_states``,
    copy to numpy, mean over the nucleotide tokens (the reference values);
 b. ``glm.embed`` (batched), last layer, mean pooling;
 c. every hidden state from one pass vs one pass per hidden state;
-d. a warm :func:`glmeval_utils.embeddings.extract` (cache read) vs a cold one.
+d. a warm :func:`glmeval_utils.embeddings.extract` (cache read) vs a cold one;
+e. ``glm.embed`` in bf16 (where this CPU has native bf16, see
+   :func:`glmeval_utils.devices.cpu_autocast_dtype`) vs fp32.
 
+(a) to (d) run in fp32.
 It prints sequences/s, the ratios, the largest absolute difference between
 (a) and (b), and the arithmetic rate of (b) (2 × parameters × tokens / s)
 next to this machine's fp32 ``torch.mm`` rate, ending with one ``RESULT`` line.
@@ -20,13 +23,14 @@ Usage: ``python benchmarks/embed_throughput.py [--n-sequences 512] [--batch-size
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 
 import numpy as np
 import torch
 
-from glmeval_utils import embeddings
+from glmeval_utils import devices, embeddings
 from glmeval_utils.data import registry
 from glmeval_utils.models import load_glm, teaching_tokenizer
 from glmeval_utils.models.registry import teaching_model_dir
@@ -75,6 +79,7 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=None,
                         help="sequences per forward pass (default: the adapter's device default)")
     args = parser.parse_args(argv)
+    os.environ[devices.CPU_BF16_VARIABLE] = "off"  # (a)-(d) in fp32; (e) turns bf16 on
 
     name = "teaching-mlm" if (teaching_model_dir("mlm") / "config.json").exists() else "teaching-mlm-random"
     glm = load_glm(name, device="cpu")
@@ -100,12 +105,19 @@ def main(argv=None):
         run = dict(layers=(-1,), pooling="mean", batch_size=args.batch_size, cache_dir=cache, progress=False)
         cold_s, _ = timed(lambda: np.asarray(embeddings.extract(glm, seqs, **run).layer(-1)))
         warm_s, warm = timed(lambda: np.asarray(embeddings.extract(glm, seqs, **run).layer(-1)), repeats=3)
+    os.environ[devices.CPU_BF16_VARIABLE] = "on"
+    bf16 = devices.cpu_autocast_dtype() is not None
+    if bf16:
+        glm.embed(seqs[:16], batch_size=args.batch_size, progress=False)  # warm-up
+        bf16_s, low = timed(lambda: glm.embed(seqs, layers=(-1,), pooling="mean", batch_size=args.batch_size,
+                                              progress=False))
+        bf16_error = float(np.abs(low - ours).max() / np.abs(ours).max())
     gflops = 2 * n_params * n_tokens / ours_s / 1e9
     gemm = matmul_gflops()
 
     rows = [("a naive HF loop", naive_s), ("b glm.embed", ours_s), ("c all layers, one pass", all_s),
             (f"c one pass per layer (x{glm.n_layers + 1})", per_layer_s), ("d cold extract", cold_s),
-            ("d warm extract (cache read)", warm_s)]
+            ("d warm extract (cache read)", warm_s)] + ([("e glm.embed in bf16", bf16_s)] if bf16 else [])
     for label, seconds in rows:
         print(f"{label:<34s} {seconds:9.3f} s  {n / seconds:12.1f} seq/s")
     ratios = {"extraction_vs_naive": naive_s / ours_s, "gemm_fraction": gflops / gemm,
@@ -115,6 +127,12 @@ def main(argv=None):
           f"{np.allclose(warm, ours[:, 0], atol=1e-5)}")
     targets = {"extraction_vs_naive": 1.0, "gemm_fraction": 0.5,
                "all_layers_vs_per_layer": (glm.n_layers + 1) / 2, "warm_vs_cold": 50.0}
+    if bf16:
+        ratios["bf16_vs_fp32"] = ours_s / bf16_s
+        targets["bf16_vs_fp32"] = 1.2
+        print(f"bf16: largest difference from fp32 {bf16_error:.2%} of the largest fp32 value")
+    else:
+        print("e skipped: this CPU has no native bf16 (embeddings stay fp32)")
     for metric, target in targets.items():
         verdict = "met" if ratios[metric] >= target else "MISSED"
         print(f"target {metric} >= {target:g}: {ratios[metric]:.2f} ({verdict})")

@@ -30,7 +30,7 @@ def _fetch(args: argparse.Namespace) -> None:
 def _pretrain(args: argparse.Namespace) -> None:
     from glmeval_utils.pretrain import pretrain_all
 
-    _print_table(pretrain_all(args.profile, seed=args.seed))
+    _print_table(pretrain_all(args.profile, seed=args.seed, jobs=args.jobs))
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -122,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain = commands.add_parser("pretrain", help="pre-train the teaching gLMs of a profile")
     add_profile(pretrain)
     pretrain.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    pretrain.add_argument("--jobs", type=int, default=1,
+                          help="models trained side by side, one torch thread each (default: 1)")
     pretrain.set_defaults(handler=_pretrain)
 
     run = commands.add_parser("run", help="execute the chapter notebooks in order with papermill")

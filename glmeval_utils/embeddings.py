@@ -454,7 +454,7 @@ def cache_key(glm, seqs: Sequence[str], *, layers, pooling: str, strands: str, l
         "label": label,
     }
     precision = glm.autocast_dtype("embed") if hasattr(glm, "autocast_dtype") else None
-    if precision is not None:  # a bf16/fp16 GPU entry is not an fp32 one (fp32 keys stay as they were)
+    if precision is not None:  # a bf16/fp16 entry is not an fp32 one (fp32 keys stay as they were)
         description["model"]["autocast"] = str(precision)
     key = hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()
     return key, description

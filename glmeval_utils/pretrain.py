@@ -26,7 +26,9 @@ complement, BERT-style masking (15 % of bases; 80 % ``[MASK]``, 10 % random
 base, 10 % unchanged; Devlin et al. 2019) for ``kind="mlm"`` and next-token
 loss for ``kind="clm"``; AdamW with linear warm-up and cosine decay, gradient
 clipping, per-step seeds (a resumed run draws the same batches, so no random
-state needs saving).  Every ``checkpoint_every`` steps the model, optimizer
+state needs saving); forward passes in bf16 autocast on a CPU with native bf16
+(:func:`glmeval_utils.learn.train.autocast_dtype`, part of the run's
+fingerprint), held-out metrics in fp32.  Every ``checkpoint_every`` steps the model, optimizer
 and scheduler state dicts are written to a resume file next to the model
 folder, holding only tensors and plain values: it is read back with
 ``torch.load(weights_only=True)``, so a planted file cannot run code, and a
@@ -49,7 +51,9 @@ trained again.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -502,9 +506,10 @@ def _lr_factor(step: int, settings: PretrainSettings) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def _fingerprint(kind: str, profile: str, settings: PretrainSettings, seed: int, data_sha256: str) -> dict:
+def _fingerprint(kind: str, profile: str, settings: PretrainSettings, seed: int, data_sha256: str,
+                 autocast=None) -> dict:
     return {"kind": kind, "profile": profile, "seed": seed, "settings": dataclasses.asdict(settings),
-            "data_sha256": data_sha256}
+            "data_sha256": data_sha256, "autocast": str(autocast)}
 
 
 def _replace_directory(source: Path, target: Path) -> None:
@@ -713,6 +718,7 @@ def pretrain_teaching_glm(kind: str, *, profile: str = "demo", out_dir: str | os
     import torch
     from tqdm.auto import tqdm
 
+    from glmeval_utils.learn.train import autocast_dtype
     from glmeval_utils.models.teaching import build_teaching_model
 
     kind = KIND_ALIASES.get(kind, kind)
@@ -721,7 +727,10 @@ def pretrain_teaching_glm(kind: str, *, profile: str = "demo", out_dir: str | os
     settings = settings or get_settings(profile)
     if corpus is None:
         corpus = registry_corpus(settings, seed)
-    fingerprint = _fingerprint(kind, profile, settings, seed, corpus.sha256)
+    device = resolve_device(device)
+    # training steps autocast where probes do (bf16 on a CPU with native bf16); held-out metrics stay fp32
+    precision = autocast_dtype(device)
+    fingerprint = _fingerprint(kind, profile, settings, seed, corpus.sha256, precision)
     target = Path(out_dir) if out_dir is not None else paths.models_dir()
     final = target / f"teaching-{kind}"
     if (final / INFO_FILE).exists():
@@ -729,7 +738,6 @@ def pretrain_teaching_glm(kind: str, *, profile: str = "demo", out_dir: str | os
         if info.get("fingerprint") == fingerprint and _checkpoints_complete(kind, target, settings, fingerprint):
             return PretrainReport(kind, profile, final, True, info["metrics"], info)
 
-    device = resolve_device(device)
     model, tokenizer = build_teaching_model(kind, size=settings.model_size, seed=seed)
     random_metrics = evaluate_held_out(model, tokenizer, kind, corpus.valid, seed=seed,
                                        mask_fraction=settings.mask_fraction)
@@ -773,7 +781,9 @@ def pretrain_teaching_glm(kind: str, *, profile: str = "demo", out_dir: str | os
             inputs, labels = _mask_tokens(input_ids, vocabulary, settings.mask_fraction, generator, bert_mix=True)
         else:
             inputs, labels = input_ids, _causal_labels(input_ids, vocabulary)
-        loss = model(input_ids=inputs.to(device), attention_mask=attention.to(device), labels=labels.to(device)).loss
+        with torch.autocast(device.type, dtype=precision) if precision is not None else contextlib.nullcontext():
+            loss = model(input_ids=inputs.to(device), attention_mask=attention.to(device),
+                         labels=labels.to(device)).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip_norm)
@@ -832,9 +842,26 @@ def registry_corpus(settings: PretrainSettings, seed: int = 0) -> Corpus:
     return _CORPUS_CACHE[key]
 
 
+def _pretrain_on_one_thread(kind: str, **kwargs) -> PretrainReport:
+    import torch
+
+    torch.set_num_threads(1)
+    return pretrain_teaching_glm(kind, **kwargs)
+
+
 def pretrain_all(profile: str = "demo", *, seed: int = 0, progress: bool = True,
-                 out_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+                 out_dir: str | os.PathLike | None = None, jobs: int = 1) -> pd.DataFrame:
     """Train (or reuse) both teaching gLMs and tabulate their held-out metrics.
+
+    Parameters
+    ----------
+    profile, seed, progress, out_dir
+        As in :func:`pretrain_teaching_glm`.
+    jobs : int
+        1: one model after the other in this process.  2 or more: each model in
+        its own process on one torch thread, side by side (on 2 cores two
+        one-thread runs finish sooner than two two-thread runs in turn, see
+        ``benchmarks/chapter_jobs.py``).
 
     Returns
     -------
@@ -842,6 +869,15 @@ def pretrain_all(profile: str = "demo", *, seed: int = 0, progress: bool = True,
         One row per model and metric: ``model``, ``control``, ``metric``,
         ``pretrained``, ``random_init``.
     """
-    reports = [pretrain_teaching_glm(kind, profile=profile, seed=seed, progress=progress, out_dir=out_dir)
-               for kind in KINDS]
+    settings = dict(profile=profile, seed=seed, progress=progress, out_dir=out_dir)
+    if positive_int(jobs, "jobs") == 1:
+        reports = [pretrain_teaching_glm(kind, **settings) for kind in KINDS]
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn: a fresh interpreter per model, never a fork of a process whose torch threads are running
+        with ProcessPoolExecutor(max_workers=min(jobs, len(KINDS)),
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            reports = list(pool.map(functools.partial(_pretrain_on_one_thread, **settings), KINDS))
     return pd.concat([report.table() for report in reports], ignore_index=True)

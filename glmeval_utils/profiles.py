@@ -1,13 +1,14 @@
 """Run profiles: how much data, which models and how many seeds.
 
 * ``smoke``: seconds per notebook; what the test suite executes.
-* ``demo``: the default; offline, CPU, real data subsets (3,200 training rows
-  per split cap, twice the first demo's); the whole book, pretraining and
-  chapter 9 included, in about half an hour on 2 cores with two chapters side
-  by side (``run --jobs 2``).  To fit, probes and
-  baselines are narrower (``width_factor``), train for fewer epochs than the
-  paper's (the MLP probe at a 10x learning rate to make up for it), and mean
-  embeddings come from the cached full embedding.
+* ``demo``: the default; offline, CPU, real data subsets (6,400 training rows
+  per split cap, four times the first demo's); the whole book, pretraining and
+  chapter 9 included, on 2 cores with two chapters side by side
+  (``run --jobs 2``; the measured minutes are in the README).  To fit, probes
+  and baselines are narrower (``width_factor``), train for fewer epochs than
+  the paper's (the MLP probe at a 10x learning rate to make up for it), mean
+  embeddings come from the cached full embedding, and forward passes run in
+  bf16 on a CPU with native bf16 (:func:`glmeval_utils.devices.cpu_autocast_dtype`).
 * ``full``: the paper's data and real Hugging Face checkpoints, for a GPU.
 
 Subsets are chosen deterministically by :mod:`glmeval_utils.data.registry`
@@ -62,7 +63,7 @@ PROFILES = {
     ),
     "demo": Profile(
         name="demo",
-        max_rows={"train": 3200, "valid": 640, "test": 800},
+        max_rows={"train": 6400, "valid": 640, "test": 800},
         seeds=(0, 1, 2),
         models=("teaching-mlm", "teaching-mlm-random", "teaching-clm", "hyenadna-tiny-anticapt"),
         max_epochs=10,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -117,6 +119,35 @@ def test_scores_run_in_fp32_and_only_embeddings_autocast(glms, monkeypatch):
         assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
         assert not torch.is_autocast_enabled("cuda")
     assert torch.backends.cudnn.allow_tf32  # restored
+
+
+def test_cpu_embeddings_run_in_bf16_only_where_the_cpu_has_it(glms, monkeypatch, tmp_path):
+    from glmeval_utils import devices, embeddings
+
+    nt, seqs = glms["nt"], random_dna(3, 60, seed=8)
+    fp32 = embeddings.extract(nt, seqs, cache_dir=tmp_path, progress=False)  # the suite's default: off
+    monkeypatch.setenv(devices.CPU_BF16_VARIABLE, "on")
+    monkeypatch.setattr(devices, "_cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
+    assert nt.autocast_dtype("embed") is None  # emulated bf16 would be slower than fp32
+    monkeypatch.setattr(devices, "_cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    assert nt.autocast_dtype("embed") == torch.bfloat16 and nt.autocast_dtype("score") is None
+    seen = []
+    original = GLM._precision
+
+    @contextlib.contextmanager
+    def recording(self, purpose):
+        with original(self, purpose):
+            seen.append(torch.is_autocast_enabled("cpu"))
+            yield
+
+    monkeypatch.setattr(GLM, "_precision", recording)
+    bf16 = embeddings.extract(nt, seqs, cache_dir=tmp_path, progress=False)
+    assert seen and all(seen)
+    assert bf16.key != fp32.key  # never served for one another
+    np.testing.assert_allclose(bf16.layer(-1), fp32.layer(-1), atol=0.05, rtol=0.05)
+    assert np.abs(np.asarray(bf16.layer(-1)) - fp32.layer(-1)).max() > 0  # it did run in bf16
+    monkeypatch.setenv(devices.CPU_BF16_VARIABLE, "off")
+    assert nt.autocast_dtype("embed") is None
 
 
 @pytest.mark.gpu

@@ -316,3 +316,17 @@ def test_checkpoints_are_kept_loadable_and_labelled(tmp_path, monkeypatch):
     shorter = dataclasses.replace(settings, steps=4)  # another run: the old run's checkpoints go
     pretrain.pretrain_teaching_glm("mlm", **dict(run, settings=shorter))
     assert pretrain.checkpoint_table("mlm").step.tolist() == [0, 3, 4]
+
+
+@needs_mirror
+def test_side_by_side_pretraining_trains_both_models_in_their_own_processes(smoke_corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("GLMEVAL_DATA", str(tmp_path))
+    table = pretrain.pretrain_all("smoke", progress=False, jobs=2)
+    assert set(table.model) == {"teaching-mlm", "teaching-clm"}
+    for kind in pretrain.KINDS:
+        info = json.loads((tmp_path / "models" / f"teaching-{kind}" / pretrain.INFO_FILE).read_text())
+        assert info["fingerprint"]["kind"] == kind
+    # a second call reuses both (same fingerprints, whichever way they were trained)
+    assert pretrain.pretrain_teaching_glm("clm", profile="smoke", progress=False).reused
+    with pytest.raises(ValueError, match="jobs"):
+        pretrain.pretrain_all("smoke", jobs=0)

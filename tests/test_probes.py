@@ -118,6 +118,28 @@ def test_cnn_probe_learns_from_a_float16_memmap(tmp_path):
     assert probe.history_.n_epochs >= 1
 
 
+def test_the_row_wise_reduction_equals_batch_norm_and_a_1x1_convolution():
+    """The probes' input layers, run as row-wise BatchNorm1d + Linear, compute the reference's
+    channels-first BatchNorm1d + 1x1 Conv1d: same outputs, same running statistics."""
+    from glmeval_utils.learn.probes import RepCNN
+
+    torch.manual_seed(0)
+    probe = RepCNN(6, 24, reduce_dim=3, width_factor=0.25).train()
+    norm = torch.nn.BatchNorm1d(6).train()
+    conv = torch.nn.Conv1d(6, 3, 1)
+    with torch.no_grad():
+        norm.weight.copy_(torch.rand(6) + 0.5)
+        norm.bias.copy_(torch.randn(6))
+        probe.input_norm.load_state_dict(norm.state_dict())
+        conv.weight.copy_(probe.reduce.weight[:, :, None])
+        conv.bias.copy_(probe.reduce.bias)
+    x = 3 * torch.randn(5, 24, 6) + 1  # (B, L, H), channels last
+    reference = conv(norm(x.transpose(1, 2)))
+    torch.testing.assert_close(probe._prepare(x), reference, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(probe.input_norm.running_mean, norm.running_mean)
+    torch.testing.assert_close(probe.input_norm.running_var, norm.running_var)
+
+
 def test_chip_cnn_probe_binary():
     X, y = planted_positions(n=400, seed=2)
     labels = (y > 0).astype(float)

@@ -46,8 +46,8 @@ def test_a_second_identical_fit_loads_the_first(cache_on):
     assert second.history_ == first.history_ and second.n_outputs_ == 1
 
 
-@pytest.mark.parametrize("change", ["data", "targets", "valid", "parameter", "threads"])
-def test_any_input_of_the_result_changes_the_key(cache_on, change):
+@pytest.mark.parametrize("change", ["data", "targets", "valid", "parameter", "threads", "bf16"])
+def test_any_input_of_the_result_changes_the_key(cache_on, change, monkeypatch):
     data = pooled()
     fit(MLPProbe("regression", max_epochs=3, progress=False), data)
     estimator = MLPProbe("regression", max_epochs=3, progress=False)
@@ -60,6 +60,11 @@ def test_any_input_of_the_result_changes_the_key(cache_on, change):
         X_valid[0, 0] += 1e-3
     elif change == "parameter":
         estimator.set_params(lr=2e-4)
+    elif change == "bf16":
+        from glmeval_utils import devices
+
+        monkeypatch.setenv(devices.CPU_BF16_VARIABLE, "on")
+        monkeypatch.setattr(devices, "_cpu_flags", lambda: frozenset({"avx512_bf16"}))
     threads = torch.get_num_threads()
     if change == "threads":
         torch.set_num_threads(1 if threads != 1 else 2)

@@ -13,7 +13,9 @@ Data are fed by index, never loaded whole: a training input may be a
 read-only ``np.memmap`` of per-nucleotide embeddings ``(N, L, H)`` in float16
 far larger than memory.  Each mini-batch reads only its rows (indices sorted
 within the shuffled batch so reads from disk are local) and converts them to
-float32 tensors.
+float32 tensors.  On a CPU with native bf16 the forward passes run under
+bf16 autocast (:func:`autocast_dtype`; losses stay fp32), for one-hot
+baselines and probes alike.
 
 Inputs and targets
 ------------------
@@ -28,6 +30,7 @@ Inputs and targets
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import random
 import time
@@ -40,7 +43,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from glmeval_utils.devices import resolve_device
+from glmeval_utils.devices import cpu_autocast_dtype, resolve_device
 from glmeval_utils.validation import positive_int
 
 TASKS = ("regression", "binary")
@@ -186,8 +189,21 @@ def _loss_function(task):
     return masked_loss(task)
 
 
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The reduced precision training and prediction run in on ``device``, or None for fp32.
+
+    bf16 on a CPU with native bf16 (:func:`~glmeval_utils.devices.cpu_autocast_dtype`):
+    the demo's probes and baselines train 1.3-1.4x faster.  fp32 elsewhere.
+    """
+    return cpu_autocast_dtype() if device.type == "cpu" else None
+
+
 def _forward(model: nn.Module, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
-    output = model(*inputs)
+    """The model's outputs as float32 ``(B, K)``; the forward pass autocasts as :func:`autocast_dtype` says."""
+    dtype = autocast_dtype(inputs[0].device)
+    with torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext():
+        output = model(*inputs)
+    output = output.float()  # losses and predictions in fp32
     return output[:, None] if output.ndim == 1 else output
 
 

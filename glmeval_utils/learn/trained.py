@@ -10,8 +10,8 @@ result could:
 * the bytes, shapes and dtypes of the training and validation inputs and targets;
 * the source of the modules that build and train the models
   (:data:`TRAINING_MODULES`), the versions of torch, numpy and this package, the
-  device type and the torch thread count (sums split across threads round
-  differently, see :mod:`glmeval_utils.learn.train`).
+  device type, the torch thread count (sums split across threads round
+  differently, see :mod:`glmeval_utils.learn.train`) and the autocast dtype.
 
 An entry is ``<cache>/trained/<key>/`` with two files: ``state.pt`` (the
 module's ``state_dict``, tensors only, loaded with ``weights_only=True``) and
@@ -40,6 +40,7 @@ import torch
 
 from glmeval_utils import paths
 from glmeval_utils.files import temporary_path
+from glmeval_utils.learn.train import autocast_dtype
 
 #: bump when the entry layout changes
 CACHE_FORMAT_VERSION = 1
@@ -107,7 +108,8 @@ def fit_key(estimator, train: tuple, valid: tuple, device: torch.device) -> str:
     recipe = {"format": CACHE_FORMAT_VERSION, "class": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
               "params": params, "package": __version__, "torch": torch.__version__, "numpy": np.__version__,
               "source": _source_digest(),
-              "device": device.type, "threads": torch.get_num_threads()}
+              "device": device.type, "threads": torch.get_num_threads(),
+              "autocast": str(autocast_dtype(device))}
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode())
     for inputs, targets in (train, valid):
         for array in (inputs if isinstance(inputs, tuple) else (inputs,)):

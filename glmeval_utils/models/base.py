@@ -3,7 +3,8 @@
 ``GLM`` hides each family's tokenisation, special tokens, padding side and
 masks.  Embeddings are computed in length-sorted batches (input order
 restored), from one forward pass per batch with ``output_hidden_states``, in
-``torch.inference_mode`` and bf16/fp16 autocast on CUDA.  Likelihood scores
+``torch.inference_mode`` and bf16/fp16 autocast on CUDA (bf16 on a CPU
+with native bf16).  Likelihood scores
 (:meth:`GLM.masked_log_probs`, :meth:`GLM.token_log_probs`) run in fp32
 without autocast or TF32: bf16 keeps 8 bits of mantissa, so rounding in the
 logits is as large as one SNV's effect on them.  Padding never changes a
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from glmeval_utils.devices import resolve_device
+from glmeval_utils.devices import cpu_autocast_dtype, resolve_device
 from glmeval_utils.sequences import reverse_complement, validate_sequences
 from glmeval_utils.validation import positive_int
 from glmeval_utils.models.families import Family, logits_of
@@ -193,7 +194,9 @@ class GLM:
         ----------
         purpose : {"embed", "score"}
             ``"embed"``: hidden states for embeddings (bf16, else fp16, on
-            CUDA).  ``"score"``: LM logits for likelihood scores, always fp32.
+            CUDA; bf16 on a CPU that computes it natively, see
+            :func:`~glmeval_utils.devices.cpu_autocast_dtype`).  ``"score"``:
+            LM logits for likelihood scores, always fp32.
 
         Returns
         -------
@@ -201,7 +204,11 @@ class GLM:
         """
         if purpose not in PURPOSES:
             raise ValueError(f"purpose must be one of {PURPOSES}, got {purpose!r}")
-        if purpose == "score" or self.device.type != "cuda":
+        if purpose == "score":
+            return None
+        if self.device.type == "cpu":
+            return cpu_autocast_dtype()
+        if self.device.type != "cuda":
             return None
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
@@ -209,7 +216,7 @@ class GLM:
         """The numeric context of a forward pass for ``purpose`` (see :meth:`autocast_dtype`)."""
         dtype = self.autocast_dtype(purpose)
         if dtype is not None:
-            return torch.autocast("cuda", dtype=dtype)
+            return torch.autocast(self.device.type, dtype=dtype)
         if self.device.type == "cuda":
             return _without_tf32()
         return contextlib.nullcontext()

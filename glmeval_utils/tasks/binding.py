@@ -50,9 +50,9 @@ TASKS = {
 #: per task and profile: row caps per split and the epoch cap, measured to fit the book's budget.
 BUDGETS = {
     ("tf_binding", "smoke"): dict(rows={"train": 160, "valid": 48, "test": 48}, epochs=None),
-    ("tf_binding", "demo"): dict(rows={"train": 2000, "valid": 400, "test": 500}, epochs=8),
+    ("tf_binding", "demo"): dict(rows={"train": 4000, "valid": 400, "test": 500}, epochs=8),
     ("rbp_binding", "smoke"): dict(rows={"train": 160, "valid": 48, "test": 48}, epochs=None),
-    ("rbp_binding", "demo"): dict(rows={"train": 600, "valid": 150, "test": 400}, epochs=8),
+    ("rbp_binding", "demo"): dict(rows={"train": 4000, "valid": 400, "test": 400}, epochs=8),
 }
 
 
