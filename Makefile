@@ -59,6 +59,8 @@ bench: venv
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/trained_cache.py
 	$(PY) benchmarks/contention.py
 	$(PY) benchmarks/chapter_jobs.py
+	$(PY) benchmarks/cnn_probe.py
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/pretrain_jobs.py
 
 clean:
 	rm -rf book/_build book/executed results .pytest_cache

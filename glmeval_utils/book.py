@@ -35,7 +35,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import nbformat
 import pandas as pd
@@ -733,7 +733,8 @@ def run_notebooks(
         ``timings.csv``; pass the recorded number to reproduce a run exactly.
         With ``jobs`` > 1 the default is the cores divided among the jobs.
     jobs : int
-        Chapters executed side by side (each in its own kernel); the last
+        Chapters executed side by side (each in its own kernel), the longest
+        first by the last run's ``timings.csv`` (:func:`longest_first`); the last
         notebook (the summary, which reads every chapter's results) runs alone
         after the others.  On a few CPU cores two one-thread kernels get more
         done than one two-thread kernel, whose small convolutions parallelise
@@ -809,18 +810,52 @@ def _execute_one(notebook: Path, executed_dir: Path, parameters: dict, kernel: s
     return dict(row, seconds=round(end - start, 1), status="ok", end=round(end, 1))
 
 
+def longest_first(notebooks: Sequence[Path], executed_dir: Path, profile: str) -> list[Path]:
+    """``notebooks`` ordered for side-by-side execution: longest first, by the last run's times.
+
+    Two lanes finish soonest when the longest chapters start first (longest
+    processing time first).  The seconds come from ``timings.csv`` rows of the
+    same profile that finished ``ok``; a chapter without one comes first (it
+    may be long), and ties keep the book's order.  Without a ``timings.csv``
+    the book's order is kept.
+
+    Parameters
+    ----------
+    notebooks : sequence of Path
+    executed_dir : Path
+        Folder holding the last run's ``timings.csv``.
+    profile : str
+
+    Returns
+    -------
+    list of Path
+    """
+    path = executed_dir / TIMINGS_CSV
+    if not path.exists():
+        return list(notebooks)
+    try:
+        last = pd.read_csv(path)
+        last = last[(last["profile"] == profile) & (last["status"] == "ok")]
+        seconds = dict(zip(last["notebook"], last["seconds"].astype(float)))
+    except (ValueError, KeyError, pd.errors.ParserError):  # an unreadable file orders nothing
+        return list(notebooks)
+    return sorted(notebooks, key=lambda notebook: -seconds.get(notebook.stem, float("inf")))
+
+
 def _execute(notebooks, executed_dir: Path, parameters: dict, kernel: str, run: dict,
              timeout: int | None, progress: bool, rows: list) -> None:
-    """Execute ``notebooks`` (``run["jobs"]`` at a time, the last one alone), appending their timing rows.
+    """Execute ``notebooks`` (``run["jobs"]`` at a time, longest first, the last one alone), appending timing rows.
 
-    The first failure (in notebook order) is raised once the running chapters
-    have finished; chapters not started by then are not run.
+    The first failure (in start order) is raised once the running chapters
+    have finished and every finished chapter's row is recorded; chapters not
+    started by then are not run.
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    def record(row: dict) -> None:
-        error = row.pop("error", None)
-        rows.append(row)
+    def record(*finished: dict) -> None:
+        errors = [row.pop("error", None) for row in finished]
+        rows.extend(finished)
+        error = next((error for error in errors if error is not None), None)
         if error is not None:
             _merge_timings(executed_dir, rows)
             raise error
@@ -831,6 +866,7 @@ def _execute(notebooks, executed_dir: Path, parameters: dict, kernel: str, run: 
         for notebook in notebooks:
             record(_execute_one(notebook, *args))
         return
+    side_by_side = longest_first(side_by_side, executed_dir, run["profile"])
     failed = []
 
     def unless_failed(notebook):
@@ -843,9 +879,7 @@ def _execute(notebooks, executed_dir: Path, parameters: dict, kernel: str, run: 
 
     with ThreadPoolExecutor(max_workers=run["jobs"]) as pool:
         results = list(pool.map(unless_failed, side_by_side))
-    for row in results:
-        if row is not None:
-            record(row)
+    record(*(row for row in results if row is not None))
     record(_execute_one(last, *args))
 
 

@@ -387,10 +387,11 @@ def test_chapters_run_side_by_side_and_the_summary_last(tmp_path, write_notebook
 
     write_notebook(folder / "01_a.ipynb", ["raise ValueError('broken chapter')"])
     write_notebook(folder / "02_b.ipynb", ["x = 1"])
+    fresh = tmp_path / "executed-after-failure"  # no timing rows from the run above
     with pytest.raises(book.NotebookExecutionError, match="01_a.ipynb"):
-        book.run_notebooks("smoke", notebooks_dir=folder, executed_dir=executed, jobs=2, threads=1, progress=False)
-    statuses = pd.read_csv(executed / "timings.csv").set_index("notebook")["status"].to_dict()
-    assert statuses["01_a"] == "failed" and statuses["02_b"] == "ok"
+        book.run_notebooks("smoke", notebooks_dir=folder, executed_dir=fresh, jobs=2, threads=1, progress=False)
+    statuses = pd.read_csv(fresh / "timings.csv").set_index("notebook")["status"].to_dict()
+    assert statuses == {"01_a": "failed", "02_b": "ok"}  # the chapter beside the failed one keeps its row
     with pytest.raises(ValueError, match="jobs must be a positive integer"):
         book.run_notebooks("smoke", notebooks_dir=folder, executed_dir=executed, jobs=0)
 
@@ -532,3 +533,16 @@ def test_the_verdicts_table_shows_what_chapter_8_computed(tmp_path):
     table = book.verdicts_markdown(tmp_path).splitlines()
     assert table[2] == "| gLMs \\| no advantage | **supported** | 0 better / 2 worse of 3 |"
     assert table[3] == "| Supervised wins | **not testable** |  |"
+
+
+def test_side_by_side_chapters_start_longest_first_by_the_last_run(tmp_path):
+    notebooks = [Path(f"{name}.ipynb") for name in ("00_a", "01_b", "02_c", "03_d")]
+    assert book.longest_first(notebooks, tmp_path, "demo") == notebooks  # no timings yet: the book's order
+    pd.DataFrame({"notebook": ["00_a", "01_b", "02_c", "03_d", "01_b"],
+                  "profile": ["demo", "demo", "demo", "demo", "smoke"],
+                  "seconds": [10.0, 300.0, 50.0, 900.0, 5000.0],
+                  "status": ["ok", "ok", "ok", "failed", "ok"]}).to_csv(tmp_path / book.TIMINGS_CSV, index=False)
+    # 03_d's last run failed (its time says nothing) and the smoke row is another profile
+    assert [p.stem for p in book.longest_first(notebooks, tmp_path, "demo")] == ["03_d", "01_b", "02_c", "00_a"]
+    (tmp_path / book.TIMINGS_CSV).write_text("not,a\n\"timings")
+    assert book.longest_first(notebooks, tmp_path, "demo") == notebooks

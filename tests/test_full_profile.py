@@ -126,6 +126,10 @@ def test_chapter_1_runs_and_reports_each_cell_type(paper_mirror, monkeypatch):
     assert {s["dataset"] for s in report.figures["scatter"]} == set(PAPER_SETS)
     assert set(report.figures["layers"].curve) == {"HepG2 valid", "HepG2 test", "K562 valid", "K562 test"}
     assert report.figures["performance"].label.str.match("(HepG2|K562): ").all()
+    stages = report.tables["timings"]
+    assert set(stages["data set"]) == {"all", "HepG2", "K562"} and (stages.seconds >= 0).all()
+    assert {"load", "one-hot cnn", "teaching-mlm: per-position embeddings", "teaching-mlm: probe ladder",
+            "teaching-mlm: layer sweep"} <= set(stages.stage)
 
 
 # --------------------------------------------------------------------------- chapter 3's comparators

@@ -14,7 +14,7 @@ layer included, and compares on test with :mod:`glmeval_utils.eval`.
 
 from __future__ import annotations
 
-import time
+import functools
 import warnings
 from dataclasses import dataclass, field
 
@@ -32,7 +32,7 @@ from glmeval_utils.models import load_glm
 from glmeval_utils.eval.roles import is_glm
 from glmeval_utils.predictions import COMPOSITION, ONE_HOT, SPLITS
 from glmeval_utils.profiles import Profile
-from glmeval_utils.tasks.report import (PAPER_EXTRA_LAYERS, Report, apply_overrides, default_progress,
+from glmeval_utils.tasks.report import (PAPER_EXTRA_LAYERS, Report, StageTimes, apply_overrides, default_progress,
                                         extra_layer_ladder, glance, model_notes, output_path, settings_for,
                                         stalled_notes)
 from glmeval_utils.tasks.tables import readable
@@ -195,37 +195,32 @@ def run(cfg: Config, *, loader=None, glm_loader=None, progress: bool | None = No
         raise ValueError(f"{cfg.task}: no data sets given")
     glms = [glm_loader(name, device=cfg.device) for name in cfg.models]
     derive_mean = ladder.derives_mean(cfg.settings, cfg.representations)
-    predictions, reports, timings, whitening, fits = [], [], [], [], []
-
-    def timed(dataset, stage, function):
-        start = time.perf_counter()
-        result = function()
-        timings.append({"dataset": dataset, "stage": stage, "seconds": time.perf_counter() - start})
-        return result
-
+    predictions, reports, whitening, fits = [], [], [], []
+    times = StageTimes()
     with warnings.catch_warnings():
         # lbfgs stopping at max_iter on near-separable composition features is expected, not news
         warnings.simplefilter("ignore", ConvergenceWarning)
         for name in tqdm(cfg.datasets, desc=f"{cfg.task} data sets", disable=not progress):
-            data, report = timed(name, "load", lambda: prepare_dataset(
+            stage = functools.partial(times.run, dataset=name)
+            data, report = stage("load", lambda: prepare_dataset(
                 loader(name), name=name, task=cfg.task, limits=cfg.max_rows, dedup=cfg.dedup))
             reports.append(report)
             if cfg.onehot:
-                predictions.append(timed(name, "one-hot", lambda: ladder.onehot_baselines(
+                predictions.append(stage("one-hot", lambda: ladder.onehot_baselines(
                     data, cfg.onehot, profile=cfg.settings, seeds=cfg.seeds, device=cfg.device, fits=fits,
                     progress=False)))
             if cfg.composition_ks:
-                predictions.append(timed(name, "composition", lambda: ladder.composition_baselines(
+                predictions.append(stage("composition", lambda: ladder.composition_baselines(
                     data, ks=cfg.composition_ks, probes=cfg.composition_probes, profile=cfg.settings,
                     seeds=cfg.seeds, device=cfg.device)))
             for glm in glms:
                 ladder_kwargs = dict(profile=cfg.settings, representations=cfg.representations,
                                      pooled_probes=cfg.pooled_probes, cnn_architecture="chip_cnn", seeds=cfg.seeds,
                                      device=cfg.device, progress=False)
-                rows = timed(name, glm.name, lambda: ladder.glm_ladder(glm, data, **ladder_kwargs))
+                rows = stage(glm.name, lambda: ladder.glm_ladder(glm, data, **ladder_kwargs))
                 predictions.append(rows)
                 if cfg.extra_layers.get(glm.name):
-                    predictions.append(timed(name, f"{glm.name} (extra layers)", lambda: extra_layer_ladder(
+                    predictions.append(stage(f"{glm.name} (extra layers)", lambda: extra_layer_ladder(
                         glm, data, cfg.extra_layers[glm.name], **ladder_kwargs)))
                 if cfg.whitening_check and "mean" in cfg.representations:
                     whitened = rows[(rows.representation == "mean") & (rows.probe == "mlp")]
@@ -236,7 +231,7 @@ def run(cfg: Config, *, loader=None, glm_loader=None, progress: bool | None = No
                         whitened_predictions=whitened if len(whitened) else None).assign(dataset=name, model=glm.name))
     if not predictions:
         raise ValueError(f"{cfg.task}: nothing to train (no models, baselines or composition)")
-    return Run(cfg, pd.concat(predictions, ignore_index=True), pd.DataFrame(reports), pd.DataFrame(timings),
+    return Run(cfg, pd.concat(predictions, ignore_index=True), pd.DataFrame(reports), times.frame(),
                pd.concat(whitening, ignore_index=True) if whitening else pd.DataFrame(), pd.DataFrame(fits))
 
 

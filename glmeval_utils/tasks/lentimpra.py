@@ -12,6 +12,7 @@ comparison is made within one data set, as in the binding chapters.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -30,8 +31,8 @@ from glmeval_utils.models import load_glm
 from glmeval_utils.predictions import ONE_HOT
 from glmeval_utils.profiles import Profile
 from glmeval_utils.sequences import reverse_complement
-from glmeval_utils.tasks.report import (Report, apply_overrides, default_progress, glance, model_notes, output_path,
-                                        settings_for, stalled_notes)
+from glmeval_utils.tasks.report import (Report, StageTimes, apply_overrides, default_progress, glance, model_notes,
+                                        output_path, settings_for, stalled_notes)
 from glmeval_utils.tasks.tables import readable
 
 TASK = "lentimpra"
@@ -168,6 +169,8 @@ class Run:
     glms: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: one record per one-hot fit (:func:`glmeval_utils.learn.ladder.onehot_baselines`).
     onehot_fits: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: wall seconds per stage (``dataset``, ``stage``, ``seconds``; :class:`~.report.StageTimes`).
+    timings: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def run(cfg: Config, *, progress: bool | None = None) -> Run:
@@ -176,11 +179,15 @@ def run(cfg: Config, *, progress: bool | None = None) -> Run:
     ``progress`` None: bars unless ``TQDM_DISABLE`` is set (:func:`~.report.default_progress`).
     """
     progress = default_progress() if progress is None else progress
-    table, data = load_data(cfg, progress=progress)
+    times = StageTimes()
+    table, data = times.run("load", lambda: load_data(cfg, progress=progress), dataset="all")
     several = len(data) > 1
-    fits = []
-    parts = [ladder.onehot_baselines(task_data, cfg.onehot, profile=cfg.settings, seeds=cfg.seeds,
-                                     device=cfg.device, fits=fits, progress=progress) for task_data in data.values()]
+    fits, parts = [], []
+    for dataset, task_data in data.items():
+        for architecture in cfg.onehot:
+            parts.append(times.run(f"one-hot {architecture}", lambda: ladder.onehot_baselines(
+                task_data, (architecture,), profile=cfg.settings, seeds=cfg.seeds, device=cfg.device, fits=fits,
+                progress=progress), dataset=dataset))
     spectra, whitening, described = {}, [], []
     derive_mean = ladder.derives_mean(cfg.settings, cfg.representations)
     for name in cfg.models:  # one gLM in memory at a time
@@ -188,26 +195,31 @@ def run(cfg: Config, *, progress: bool | None = None) -> Run:
         described.append({"model": name, "role": glm.role, "layers": glm.n_layers, "hidden size": glm.hidden_size,
                           "CLS token": glm.has_cls})
         for dataset, task_data in data.items():
-            rows = ladder.glm_ladder(glm, task_data, profile=cfg.settings, seeds=cfg.seeds,
-                                     representations=cfg.representations, device=cfg.device, progress=progress)
+            stage = functools.partial(times.run, dataset=dataset)
+            if "full" in cfg.representations:  # timed apart from the probes, which then read it from the cache
+                stage(f"{name}: per-position embeddings", lambda: ladder.split_embeddings(
+                    glm, task_data, representation="full", progress=progress))
+            rows = stage(f"{name}: probe ladder", lambda: ladder.glm_ladder(
+                glm, task_data, profile=cfg.settings, seeds=cfg.seeds, representations=cfg.representations,
+                device=cfg.device, progress=progress))
             parts.append(rows)
             if cfg.whitening_check and "mean" in cfg.representations:
                 pooled = ladder.split_embeddings(glm, task_data, representation="mean", mean_from_full=derive_mean,
                                                  progress=False)
                 spectra[f"{name} · {cell_type(dataset)}" if several else name] = variance_spectrum(pooled["train"])
                 whitened = rows[(rows.representation == "mean") & (rows.probe == "mlp")]
-                whitening.append(ladder.mlp_whitening_check(
+                whitening.append(stage(f"{name}: whitening check", lambda: ladder.mlp_whitening_check(
                     pooled, task_data, profile=cfg.settings, seeds=cfg.seeds, device=cfg.device,
-                    whitened_predictions=whitened if len(whitened) else None).assign(model=name, dataset=dataset))
+                    whitened_predictions=whitened if len(whitened) else None)).assign(model=name, dataset=dataset))
     sweep = pd.DataFrame()
     if cfg.sweep_model:
         sweep_glm = load_glm(cfg.sweep_model, device=cfg.device)
-        sweep = pd.concat([ladder.layer_sweep(sweep_glm, task_data, probe=cfg.sweep_probe, profile=cfg.settings,
-                                              seeds=cfg.seeds, device=cfg.device, progress=progress)
-                           for task_data in data.values()], ignore_index=True)
+        sweep = pd.concat([times.run(f"{cfg.sweep_model}: layer sweep", lambda: ladder.layer_sweep(
+            sweep_glm, task_data, probe=cfg.sweep_probe, profile=cfg.settings, seeds=cfg.seeds, device=cfg.device,
+            progress=progress), dataset=dataset) for dataset, task_data in data.items()], ignore_index=True)
     return Run(cfg, table, data, pd.concat(parts, ignore_index=True), sweep, spectra,
                pd.concat(whitening, ignore_index=True) if whitening else pd.DataFrame(), pd.DataFrame(described),
-               pd.DataFrame(fits))
+               pd.DataFrame(fits), times.frame())
 
 
 def report(run: Run) -> Report:
@@ -252,6 +264,8 @@ def report(run: Run) -> Report:
         "whitening": _whitening_table(run.whitening, several),
         "paper": pd.concat([_paper_table(performance[performance.dataset == d], d, several) for d in datasets],
                            ignore_index=True),
+        "timings": readable(_with_cell(run.timings, several), {**cell, "stage": "stage", "seconds": "seconds"},
+                            digits=1),
     }
     figures = {"performance": _cell_labels(performance, several), "versus_onehot": _cell_labels(every, several),
                "layers": _layer_metrics(run.sweep), "scatter": _scatter_selectors(selected),

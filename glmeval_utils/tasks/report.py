@@ -7,13 +7,15 @@ sentences computed from its statistics, its tables shaped for reading, and
 the "at a glance" paragraph the book shows first.
 
 Shared by the chapters besides: the caveat a model's numbers need wherever
-they appear (:func:`model_notes`), and the paper's extra-layer rung
-(:data:`PAPER_EXTRA_LAYERS`, :func:`extra_layer_ladder`).
+they appear (:func:`model_notes`), the paper's extra-layer rung
+(:data:`PAPER_EXTRA_LAYERS`, :func:`extra_layer_ladder`), and the wall time of
+a run's stages (:class:`StageTimes`).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -82,6 +84,33 @@ class Report:
 
     def _repr_markdown_(self) -> str:
         return self.markdown()
+
+
+class StageTimes:
+    """Wall seconds of a chapter run's stages, recorded as they run.
+
+    Examples
+    --------
+    >>> times = StageTimes()
+    >>> times.run("load", lambda: 42, dataset="gue_tf0")
+    42
+    >>> list(times.frame().columns)
+    ['dataset', 'stage', 'seconds']
+    """
+
+    def __init__(self):
+        self.records: list[dict] = []
+
+    def run(self, stage: str, function, **labels):
+        """Call ``function()``, record ``labels``, ``stage`` and its seconds, return its result."""
+        start = time.perf_counter()
+        result = function()
+        self.records.append({**labels, "stage": stage, "seconds": time.perf_counter() - start})
+        return result
+
+    def frame(self) -> pd.DataFrame:
+        """One row per recorded stage, in the order they ran."""
+        return pd.DataFrame(self.records)
 
 
 def model_notes(models: Iterable[str]) -> list[str]:

@@ -28,7 +28,6 @@ claims never count a checkpoint or a fine-tuned network).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,8 +46,8 @@ from glmeval_utils.models.registry import checkpoint_name, checkpoint_of, get_sp
 from glmeval_utils.predictions import FINE_TUNED, ONE_HOT, PRETRAINED
 from glmeval_utils.profiles import Profile
 from glmeval_utils.tasks import binding, lentimpra
-from glmeval_utils.tasks.report import (Report, apply_overrides, default_progress, glance, model_notes, output_path,
-                                        settings_for, stalled_notes)
+from glmeval_utils.tasks.report import (Report, StageTimes, apply_overrides, default_progress, glance, model_notes,
+                                        output_path, settings_for, stalled_notes)
 from glmeval_utils.tasks.tables import readable
 
 CHAPTER = "9. More pretraining, or fine-tuning?"
@@ -223,19 +222,13 @@ def run(cfg: Config, *, progress: bool | None = None) -> Run:
     unknown = set(cfg.finetune_datasets) - set(cfg.datasets)
     if unknown:
         raise ValueError(f"finetune_datasets {sorted(unknown)} are not among the chapter's datasets {cfg.datasets}")
-    timings, parts, fits, onehot_fits = [], [], [], []
-
-    def timed(stage, function):
-        start = time.perf_counter()
-        result = function()
-        timings.append({"stage": stage, "seconds": time.perf_counter() - start})
-        return result
-
-    data = timed("load", lambda: {name: load_task(name, cfg, progress=progress) for name in cfg.datasets})
+    parts, fits, onehot_fits = [], [], []
+    times = StageTimes()
+    data = times.run("load", lambda: {name: load_task(name, cfg, progress=progress) for name in cfg.datasets})
     checkpoints = checkpoints_of(cfg.model)
     curve = curve_models(cfg)
     for name, task_data in data.items():
-        parts.append(timed(f"one-hot · {name}", lambda: ladder.onehot_baselines(
+        parts.append(times.run(f"one-hot · {name}", lambda: ladder.onehot_baselines(
             task_data, TASKS[task_data.task]["onehot"], profile=cfg.settings, seeds=cfg.seeds, device=cfg.device,
             fits=onehot_fits, progress=False)))
     frozen = [m for m in cfg.finetune_models if m not in curve]
@@ -243,16 +236,16 @@ def run(cfg: Config, *, progress: bool | None = None) -> Run:
         glm = load_glm(model, device=cfg.device)  # one gLM in memory at a time
         for name, task_data in data.items():
             if model in curve or name in cfg.finetune_datasets:
-                parts.append(timed(f"{model} · {name}", lambda: _rungs(glm, task_data, cfg)))
+                parts.append(times.run(f"{model} · {name}", lambda: _rungs(glm, task_data, cfg)))
             if model in cfg.finetune_models and name in cfg.finetune_datasets:
                 for method in cfg.finetune_methods:
                     for seed in cfg.finetune_seeds:
-                        rows, fit = timed(f"{model} · {method} · {name}",
-                                          lambda: _fine_tune(glm, task_data, cfg, method, seed))
+                        rows, fit = times.run(f"{model} · {method} · {name}",
+                                              lambda: _fine_tune(glm, task_data, cfg, method, seed))
                         parts.append(rows)
                         fits.append(fit)
     return Run(cfg, data, pd.concat(parts, ignore_index=True), checkpoints, pd.DataFrame(fits),
-               pd.DataFrame(timings), pd.DataFrame(onehot_fits))
+               times.frame(), pd.DataFrame(onehot_fits))
 
 
 def _rungs(glm, data: TaskData, cfg: Config) -> pd.DataFrame:
