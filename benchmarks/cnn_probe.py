@@ -2,11 +2,13 @@
 BatchNorm1d + 1x1 Conv1d, and fp32 vs bf16 autocast.
 
 Both input layers compute the same function (``tests/test_probes.py`` checks
-it); this times training epochs of the demo lentiMPRA probe (``RepCNN``, hidden 192,
-230 positions, reduction to 32, width 0.25, batch 64) with each, side by side
-in one run on one torch thread, on random inputs.  It prints the best seconds
-per epoch of three
-and the ratio, ending with one ``RESULT`` line.
+it).  This times training epochs of the demo lentiMPRA probe (``RepCNN``,
+hidden 192, 230 positions, reduction to 32, width 0.25, batch 64) with each,
+side by side in one run on one torch thread, on random inputs, and the
+row-wise version again under bf16 autocast as
+:func:`glmeval_utils.learn.train.fit_torch` trains it on a CPU with native
+bf16 (skipped elsewhere).  It prints the best seconds per epoch of three and
+the ratios, ending with one ``RESULT`` line.
 
 Usage: ``python benchmarks/cnn_probe.py [--rows 640] [--hidden 192] [--length 230]``
 """
@@ -20,7 +22,7 @@ import time
 import torch
 from torch import nn
 
-from glmeval_utils.devices import cpu_autocast_dtype
+from glmeval_utils.learn.train import training_autocast_dtype
 from glmeval_utils.learn.probes import RepCNN
 
 
@@ -68,7 +70,7 @@ def main(argv=None):
     linear = RepCNN(args.hidden, args.length, **settings).train()
     conv = ConvReductionRepCNN(args.hidden, args.length, **settings).train()
     # alternating epochs, best of three each: the first epochs of a process pay one-off kernel set-up
-    bf16 = cpu_autocast_dtype()
+    bf16 = training_autocast_dtype(torch.device("cpu"))
     linear_s = conv_s = bf16_s = float("inf")
     for _ in range(3):
         linear_s = min(linear_s, epoch_seconds(linear, X, y, args.batch_size))

@@ -9,8 +9,8 @@ a. a naive loop: tokenize one sequence, forward with ``output_hidden_states``,
 b. ``glm.embed`` (batched), last layer, mean pooling;
 c. every hidden state from one pass vs one pass per hidden state;
 d. a warm :func:`glmeval_utils.embeddings.extract` (cache read) vs a cold one;
-e. ``glm.embed`` in bf16 (where this CPU has native bf16, see
-   :func:`glmeval_utils.devices.cpu_autocast_dtype`) vs fp32.
+e. ``glm.embed`` in bf16 inside :func:`glmeval_utils.devices.reduced_precision`
+   (where this CPU has native bf16) vs fp32.
 
 (a) to (d) run in fp32.
 It prints sequences/s, the ratios, the largest absolute difference between
@@ -23,7 +23,6 @@ Usage: ``python benchmarks/embed_throughput.py [--n-sequences 512] [--batch-size
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 
@@ -79,7 +78,6 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=None,
                         help="sequences per forward pass (default: the adapter's device default)")
     args = parser.parse_args(argv)
-    os.environ[devices.CPU_BF16_VARIABLE] = "off"  # (a)-(d) in fp32; (e) turns bf16 on
 
     name = "teaching-mlm" if (teaching_model_dir("mlm") / "config.json").exists() else "teaching-mlm-random"
     glm = load_glm(name, device="cpu")
@@ -105,12 +103,12 @@ def main(argv=None):
         run = dict(layers=(-1,), pooling="mean", batch_size=args.batch_size, cache_dir=cache, progress=False)
         cold_s, _ = timed(lambda: np.asarray(embeddings.extract(glm, seqs, **run).layer(-1)))
         warm_s, warm = timed(lambda: np.asarray(embeddings.extract(glm, seqs, **run).layer(-1)), repeats=3)
-    os.environ[devices.CPU_BF16_VARIABLE] = "on"
-    bf16 = devices.cpu_autocast_dtype() is not None
-    if bf16:
-        glm.embed(seqs[:16], batch_size=args.batch_size, progress=False)  # warm-up
-        bf16_s, low = timed(lambda: glm.embed(seqs, layers=(-1,), pooling="mean", batch_size=args.batch_size,
-                                              progress=False))
+    with devices.reduced_precision():  # as the embeddings probes read are extracted
+        bf16 = devices.cpu_autocast_dtype() is not None
+        if bf16:
+            glm.embed(seqs[:16], batch_size=args.batch_size, progress=False)  # warm-up
+            bf16_s, low = timed(lambda: glm.embed(seqs, layers=(-1,), pooling="mean",
+                                                  batch_size=args.batch_size, progress=False))
         bf16_error = float(np.abs(low - ours).max() / np.abs(ours).max())
     gflops = 2 * n_params * n_tokens / ours_s / 1e9
     gemm = matmul_gflops()

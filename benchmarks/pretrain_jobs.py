@@ -3,9 +3,10 @@
 ``make pretrain`` runs ``pretrain --jobs 2``: each model trains in its own
 process on one torch thread.  This script times, in fresh interpreters and
 fresh model folders, ``pretrain_all(profile, jobs=1)`` (one model after the
-other on every thread) and ``pretrain_all(profile, jobs=2)``; the corpus is
-read once beforehand so neither run pays for fetching it.  On a CPU with native
-bf16 both runs train in bf16 (:func:`glmeval_utils.learn.train.autocast_dtype`).
+other on every thread) and ``pretrain_all(profile, jobs=2)``.  The data are
+fetched once beforehand, so neither run pays for the download; each run reads
+the corpus (the side-by-side run once per process).  On a CPU with native
+bf16 both runs train in bf16 (:func:`glmeval_utils.learn.train.training_autocast_dtype`).
 
 The last line is::
 
@@ -45,7 +46,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     from glmeval_utils.pretrain import get_settings, registry_corpus
 
-    registry_corpus(get_settings(args.profile))  # fetched and read once, before either timing
+    registry_corpus(get_settings(args.profile))  # fetched before either timing
     sequential = timed_run(args.profile, jobs=1)
     side_by_side = timed_run(args.profile, jobs=2)
     ratio = side_by_side / sequential

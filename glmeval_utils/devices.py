@@ -2,24 +2,28 @@
 
 Every function with a ``device`` argument (gLM loading, training, attribution)
 passes it through :func:`resolve_device`, so ``None`` and ``"auto"`` mean the
-same everywhere.  :func:`cpu_autocast_dtype` says whether forward passes on this CPU
-(embeddings, probes, baselines) run in bf16.
+same everywhere.  :func:`cpu_autocast_dtype` says whether a CPU forward pass
+runs in bf16: only inside :func:`reduced_precision`, which the bulk work opts
+into (embeddings that probes read, training steps, pretraining).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import os
 from pathlib import Path
 
 import torch
 
-__all__ = ["resolve_device", "cpu_autocast_dtype", "CPU_BF16_VARIABLE"]
+__all__ = ["resolve_device", "cpu_autocast_dtype", "reduced_precision", "CPU_BF16_VARIABLE"]
 
 #: CPU flags (``/proc/cpuinfo``) of native bf16 arithmetic; without them torch emulates bf16, slower than fp32.
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
-#: ``off`` keeps CPU embeddings in fp32 on a CPU that has native bf16.
+#: ``off`` keeps every CPU forward pass in fp32, even on a CPU that has native bf16.
 CPU_BF16_VARIABLE = "GLMEVAL_CPU_BF16"
+_REDUCED_PRECISION = contextvars.ContextVar("glmeval_reduced_precision", default=False)
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -62,17 +66,36 @@ def _cpu_flags() -> frozenset:
     return frozenset(line.partition(":")[2].split())
 
 
-def cpu_autocast_dtype() -> torch.dtype | None:
-    """bf16 where this CPU computes it natively (and ``GLMEVAL_CPU_BF16`` is not ``off``), else None (fp32).
+@contextlib.contextmanager
+def reduced_precision():
+    """Let CPU forward passes inside this block run in bf16 (see :func:`cpu_autocast_dtype`).
 
-    On the CPU, gLM forward passes for embeddings run under this autocast, as
-    they run in bf16 on a GPU, and so do the forward passes of every probe and
-    baseline (:func:`glmeval_utils.learn.train.autocast_dtype`).  On the
-    demo's CPU (AVX512-BF16) a teaching gLM embeds 1.6x faster
-    (``benchmarks/embed_throughput.py``).  The embedding and trained-model
-    caches key the dtype, so fp32 and bf16 results never mix.  Likelihood
-    scores stay fp32.
+    Opted into by work whose results are absolute values, not small
+    differences: the embeddings probes read (:func:`glmeval_utils.learn.ladder.split_embeddings`
+    and the chapters' other probe inputs), the training steps of
+    :func:`glmeval_utils.learn.train.fit_torch` and teaching-gLM pretraining.
+    Variant effects (differences of two embeddings or predictions, in-silico
+    mutagenesis), predictions and likelihood scores run outside it, in fp32.
     """
+    token = _REDUCED_PRECISION.set(True)
+    try:
+        yield
+    finally:
+        _REDUCED_PRECISION.reset(token)
+
+
+def cpu_autocast_dtype() -> torch.dtype | None:
+    """bf16 inside :func:`reduced_precision` on a CPU that computes it natively, else None (fp32).
+
+    ``GLMEVAL_CPU_BF16=off`` keeps fp32 everywhere.  On the demo's CPU
+    (AVX512-BF16) a teaching gLM embeds 1.6x faster
+    (``benchmarks/embed_throughput.py``) and the CNN probe trains about 1.4x
+    faster (``benchmarks/cnn_probe.py``).  The embedding and trained-model
+    caches and the pretraining fingerprint key the dtype, so fp32 and bf16
+    results never mix.
+    """
+    if not _REDUCED_PRECISION.get():
+        return None
     if os.environ.get(CPU_BF16_VARIABLE, "on").strip().lower() in ("off", "0", "false", "no"):
         return None
     return torch.bfloat16 if _cpu_flags() & set(NATIVE_BF16_FLAGS) else None

@@ -27,8 +27,8 @@ base, 10 % unchanged; Devlin et al. 2019) for ``kind="mlm"`` and next-token
 loss for ``kind="clm"``; AdamW with linear warm-up and cosine decay, gradient
 clipping, per-step seeds (a resumed run draws the same batches, so no random
 state needs saving); forward passes in bf16 autocast on a CPU with native bf16
-(:func:`glmeval_utils.learn.train.autocast_dtype`, part of the run's
-fingerprint), held-out metrics in fp32.  Every ``checkpoint_every`` steps the model, optimizer
+(:func:`glmeval_utils.learn.train.training_autocast_dtype`, part of the
+run's fingerprint), held-out metrics in fp32.  Every ``checkpoint_every`` steps the model, optimizer
 and scheduler state dicts are written to a resume file next to the model
 folder, holding only tensors and plain values: it is read back with
 ``torch.load(weights_only=True)``, so a planted file cannot run code, and a
@@ -508,8 +508,11 @@ def _lr_factor(step: int, settings: PretrainSettings) -> float:
 
 def _fingerprint(kind: str, profile: str, settings: PretrainSettings, seed: int, data_sha256: str,
                  autocast=None) -> dict:
-    return {"kind": kind, "profile": profile, "seed": seed, "settings": dataclasses.asdict(settings),
-            "data_sha256": data_sha256, "autocast": str(autocast)}
+    fingerprint = {"kind": kind, "profile": profile, "seed": seed, "settings": dataclasses.asdict(settings),
+                   "data_sha256": data_sha256}
+    if autocast is not None:  # fp32 runs keep the fingerprint (and the models) they had
+        fingerprint["autocast"] = str(autocast)
+    return fingerprint
 
 
 def _replace_directory(source: Path, target: Path) -> None:
@@ -718,7 +721,7 @@ def pretrain_teaching_glm(kind: str, *, profile: str = "demo", out_dir: str | os
     import torch
     from tqdm.auto import tqdm
 
-    from glmeval_utils.learn.train import autocast_dtype
+    from glmeval_utils.learn.train import training_autocast_dtype
     from glmeval_utils.models.teaching import build_teaching_model
 
     kind = KIND_ALIASES.get(kind, kind)
@@ -728,8 +731,8 @@ def pretrain_teaching_glm(kind: str, *, profile: str = "demo", out_dir: str | os
     if corpus is None:
         corpus = registry_corpus(settings, seed)
     device = resolve_device(device)
-    # training steps autocast where probes do (bf16 on a CPU with native bf16); held-out metrics stay fp32
-    precision = autocast_dtype(device)
+    # training steps autocast as fit_torch's do (bf16 on a CPU with native bf16); held-out metrics stay fp32
+    precision = training_autocast_dtype(device)
     fingerprint = _fingerprint(kind, profile, settings, seed, corpus.sha256, precision)
     target = Path(out_dir) if out_dir is not None else paths.models_dir()
     final = target / f"teaching-{kind}"
@@ -842,10 +845,10 @@ def registry_corpus(settings: PretrainSettings, seed: int = 0) -> Corpus:
     return _CORPUS_CACHE[key]
 
 
-def _pretrain_on_one_thread(kind: str, **kwargs) -> PretrainReport:
+def _pretrain_in_worker(kind: str, threads: int, **kwargs) -> PretrainReport:
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     return pretrain_teaching_glm(kind, **kwargs)
 
 
@@ -859,9 +862,10 @@ def pretrain_all(profile: str = "demo", *, seed: int = 0, progress: bool = True,
         As in :func:`pretrain_teaching_glm`.
     jobs : int
         1: one model after the other in this process.  2 or more: each model in
-        its own process on one torch thread, side by side (on 2 cores two
-        one-thread runs finish sooner than two two-thread runs in turn, see
-        ``benchmarks/chapter_jobs.py``).
+        its own process, side by side, on the CPU cores divided among the jobs
+        (on 2 cores two one-thread runs finish sooner than two two-thread runs
+        in turn, see ``benchmarks/pretrain_jobs.py``).  Each process reads the
+        corpus itself.
 
     Returns
     -------
@@ -877,7 +881,8 @@ def pretrain_all(profile: str = "demo", *, seed: int = 0, progress: bool = True,
         from concurrent.futures import ProcessPoolExecutor
 
         # spawn: a fresh interpreter per model, never a fork of a process whose torch threads are running
-        with ProcessPoolExecutor(max_workers=min(jobs, len(KINDS)),
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
-            reports = list(pool.map(functools.partial(_pretrain_on_one_thread, **settings), KINDS))
+        workers = min(jobs, len(KINDS))
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            reports = list(pool.map(functools.partial(_pretrain_in_worker, threads=threads, **settings), KINDS))
     return pd.concat([report.table() for report in reports], ignore_index=True)

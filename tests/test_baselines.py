@@ -127,24 +127,31 @@ def test_estimator_passes_its_width_factor_to_the_network():
 
 
 @pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
-def test_bf16_autocast_where_the_cpu_has_it(architecture, monkeypatch):
-    """Forward passes autocast to bf16 only on a CPU with native bf16; losses and predictions stay fp32."""
+def test_bf16_training_steps_where_the_cpu_has_it(architecture, monkeypatch):
+    """Training steps autocast to bf16 only on a CPU with native bf16; validation and predictions stay fp32."""
     from glmeval_utils import devices
     from glmeval_utils.learn import train
 
     monkeypatch.setenv(devices.CPU_BF16_VARIABLE, "on")
-    assert train.autocast_dtype(torch.device("cuda")) is None  # GPU training stays fp32
+    assert train.training_autocast_dtype(torch.device("cuda")) is None  # GPU training stays fp32
     rng = np.random.default_rng(3)
     seqs = ["".join(rng.choice(list("ACGT"), size=101)) for _ in range(48)]
     kind = "binary" if architecture == "binary_cnn" else "regression"
     y = rng.integers(0, 2, size=48).astype(float)
-    for flags, expected in (({"avx512f", "avx512_bf16"}, torch.bfloat16), ({"avx512f"}, torch.float32)):
+    forward, seen = train._forward, []
+
+    def recording(model, inputs):
+        output = forward(model, inputs)
+        seen.append((model.training, train.autocast_dtype(inputs[0].device), output.dtype))
+        return output
+
+    monkeypatch.setattr(train, "_forward", recording)
+    for flags, expected in (({"avx512f", "avx512_bf16"}, torch.bfloat16), ({"avx512f"}, None)):
         monkeypatch.setattr(devices, "_cpu_flags", lambda: frozenset(flags))
+        seen.clear()
         estimator = OneHotEstimator(architecture, kind, width_factor=0.25, max_epochs=1, progress=False)
-        estimator.fit(seqs[:32], y[:32], seqs[32:], y[32:])
-        first = next(m for m in estimator.model_.modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.Linear)))
-        dtypes = []
-        first.register_forward_hook(lambda module, args, output: dtypes.append(output.dtype))
-        scores = estimator.predict(seqs[32:])
-        assert set(dtypes) == {expected}
+        scores = estimator.fit(seqs[:32], y[:32], seqs[32:], y[32:]).predict(seqs[32:])
+        assert {dtype for training, dtype, _ in seen if training} == {expected}
+        assert {dtype for training, dtype, _ in seen if not training} == {None}  # validation and predictions
+        assert {output for _, _, output in seen} == {torch.float32}
         assert scores.dtype == np.float32 and np.isfinite(scores).all()

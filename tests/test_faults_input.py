@@ -245,7 +245,7 @@ def test_cell_timeouts_default_per_profile_and_can_be_overridden(tmp_path, write
     book.run_notebooks("demo", timeout=None, **run)
     assert [call["execution_timeout"] for call in fake_papermill] == [
         book.CELL_TIMEOUTS["smoke"], book.CELL_TIMEOUTS["demo"], None, 5, None]
-    assert book.CELL_TIMEOUTS["smoke"] <= 600 and book.CELL_TIMEOUTS["demo"] == 1800
+    assert book.CELL_TIMEOUTS["smoke"] <= 600 and book.CELL_TIMEOUTS["demo"] == 3600
     assert fake_papermill[3]["OMP_NUM_THREADS"] == "3"
     assert fake_papermill[0]["OMP_NUM_THREADS"] == str(book.default_threads())
     assert "OMP_NUM_THREADS" not in os.environ  # restored after the run

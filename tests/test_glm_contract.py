@@ -128,9 +128,14 @@ def test_cpu_embeddings_run_in_bf16_only_where_the_cpu_has_it(glms, monkeypatch,
     fp32 = embeddings.extract(nt, seqs, cache_dir=tmp_path, progress=False)  # the suite's default: off
     monkeypatch.setenv(devices.CPU_BF16_VARIABLE, "on")
     monkeypatch.setattr(devices, "_cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
-    assert nt.autocast_dtype("embed") is None  # emulated bf16 would be slower than fp32
+    with devices.reduced_precision():
+        assert nt.autocast_dtype("embed") is None  # emulated bf16 would be slower than fp32
     monkeypatch.setattr(devices, "_cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
-    assert nt.autocast_dtype("embed") == torch.bfloat16 and nt.autocast_dtype("score") is None
+    assert nt.autocast_dtype("embed") is None  # outside the opted-in block: fp32
+    with devices.reduced_precision():
+        assert nt.autocast_dtype("embed") == torch.bfloat16 and nt.autocast_dtype("score") is None
+        with nt._precision("score"):  # scoring inside a bf16 block turns autocast off
+            assert not torch.is_autocast_enabled("cpu")
     seen = []
     original = GLM._precision
 
@@ -141,13 +146,16 @@ def test_cpu_embeddings_run_in_bf16_only_where_the_cpu_has_it(glms, monkeypatch,
             yield
 
     monkeypatch.setattr(GLM, "_precision", recording)
-    bf16 = embeddings.extract(nt, seqs, cache_dir=tmp_path, progress=False)
+    assert embeddings.extract(nt, seqs, cache_dir=tmp_path, progress=False).key == fp32.key  # cache hit, fp32
+    with devices.reduced_precision():
+        bf16 = embeddings.extract(nt, seqs, cache_dir=tmp_path, progress=False)
     assert seen and all(seen)
     assert bf16.key != fp32.key  # never served for one another
     np.testing.assert_allclose(bf16.layer(-1), fp32.layer(-1), atol=0.05, rtol=0.05)
     assert np.abs(np.asarray(bf16.layer(-1)) - fp32.layer(-1)).max() > 0  # it did run in bf16
     monkeypatch.setenv(devices.CPU_BF16_VARIABLE, "off")
-    assert nt.autocast_dtype("embed") is None
+    with devices.reduced_precision():
+        assert nt.autocast_dtype("embed") is None
 
 
 @pytest.mark.gpu

@@ -118,6 +118,17 @@ def test_cnn_probe_learns_from_a_float16_memmap(tmp_path):
     assert probe.history_.n_epochs >= 1
 
 
+def test_pca_whitening_stays_fp32_inside_a_bf16_step():
+    rng = np.random.default_rng(4)
+    X = (rng.normal(size=(500, 8)) * np.logspace(0, -3, 8)).astype(np.float32)  # variances down to 1e-6
+    whitening = PCAWhitening.from_data(X)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = whitening(torch.from_numpy(X))
+    assert inside.dtype == torch.float32
+    torch.testing.assert_close(inside, whitening(torch.from_numpy(X)))
+    np.testing.assert_allclose(np.cov(inside.numpy(), rowvar=False), np.eye(whitening.n_components), atol=1e-3)
+
+
 def test_the_row_wise_reduction_equals_batch_norm_and_a_1x1_convolution():
     """The probes' input layers, run as row-wise BatchNorm1d + Linear, compute the reference's
     channels-first BatchNorm1d + 1x1 Conv1d: same outputs, same running statistics."""

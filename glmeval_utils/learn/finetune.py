@@ -13,8 +13,9 @@ over the sequence's own tokens, batch norm, dropout, one linear layer) and train
 
 Both train with :func:`glmeval_utils.learn.train.fit_torch` through
 :class:`~glmeval_utils.learn.probes.TorchEstimator` (Adam, early stopping on
-the validation loss with the best epoch's weights restored, seeded), so the
-fine-tuned side follows the same recipe as every probe.  The gLM object
+the validation loss with the best epoch's weights restored, seeded, training
+steps in bf16 on a CPU with native bf16), so the fine-tuned side follows the
+same recipe as every probe.  The gLM object
 passed in is never changed: each fit trains a copy of its network.
 
 Fine-tuned fits are not kept in the trained-model cache

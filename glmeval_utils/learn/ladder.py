@@ -26,6 +26,7 @@ import pandas as pd
 
 from glmeval_utils import embeddings
 from glmeval_utils.data.splits import TaskData
+from glmeval_utils.devices import reduced_precision
 from glmeval_utils.learn.baselines import OneHotEstimator, composition_features
 from glmeval_utils.learn.probes import CNNProbe, LinearProbe, MLPProbe, score_outputs
 from glmeval_utils.models.registry import role_of
@@ -263,9 +264,10 @@ def split_embeddings(glm, data: TaskData, *, representation: str, layer: int = -
     per_position = embeddings.position_pooling(glm)
     derived = mean_from_full and representation == "mean"
     pooling = per_position if representation == "full" or derived else representation
-    cached = embeddings.extract(glm, data.all_seqs, layers=(layer,), pooling=pooling, strands=strands,
-                                batch_size=batch_size, cache_dir=cache_dir, label=data.dataset,
-                                progress=progress)
+    with reduced_precision():  # probe inputs: bf16 where the CPU has it (see devices.reduced_precision)
+        cached = embeddings.extract(glm, data.all_seqs, layers=(layer,), pooling=pooling, strands=strands,
+                                    batch_size=batch_size, cache_dir=cache_dir, label=data.dataset,
+                                    progress=progress)
     views = _split_views(cached.layer(layer), data)
     if representation == "full":
         return views
@@ -368,9 +370,10 @@ def layer_sweep(glm, data: TaskData, *, probe: str = "linear", pooling: str = "m
     (see :func:`layer_of`).
     """
     profile = get_profile(profile) if isinstance(profile, str) else profile
-    cached = embeddings.extract(glm, data.all_seqs, layers="all", pooling=pooling,
-                                batch_size=batch_size, cache_dir=cache_dir, label=data.dataset,
-                                progress=progress)
+    with reduced_precision():
+        cached = embeddings.extract(glm, data.all_seqs, layers="all", pooling=pooling,
+                                    batch_size=batch_size, cache_dir=cache_dir, label=data.dataset,
+                                    progress=progress)
     rows = []
     for layer in cached.layers:
         X = {split: np.asarray(values) for split, values in _split_views(cached.layer(layer), data).items()}

@@ -24,6 +24,7 @@ from torch import nn
 
 from glmeval_utils import embeddings
 from glmeval_utils.data.splicing import DeltaLogitTargets, evaluable_exons, mapsy_variants
+from glmeval_utils.devices import reduced_precision
 from glmeval_utils.learn.baselines import OneHotCNN
 from glmeval_utils.learn.train import fit_torch, predict_torch, set_seed
 from glmeval_utils.models.registry import role_of
@@ -201,8 +202,9 @@ def ascot_ladder(splits: dict, glms: Sequence = (), *, seeds: Sequence[int] = (0
         views = {}
         for side in ("acceptor_seqs", "donor_seqs"):
             seqs = [s for name in order for s in getattr(splits[name], side)]
-            cached = embeddings.extract(glm, seqs, layers=(layer,), pooling="full", batch_size=embed_batch_size,
-                                        cache_dir=cache_dir, label=f"{dataset}-{side[:-5]}", progress=progress)
+            with reduced_precision():  # model inputs (see devices.reduced_precision)
+                cached = embeddings.extract(glm, seqs, layers=(layer,), pooling="full", batch_size=embed_batch_size,
+                                            cache_dir=cache_dir, label=f"{dataset}-{side[:-5]}", progress=progress)
             array, start = cached.layer(layer), 0
             for name in order:
                 views.setdefault(name, []).append(array[start:start + len(splits[name].exon_id)])

@@ -13,9 +13,9 @@ Data are fed by index, never loaded whole: a training input may be a
 read-only ``np.memmap`` of per-nucleotide embeddings ``(N, L, H)`` in float16
 far larger than memory.  Each mini-batch reads only its rows (indices sorted
 within the shuffled batch so reads from disk are local) and converts them to
-float32 tensors.  On a CPU with native bf16 the forward passes run under
-bf16 autocast (:func:`autocast_dtype`; losses stay fp32), for one-hot
-baselines and probes alike.
+float32 tensors.  On a CPU with native bf16 the training steps run under bf16
+autocast (:func:`training_autocast_dtype`; losses stay fp32), for one-hot
+baselines and probes alike; validation losses and predictions run in fp32.
 
 Inputs and targets
 ------------------
@@ -43,7 +43,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from glmeval_utils.devices import cpu_autocast_dtype, resolve_device
+from glmeval_utils.devices import cpu_autocast_dtype, reduced_precision, resolve_device
 from glmeval_utils.validation import positive_int
 
 TASKS = ("regression", "binary")
@@ -190,12 +190,24 @@ def _loss_function(task):
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """The reduced precision training and prediction run in on ``device``, or None for fp32.
+    """The reduced precision a forward pass on ``device`` runs in here, or None for fp32.
 
-    bf16 on a CPU with native bf16 (:func:`~glmeval_utils.devices.cpu_autocast_dtype`):
-    the demo's probes and baselines train 1.3-1.4x faster.  fp32 elsewhere.
+    bf16 inside :func:`~glmeval_utils.devices.reduced_precision` on a CPU with
+    native bf16 (:func:`~glmeval_utils.devices.cpu_autocast_dtype`); fp32 on
+    other devices and outside that block.
     """
     return cpu_autocast_dtype() if device.type == "cpu" else None
+
+
+def training_autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The precision of :func:`fit_torch`'s training steps on ``device`` (bf16 on a CPU with native bf16).
+
+    The demo's probes and baselines train 1.3-1.4x faster in bf16
+    (``benchmarks/cnn_probe.py``); the validation loss that picks the epoch
+    and every prediction stay fp32.
+    """
+    with reduced_precision():
+        return autocast_dtype(device)
 
 
 def _forward(model: nn.Module, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -320,8 +332,9 @@ def fit_torch(
     for epoch in bar:
         history.lr.append(optimizer.param_groups[0]["lr"])
         model.train()
-        train_loss = _epoch_loss(model, train_inputs, train_y, loss_fn, batch_size, device,
-                                 optimizer=optimizer, rng=rng, transform=transform)
+        with reduced_precision():  # see training_autocast_dtype
+            train_loss = _epoch_loss(model, train_inputs, train_y, loss_fn, batch_size, device,
+                                     optimizer=optimizer, rng=rng, transform=transform)
         if not np.isfinite(train_loss):
             raise FloatingPointError(f"training loss is {train_loss} at epoch {epoch}; "
                                      f"lower the learning rate (lr={lr}) or check the inputs")

@@ -11,7 +11,7 @@ result could:
 * the source of the modules that build and train the models
   (:data:`TRAINING_MODULES`), the versions of torch, numpy and this package, the
   device type, the torch thread count (sums split across threads round
-  differently, see :mod:`glmeval_utils.learn.train`) and the autocast dtype.
+  differently, see :mod:`glmeval_utils.learn.train`) and the training steps' autocast dtype.
 
 An entry is ``<cache>/trained/<key>/`` with two files: ``state.pt`` (the
 module's ``state_dict``, tensors only, loaded with ``weights_only=True``) and
@@ -40,7 +40,7 @@ import torch
 
 from glmeval_utils import paths
 from glmeval_utils.files import temporary_path
-from glmeval_utils.learn.train import autocast_dtype
+from glmeval_utils.learn.train import training_autocast_dtype
 
 #: bump when the entry layout changes
 CACHE_FORMAT_VERSION = 1
@@ -109,7 +109,7 @@ def fit_key(estimator, train: tuple, valid: tuple, device: torch.device) -> str:
               "params": params, "package": __version__, "torch": torch.__version__, "numpy": np.__version__,
               "source": _source_digest(),
               "device": device.type, "threads": torch.get_num_threads(),
-              "autocast": str(autocast_dtype(device))}
+              "autocast": str(training_autocast_dtype(device))}
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode())
     for inputs, targets in (train, valid):
         for array in (inputs if isinstance(inputs, tuple) else (inputs,)):

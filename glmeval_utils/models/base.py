@@ -4,7 +4,7 @@
 masks.  Embeddings are computed in length-sorted batches (input order
 restored), from one forward pass per batch with ``output_hidden_states``, in
 ``torch.inference_mode`` and bf16/fp16 autocast on CUDA (bf16 on a CPU
-with native bf16).  Likelihood scores
+with native bf16, for the embeddings probes read).  Likelihood scores
 (:meth:`GLM.masked_log_probs`, :meth:`GLM.token_log_probs`) run in fp32
 without autocast or TF32: bf16 keeps 8 bits of mantissa, so rounding in the
 logits is as large as one SNV's effect on them.  Padding never changes a
@@ -194,7 +194,8 @@ class GLM:
         ----------
         purpose : {"embed", "score"}
             ``"embed"``: hidden states for embeddings (bf16, else fp16, on
-            CUDA; bf16 on a CPU that computes it natively, see
+            CUDA; bf16 inside :func:`~glmeval_utils.devices.reduced_precision`
+            on a CPU that computes it natively, see
             :func:`~glmeval_utils.devices.cpu_autocast_dtype`).  ``"score"``:
             LM logits for likelihood scores, always fp32.
 
@@ -219,6 +220,8 @@ class GLM:
             return torch.autocast(self.device.type, dtype=dtype)
         if self.device.type == "cuda":
             return _without_tf32()
+        if self.device.type == "cpu":  # fp32 even when called inside a training step's bf16 autocast
+            return torch.autocast("cpu", enabled=False)
         return contextlib.nullcontext()
 
     def _model_mask(self, mask):

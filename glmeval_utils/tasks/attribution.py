@@ -29,6 +29,7 @@ from glmeval_utils import embeddings
 from glmeval_utils.data import registry
 from glmeval_utils.data.simulate import simulate_planted_motifs
 from glmeval_utils.data.splits import TaskData
+from glmeval_utils.devices import reduced_precision
 from glmeval_utils.eval import metrics, paper, verdicts
 from glmeval_utils.eval.attribution import agreement_table, gia_table, per_sequence_agreement
 from glmeval_utils.eval.results import make_rows, write_results
@@ -160,8 +161,9 @@ def _train(cfg: Config, glm, data: TaskData, settings: Profile, onehot: str, pro
     onehot_model = ladder.onehot_estimator(onehot, data.kind, profile=settings, seed=0, device=cfg.device)
     onehot_model.fit(data.seqs["train"], data.y["train"], data.seqs["valid"], data.y["valid"])
     # per nucleotide (not the ladder's token rows for k-mer models): ISM maps one base to one row
-    cached = embeddings.extract(glm, data.all_seqs, layers=(-1,), pooling="full", batch_size=256, label=data.dataset,
-                                progress=False)
+    with reduced_precision():  # the probe's inputs, as chapters 1 and 2 embed them; ISM below runs in fp32
+        cached = embeddings.extract(glm, data.all_seqs, layers=(-1,), pooling="full", batch_size=256,
+                                    label=data.dataset, progress=False)
     full = {split: cached.layer(-1)[rows] for split, rows in data.split_rows().items()}
     probe_model = ladder.cnn_probe(data.kind, probe, profile=settings, seed=0, device=cfg.device)
     probe_model.fit(full["train"], data.y["train"], full["valid"], data.y["valid"])

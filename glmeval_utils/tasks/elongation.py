@@ -21,6 +21,7 @@ from glmeval_utils import embeddings
 from glmeval_utils.data import registry
 from glmeval_utils.data.simulate import ELONGATION_EFFECTS, simulate_elongation
 from glmeval_utils.data.splits import TaskData
+from glmeval_utils.devices import reduced_precision
 from glmeval_utils.eval import compare, metrics, paper, verdicts
 from glmeval_utils.eval.performance import seed_metrics
 from glmeval_utils.eval.results import write_results
@@ -131,8 +132,9 @@ def run(cfg: Config, *, progress: bool | None = None) -> Run:
     for model in cfg.models:
         glm = load_glm(model, device=cfg.device)
         # token rows for k-mer/BPE models (the paper's input), one row per base otherwise
-        full = embeddings.extract(glm, data.all_seqs, layers=(-1,), pooling=embeddings.position_pooling(glm),
-                                  label=name, progress=progress).layer(-1)
+        with reduced_precision():  # probe inputs (see devices.reduced_precision)
+            full = embeddings.extract(glm, data.all_seqs, layers=(-1,), pooling=embeddings.position_pooling(glm),
+                                      label=name, progress=progress).layer(-1)
         views = {split: full[rows] for split, rows in data.split_rows().items()}
         curves.append(data_fraction_curve(data, views, make_estimator=estimator("embedding"), model=model,
                                           role=glm.role, representation="full", **protocol))
