@@ -23,7 +23,7 @@ def test_every_chapter_has_a_config_per_profile(module, profile):
 def test_binding_config_budgets_and_overrides():
     demo = binding.config("tf_binding", "demo")
     assert demo.datasets == tuple(f"gue_tf{i}" for i in range(5)) and demo.settings.max_epochs == 8
-    assert demo.max_rows["train"] == 2000 and demo.representations == ("mean", "full")
+    assert demo.max_rows["train"] == 4000 and demo.representations == ("mean", "full")
     tighter = binding.config("tf_binding", "demo", max_rows={"train": 300}, seeds=[0])
     assert tighter.max_rows["train"] == 300 and tighter.max_rows["test"] == 500 and tighter.seeds == (0,)
     assert all(name.startswith("eclip_") for name in binding.config("rbp_binding", "demo").datasets)
