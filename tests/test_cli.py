@@ -51,11 +51,11 @@ def test_fetch_prints_the_summary_of_the_profile(fake_module, capsys):
 
 def test_pretrain_passes_profile_and_seed(fake_module, capsys):
     calls = fake_module("pretrain", "pretrain_all", pd.DataFrame({"model": ["teaching-mlm"], "loss": [1.25]}))
-    assert cli.main(["pretrain", "--profile", "demo", "--seed", "3"]) == 0
-    assert calls == [(("demo",), {"seed": 3})]
+    assert cli.main(["pretrain", "--profile", "demo", "--seed", "3", "--jobs", "2"]) == 0
+    assert calls == [(("demo",), {"seed": 3, "jobs": 2})]
     assert "teaching-mlm" in capsys.readouterr().out
     assert cli.main(["pretrain"]) == 0
-    assert calls[-1] == (("demo",), {"seed": 0})
+    assert calls[-1] == (("demo",), {"seed": 0, "jobs": 1})
 
 
 def test_run_passes_device_kernel_and_subset(monkeypatch, capsys):

@@ -220,7 +220,7 @@ class _ConvProbe(nn.Module):
         self.channels_last = channels_last
         self.input_norm = nn.BatchNorm1d(in_channels) if input_norm else nn.Identity()
         # the 1x1 reduction is a linear map of each position's features: as nn.Linear on
-        # (B*L, C) rows it is one matrix product, and the probe trains 1.3-1.7x faster on a
+        # (B*L, C) rows it is one matrix product, and the probe trains about 1.3x faster on a
         # CPU than with the same map as a Conv1d (benchmarks/cnn_probe.py)
         self.reduce = nn.Linear(in_channels, reduce_dim) if reduce_dim else nn.Identity()
         return reduce_dim or in_channels
