@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_profile(pretrain)
     pretrain.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     pretrain.add_argument("--jobs", type=int, default=1,
-                          help="models trained side by side, one torch thread each (default: 1)")
+                          help="models trained side by side, each on the CPU cores divided among the jobs (default: 1)")
     pretrain.set_defaults(handler=_pretrain)
 
     run = commands.add_parser("run", help="execute the chapter notebooks in order with papermill")

@@ -7,8 +7,9 @@
   (``run --jobs 2``; the measured minutes are in the README).  To fit, probes
   and baselines are narrower (``width_factor``), train for fewer epochs than
   the paper's (the MLP probe at a 10x learning rate to make up for it), mean
-  embeddings come from the cached full embedding, and forward passes run in
-  bf16 on a CPU with native bf16 (:func:`glmeval_utils.devices.cpu_autocast_dtype`).
+  embeddings come from the cached full embedding, and on a CPU with native bf16
+  the embeddings probes read and the training steps run in bf16
+  (:func:`glmeval_utils.devices.reduced_precision`).
 * ``full``: the paper's data and real Hugging Face checkpoints, for a GPU.
 
 Subsets are chosen deterministically by :mod:`glmeval_utils.data.registry`
